@@ -1,0 +1,179 @@
+//! The connection pool, and running blocking diesel work off the async executor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_domain::RepositoryError;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// A pooled connection.
+pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections at most.
+    pub max_size: u32,
+    /// Connections kept open when idle.
+    pub min_idle: u32,
+    /// How long a request waits for a connection before the database counts as unavailable.
+    pub connection_timeout: Duration,
+    /// Server-side limit of one statement.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            min_idle: 2,
+            connection_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Sets per-connection settings when the pool opens a connection.
+#[derive(Debug)]
+struct SessionSetup {
+    statement_timeout_ms: u128,
+}
+
+impl r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
+            self.statement_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The PostgreSQL database: an r2d2 pool, and a semaphore sized to it so that waiting for a
+/// connection happens on the async side, not in a blocking thread.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    permits: Arc<Semaphore>,
+    connection_timeout: Duration,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.pool.state();
+        f.debug_struct("Database")
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// A pool on `url`. Connections are opened lazily, so this succeeds while the database is
+    /// down; requests then fail with [`RepositoryError::Unavailable`] until it is back.
+    #[must_use]
+    pub fn new(url: &str, settings: &PoolSettings) -> Self {
+        let manager = ConnectionManager::<PgConnection>::new(url);
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(settings.min_idle.min(settings.max_size)))
+            .connection_timeout(settings.connection_timeout)
+            // A broken connection is detected by the query that fails on it; a test query on
+            // every checkout would cost a round trip per request.
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(SessionSetup {
+                statement_timeout_ms: settings.statement_timeout.as_millis(),
+            }))
+            .build_unchecked(manager);
+        Self {
+            pool,
+            permits: Arc::new(Semaphore::new(settings.max_size as usize)),
+            connection_timeout: settings.connection_timeout,
+        }
+    }
+
+    /// Connections open and idle now.
+    #[must_use]
+    pub fn state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// A connection for blocking code (command-line tools, tests).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when none can be had within the timeout.
+    pub fn get(&self) -> Result<Conn, RepositoryError> {
+        self.pool.get().map_err(RepositoryError::unavailable)
+    }
+
+    /// Runs `work` with a connection on the blocking thread pool, carrying the tracing span.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when no connection can be had in time; whatever `work`
+    /// returns.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, RepositoryError> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(
+            self.connection_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| RepositoryError::unavailable("timed out waiting for a database connection"))?
+        .map_err(RepositoryError::internal)?;
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(RepositoryError::unavailable)?;
+            work(&mut conn)
+        })
+        .in_current_span()
+        .await
+        .map_err(RepositoryError::internal)?
+    }
+}
+
+/// Translates a diesel failure into the domain's terms.
+pub(crate) fn db_error(err: DieselError) -> RepositoryError {
+    match err {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+        | DieselError::BrokenTransactionManager => RepositoryError::unavailable(err),
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+            if is_connection_loss(info.message()) =>
+        {
+            RepositoryError::unavailable(err)
+        }
+        other => RepositoryError::internal(other),
+    }
+}
+
+fn is_connection_loss(message: &str) -> bool {
+    const SIGNS: [&str; 4] = [
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "connection refused",
+    ];
+    SIGNS.iter().any(|s| message.contains(s))
+}
+
+/// Whether `err` is a unique violation.
+pub(crate) fn is_unique_violation(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}

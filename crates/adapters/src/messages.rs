@@ -1,0 +1,279 @@
+//! Messages in PostgreSQL. A send locks its session row, so that sends to one session are
+//! serialized: the last message, the counters and the events always agree.
+
+use async_trait::async_trait;
+use chat_domain::ids::{MessageId, SessionId};
+use chat_domain::model::{
+    Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails,
+};
+use chat_domain::ports::{
+    AppendOutcome, MessageRepository, NewMessage, ReadOutcome, SentRecipe, StatusRecipe,
+};
+use chat_domain::RepositoryError;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+
+use crate::db::db_error;
+use crate::feed::record;
+use crate::rows::{self, MessageRow, NewMessageRow, SessionRow, StoreRow};
+use crate::schema::{messages, sessions, stores};
+use crate::Postgres;
+
+/// Wraps a domain conversion failure so that it can abort a diesel transaction.
+fn abort(err: RepositoryError) -> DieselError {
+    DieselError::DeserializationError(Box::new(err))
+}
+
+/// Loads the session and its store, locking the session row until the transaction ends.
+fn lock_session(
+    conn: &mut PgConnection,
+    id: SessionId,
+) -> Result<Option<(SessionRow, StoreRow)>, DieselError> {
+    sessions::table
+        .inner_join(stores::table)
+        .filter(sessions::id.eq(id.get()))
+        .select((SessionRow::as_select(), StoreRow::as_select()))
+        .for_no_key_update()
+        .first(conn)
+        .optional()
+}
+
+fn session_details(
+    session: SessionRow,
+    store: StoreRow,
+    last: Option<MessageRow>,
+) -> Result<SessionDetails, DieselError> {
+    rows::details((session, store, last)).map_err(abort)
+}
+
+fn append(
+    conn: &mut PgConnection,
+    new: &NewMessage,
+    on_sent: SentRecipe,
+) -> Result<AppendOutcome, DieselError> {
+    let Some((session, store)) = lock_session(conn, new.session_id)? else {
+        return Ok(AppendOutcome::Refused(
+            chat_domain::session::TransitionError::NotYours,
+        ));
+    };
+    if let Some(key) = &new.client_message_id {
+        let existing: Option<MessageRow> = messages::table
+            .filter(messages::session_id.eq(new.session_id.get()))
+            .filter(messages::client_message_id.eq(key.as_str()))
+            .select(MessageRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(row) = existing {
+            return Ok(AppendOutcome::Duplicate(
+                Message::try_from(row).map_err(abort)?,
+            ));
+        }
+    }
+    let current = session_details(session, store.clone(), None)?;
+    if let Err(reason) = current.check_write(new.author) {
+        return Ok(AppendOutcome::Refused(reason));
+    }
+    let sender = chat_domain::model::Sender::from(new.author);
+    let attachment = new.body.attachment();
+    let row: MessageRow = diesel::insert_into(messages::table)
+        .values(NewMessageRow {
+            session_id: new.session_id.get(),
+            sender_type: sender.kind(),
+            sender_id: sender.id(),
+            content: new.body.content().as_str(),
+            attachment_url: attachment.map_or("", |a| a.url()),
+            attachment_type: attachment.map_or("", |a| a.kind().as_str()),
+            client_message_id: new.client_message_id.as_ref().map(|k| k.as_str()),
+            created: new.created,
+        })
+        .returning(MessageRow::as_returning())
+        .get_result(conn)?;
+    let target = sessions::table.filter(sessions::id.eq(new.session_id.get()));
+    let bumped = (
+        sessions::last_message_id.eq(row.id),
+        sessions::last_message_at.eq(new.created),
+        sessions::updated.eq(new.created),
+        sessions::message_count.eq(sessions::message_count + 1),
+    );
+    let session: SessionRow = match new.author {
+        Participant::Store(_) => diesel::update(target)
+            .set((
+                bumped,
+                sessions::unread_by_admin.eq(sessions::unread_by_admin + 1),
+            ))
+            .returning(SessionRow::as_returning())
+            .get_result(conn)?,
+        Participant::Admin(_) => diesel::update(target)
+            .set((
+                bumped,
+                sessions::unread_by_store.eq(sessions::unread_by_store + 1),
+            ))
+            .returning(SessionRow::as_returning())
+            .get_result(conn)?,
+    };
+    let message = Message::try_from(row.clone()).map_err(abort)?;
+    let after = session_details(session, store, Some(row))?;
+    let events = record(conn, &on_sent(&message, &after), new.created)?;
+    Ok(AppendOutcome::Created {
+        message,
+        session: Box::new(after),
+        events,
+    })
+}
+
+fn mark_read(
+    conn: &mut PgConnection,
+    id: SessionId,
+    reader: Participant,
+    up_to: MessageId,
+    on_read: StatusRecipe,
+) -> Result<ReadOutcome, DieselError> {
+    let Some((session, store)) = lock_session(conn, id)? else {
+        return Ok(ReadOutcome::Refused(
+            chat_domain::session::TransitionError::NotYours,
+        ));
+    };
+    let current = session_details(session, store, None)?;
+    if let Err(reason) = current.check_mark_read(reader) {
+        return Ok(ReadOutcome::Refused(reason));
+    }
+    let known: Option<i64> = messages::table
+        .filter(messages::id.eq(up_to.get()))
+        .filter(messages::session_id.eq(id.get()))
+        .select(messages::id)
+        .first(conn)
+        .optional()?;
+    if known.is_none() {
+        return Ok(ReadOutcome::UnknownMessage);
+    }
+    let unread = messages::table
+        .filter(messages::session_id.eq(id.get()))
+        .filter(messages::id.le(up_to.get()))
+        .filter(messages::status.ne(MessageStatus::Read.as_str()));
+    let read = MessageStatus::Read.as_str();
+    let moved: Vec<(i64, String, Option<i64>)> = match reader {
+        Participant::Admin(_) => diesel::update(unread.filter(messages::sender_type.eq("store")))
+            .set(messages::status.eq(read))
+            .returning((messages::id, messages::sender_type, messages::sender_id))
+            .get_results(conn)?,
+        Participant::Store(_) => diesel::update(unread.filter(messages::sender_type.ne("store")))
+            .set(messages::status.eq(read))
+            .returning((messages::id, messages::sender_type, messages::sender_id))
+            .get_results(conn)?,
+    };
+    if moved.is_empty() {
+        return Ok(ReadOutcome::Marked(Vec::new()));
+    }
+    let count = i64::try_from(moved.len()).unwrap_or(i64::MAX);
+    let target = sessions::table.filter(sessions::id.eq(id.get()));
+    match reader {
+        Participant::Admin(_) => diesel::update(target)
+            .set(sessions::unread_by_admin.eq(greatest_zero(sessions::unread_by_admin - count)))
+            .execute(conn)?,
+        Participant::Store(_) => diesel::update(target)
+            .set(sessions::unread_by_store.eq(greatest_zero(sessions::unread_by_store - count)))
+            .execute(conn)?,
+    };
+    let moved = moved
+        .into_iter()
+        .map(|(id, kind, sender)| {
+            Ok((
+                MessageId::parse(id).map_err(|e| abort(RepositoryError::internal(e)))?,
+                rows::sender(&kind, sender).map_err(abort)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, DieselError>>()?;
+    let now = chrono::Utc::now();
+    let events = record(
+        conn,
+        &on_read(&current.session, &moved, MessageStatus::Read),
+        now,
+    )?;
+    Ok(ReadOutcome::Marked(events))
+}
+
+diesel::define_sql_function! {
+    /// `greatest(x, 0)`: counters never go below zero.
+    #[sql_name = "greatest"]
+    fn greatest_with(x: diesel::sql_types::BigInt, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+
+fn greatest_zero<E>(x: E) -> greatest_with<E, i64>
+where
+    E: diesel::expression::AsExpression<diesel::sql_types::BigInt>,
+{
+    greatest_with(x, 0_i64)
+}
+
+/// Unwraps a domain error carried out of a diesel transaction by [`abort`].
+fn repository_error(err: DieselError) -> RepositoryError {
+    match err {
+        DieselError::DeserializationError(inner) => match inner.downcast::<RepositoryError>() {
+            Ok(domain) => *domain,
+            Err(other) => RepositoryError::Internal(other),
+        },
+        other => db_error(other),
+    }
+}
+
+#[async_trait]
+impl MessageRepository for Postgres {
+    async fn append(
+        &self,
+        message: NewMessage,
+        on_sent: SentRecipe,
+    ) -> Result<AppendOutcome, RepositoryError> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| append(conn, &message, on_sent))
+                    .map_err(repository_error)
+            })
+            .await
+    }
+
+    async fn page(
+        &self,
+        session: SessionId,
+        cursor: MessageCursor,
+    ) -> Result<MessagePage, RepositoryError> {
+        self.db
+            .run(move |conn| {
+                let mut query = messages::table
+                    .filter(messages::session_id.eq(session.get()))
+                    .order(messages::id.desc())
+                    .limit(i64::from(cursor.limit) + 1)
+                    .select(MessageRow::as_select())
+                    .into_boxed();
+                if let Some(before) = cursor.before {
+                    query = query.filter(messages::id.lt(before.get()));
+                }
+                let mut rows: Vec<MessageRow> = query.load(conn).map_err(db_error)?;
+                let has_more = rows.len() > cursor.limit as usize;
+                rows.truncate(cursor.limit as usize);
+                rows.reverse();
+                Ok(MessagePage {
+                    messages: rows
+                        .into_iter()
+                        .map(Message::try_from)
+                        .collect::<Result<_, _>>()?,
+                    has_more,
+                })
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        session: SessionId,
+        reader: Participant,
+        up_to: MessageId,
+        on_read: StatusRecipe,
+    ) -> Result<ReadOutcome, RepositoryError> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| mark_read(conn, session, reader, up_to, on_read))
+                    .map_err(repository_error)
+            })
+            .await
+    }
+}

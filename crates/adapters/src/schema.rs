@@ -1,0 +1,109 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    admins (id) {
+        id -> Int8,
+        name -> Text,
+        email -> Text,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Int8,
+        name -> Text,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    event_retention (singleton) {
+        singleton -> Bool,
+        pruned_through -> Int8,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        kind -> Text,
+        data -> Text,
+        all_admins -> Bool,
+        admin_ids -> Array<Int8>,
+        store_id -> Nullable<Int8>,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Int8,
+        session_id -> Int8,
+        sender_type -> Text,
+        sender_id -> Nullable<Int8>,
+        content -> Text,
+        attachment_url -> Text,
+        attachment_type -> Text,
+        status -> Text,
+        client_message_id -> Nullable<Text>,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        store_id -> Int8,
+        admin_id -> Nullable<Int8>,
+        status -> Text,
+        last_message_id -> Nullable<Int8>,
+        last_message_at -> Timestamptz,
+        message_count -> Int8,
+        unread_by_admin -> Int8,
+        unread_by_store -> Int8,
+        created -> Timestamptz,
+        updated -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stores (id) {
+        id -> Int8,
+        name -> Text,
+        email -> Text,
+        logo_url -> Text,
+        public_key -> Text,
+        created -> Timestamptz,
+        updated -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        admin_id -> Nullable<Int8>,
+        store_id -> Nullable<Int8>,
+        api_key_id -> Nullable<Int8>,
+        created -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(sessions -> stores (store_id));
+diesel::joinable!(tokens -> admins (admin_id));
+diesel::joinable!(tokens -> api_keys (api_key_id));
+diesel::joinable!(tokens -> stores (store_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    admins,
+    api_keys,
+    event_retention,
+    events,
+    messages,
+    sessions,
+    stores,
+    tokens,
+);

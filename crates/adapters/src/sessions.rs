@@ -1,0 +1,285 @@
+//! Sessions in PostgreSQL. Every change is a single conditional statement, written together
+//! with its events in one transaction.
+
+use async_trait::async_trait;
+use chat_domain::events::RecordedEvent;
+use chat_domain::ids::{AdminId, SessionId, StoreId};
+use chat_domain::model::{Listing, MySessionsFilter, Page, SessionDetails, SessionStatus};
+use chat_domain::ports::{OpenedRecipe, OpenedSession, SessionRepository};
+use chat_domain::session::Transition;
+use chat_domain::RepositoryError;
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+
+use crate::db::db_error;
+use crate::feed::record;
+use crate::rows::{details, DetailsRow, MessageRow, SessionRow, StoreRow};
+use crate::schema::{messages, sessions, stores};
+use crate::Postgres;
+
+type DetailsJoin = diesel::dsl::LeftJoinOn<
+    diesel::dsl::InnerJoin<sessions::table, stores::table>,
+    messages::table,
+    diesel::dsl::Eq<diesel::dsl::Nullable<messages::id>, sessions::last_message_id>,
+>;
+
+type DetailsSelection = (
+    diesel::dsl::AsSelect<SessionRow, Pg>,
+    diesel::dsl::AsSelect<StoreRow, Pg>,
+    diesel::dsl::AsSelect<Option<MessageRow>, Pg>,
+);
+
+/// Sessions joined with their store and last message, ready to filter.
+fn with_details() -> diesel::dsl::Select<DetailsJoin, DetailsSelection> {
+    sessions::table
+        .inner_join(stores::table)
+        .left_join(messages::table.on(messages::id.nullable().eq(sessions::last_message_id)))
+        .select((
+            SessionRow::as_select(),
+            StoreRow::as_select(),
+            Option::<MessageRow>::as_select(),
+        ))
+}
+
+pub(crate) fn find_details(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<SessionDetails>, RepositoryError> {
+    with_details()
+        .filter(sessions::id.eq(id))
+        .first::<DetailsRow>(conn)
+        .optional()
+        .map_err(db_error)?
+        .map(details)
+        .transpose()
+}
+
+fn current_details(
+    conn: &mut PgConnection,
+    store: i64,
+) -> Result<Option<SessionDetails>, RepositoryError> {
+    with_details()
+        .filter(sessions::store_id.eq(store))
+        .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
+        .first::<DetailsRow>(conn)
+        .optional()
+        .map_err(db_error)?
+        .map(details)
+        .transpose()
+}
+
+fn listing(rows: Vec<DetailsRow>, total: i64) -> Result<Listing<SessionDetails>, RepositoryError> {
+    Ok(Listing {
+        items: rows.into_iter().map(details).collect::<Result<_, _>>()?,
+        total: u64::try_from(total).unwrap_or_default(),
+    })
+}
+
+fn window(page: Page) -> (i64, i64) {
+    (
+        i64::from(page.limit()),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
+}
+
+/// Inserts a new open session for `store` unless it has one that is not closed, and records
+/// its events, in one transaction. `None` when another one exists (or won a race).
+fn insert_open(
+    conn: &mut PgConnection,
+    store: i64,
+    now: DateTime<Utc>,
+    on_open: OpenedRecipe,
+) -> Result<Option<(SessionDetails, Vec<RecordedEvent>)>, RepositoryError> {
+    conn.transaction(|conn| {
+        let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
+            .values((
+                sessions::store_id.eq(store),
+                sessions::status.eq(SessionStatus::Open.as_str()),
+                sessions::last_message_at.eq(now),
+                sessions::created.eq(now),
+                sessions::updated.eq(now),
+            ))
+            .on_conflict(sessions::store_id)
+            .filter_target(sessions::status.ne(SessionStatus::Closed.as_str()))
+            .do_nothing()
+            .returning(SessionRow::as_returning())
+            .get_result(conn)
+            .optional()?;
+        let Some(row) = inserted else {
+            return Ok(None);
+        };
+        let store_row: StoreRow = stores::table
+            .find(store)
+            .select(StoreRow::as_select())
+            .first(conn)?;
+        let opened = details((row, store_row, None))
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+        let events = record(conn, &on_open(&opened), now)?;
+        Ok(Some((opened, events)))
+    })
+    .map_err(db_error)
+}
+
+#[async_trait]
+impl SessionRepository for Postgres {
+    async fn find(&self, id: SessionId) -> Result<Option<SessionDetails>, RepositoryError> {
+        self.db.run(move |conn| find_details(conn, id.get())).await
+    }
+
+    async fn current_for_store(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<SessionDetails>, RepositoryError> {
+        self.db
+            .run(move |conn| current_details(conn, store.get()))
+            .await
+    }
+
+    async fn open_for_store(
+        &self,
+        store: StoreId,
+        now: DateTime<Utc>,
+        on_open: OpenedRecipe,
+    ) -> Result<OpenedSession, RepositoryError> {
+        self.db
+            .run(move |conn| {
+                // Two rounds at most: a session closed between our look and our insert is the
+                // only way the second look can miss.
+                for _ in 0..3 {
+                    if let Some(session) = current_details(conn, store.get())? {
+                        return Ok(OpenedSession {
+                            session,
+                            created: false,
+                            events: Vec::new(),
+                        });
+                    }
+                    if let Some((session, events)) = insert_open(conn, store.get(), now, on_open)? {
+                        return Ok(OpenedSession {
+                            session,
+                            created: true,
+                            events,
+                        });
+                    }
+                }
+                Err(RepositoryError::internal(
+                    "the store's session kept changing while opening one",
+                ))
+            })
+            .await
+    }
+
+    async fn apply(
+        &self,
+        transition: &Transition,
+    ) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+        let transition = transition.clone();
+        self.db
+            .run(move |conn| {
+                let before = transition.before;
+                let after = transition.after_state();
+                let at = transition.at();
+                conn.transaction(|conn| {
+                    let changed = diesel::update(sessions::table)
+                        .filter(sessions::id.eq(transition.session_id.get()))
+                        .filter(sessions::status.eq(before.status.as_str()))
+                        .filter(
+                            sessions::admin_id
+                                .is_not_distinct_from(before.admin_id.map(AdminId::get)),
+                        )
+                        .set((
+                            sessions::status.eq(after.status.as_str()),
+                            sessions::admin_id.eq(after.admin_id.map(AdminId::get)),
+                            sessions::updated.eq(at),
+                        ))
+                        .execute(conn)?;
+                    if changed == 0 {
+                        return Ok(None);
+                    }
+                    record(conn, &transition.events, at).map(Some)
+                })
+                .map_err(db_error)
+            })
+            .await
+    }
+
+    async fn list_open(&self, page: Page) -> Result<Listing<SessionDetails>, RepositoryError> {
+        let (limit, offset) = window(page);
+        self.db
+            .run(move |conn| {
+                let open = SessionStatus::Open.as_str();
+                let total: i64 = sessions::table
+                    .filter(sessions::status.eq(open))
+                    .count()
+                    .get_result(conn)
+                    .map_err(db_error)?;
+                let rows = with_details()
+                    .filter(sessions::status.eq(open))
+                    .order((sessions::last_message_at.desc(), sessions::id.desc()))
+                    .limit(limit)
+                    .offset(offset)
+                    .load::<DetailsRow>(conn)
+                    .map_err(db_error)?;
+                listing(rows, total)
+            })
+            .await
+    }
+
+    async fn list_for_admin(
+        &self,
+        admin: AdminId,
+        filter: MySessionsFilter,
+        page: Page,
+    ) -> Result<Listing<SessionDetails>, RepositoryError> {
+        let (limit, offset) = window(page);
+        let status = match filter {
+            MySessionsFilter::Claimed => SessionStatus::Claimed,
+            MySessionsFilter::Closed => SessionStatus::Closed,
+        }
+        .as_str();
+        self.db
+            .run(move |conn| {
+                let total: i64 = sessions::table
+                    .filter(sessions::admin_id.eq(admin.get()))
+                    .filter(sessions::status.eq(status))
+                    .count()
+                    .get_result(conn)
+                    .map_err(db_error)?;
+                let rows = with_details()
+                    .filter(sessions::admin_id.eq(admin.get()))
+                    .filter(sessions::status.eq(status))
+                    .order((sessions::last_message_at.desc(), sessions::id.desc()))
+                    .limit(limit)
+                    .offset(offset)
+                    .load::<DetailsRow>(conn)
+                    .map_err(db_error)?;
+                listing(rows, total)
+            })
+            .await
+    }
+
+    async fn list_for_store(
+        &self,
+        store: StoreId,
+        page: Page,
+    ) -> Result<Listing<SessionDetails>, RepositoryError> {
+        let (limit, offset) = window(page);
+        self.db
+            .run(move |conn| {
+                let total: i64 = sessions::table
+                    .filter(sessions::store_id.eq(store.get()))
+                    .count()
+                    .get_result(conn)
+                    .map_err(db_error)?;
+                let rows = with_details()
+                    .filter(sessions::store_id.eq(store.get()))
+                    .order((sessions::created.desc(), sessions::id.desc()))
+                    .limit(limit)
+                    .offset(offset)
+                    .load::<DetailsRow>(conn)
+                    .map_err(db_error)?;
+                listing(rows, total)
+            })
+            .await
+    }
+}

@@ -1,0 +1,183 @@
+//! A fresh database per test, cloned from a migrated template.
+//!
+//! The template is named after a hash of `migrations/`, made once per server under an
+//! advisory lock (test processes run in parallel), and cloned with `CREATE DATABASE ...
+//! TEMPLATE`, which is much faster than migrating. Each [`TestDatabase`] is dropped with the
+//! test.
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use rand::distributions::{Alphanumeric, DistString};
+use sha2::{Digest, Sha256};
+
+use crate::migrations;
+
+/// The key of the advisory lock taken while making the template.
+const TEMPLATE_LOCK: i64 = 0x6368_6174_7465_6d70; // "chattemp"
+
+/// A database of its own for one test; dropped (with any connections left) when this is.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    maintenance_url: String,
+}
+
+/// The server's URL from `DATABASE_URL`, split into the part before the database name and
+/// the query string after it.
+fn server_url() -> (String, String) {
+    let url = std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL must point at a PostgreSQL server for these tests; `make test` sets it",
+    );
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base.to_owned(), format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = match base.rfind('/') {
+        Some(slash)
+            if base[..slash].contains("://") && slash > base.find("://").unwrap_or(0) + 2 =>
+        {
+            base[..slash].to_owned()
+        }
+        _ => base,
+    };
+    (server, query)
+}
+
+fn migrations_hash() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut files: Vec<_> = walk(&dir);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(
+            file.strip_prefix(&dir)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update(std::fs::read(&file).expect("read a migration"));
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read the migrations folder") {
+        let path = entry.expect("read a migrations entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        found: i32,
+    }
+    diesel::sql_query("SELECT 1 AS found FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Found>(conn)
+        .optional()
+        .expect("look up a database")
+        .is_some()
+}
+
+impl TestDatabase {
+    /// Creates a fresh, migrated database.
+    ///
+    /// # Panics
+    /// When `DATABASE_URL` is unset or the server refuses.
+    #[must_use]
+    pub fn new() -> Self {
+        let (server, query) = server_url();
+        let maintenance_url = format!("{server}/postgres{query}");
+        let mut conn = PgConnection::establish(&maintenance_url)
+            .unwrap_or_else(|e| panic!("connect to the test server: {e}"));
+        let template = format!("chat_template_{}", migrations_hash());
+        ensure_template(&mut conn, &server, &query, &template);
+        let name = format!(
+            "chat_test_{}",
+            Alphanumeric
+                .sample_string(&mut rand::thread_rng(), 12)
+                .to_lowercase()
+        );
+        conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .unwrap_or_else(|e| panic!("create the test database: {e}"));
+        Self {
+            url: format!("{server}/{name}{query}"),
+            name,
+            maintenance_url,
+        }
+    }
+
+    /// The URL of the test's database.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The name of the test's database.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A direct connection to the test's database.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    #[must_use]
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn ensure_template(conn: &mut PgConnection, server: &str, query: &str, template: &str) {
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
+        .expect("take the template lock");
+    if !database_exists(conn, template) {
+        let staging = format!("{template}_staging");
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {staging}"))
+            .expect("drop a stale staging template");
+        conn.batch_execute(&format!("CREATE DATABASE {staging}"))
+            .expect("create the template");
+        {
+            let mut tpl = PgConnection::establish(&format!("{server}/{staging}{query}"))
+                .expect("connect to the template");
+            migrations::run_pending(&mut tpl).expect("migrate the template");
+        }
+        // Renamed only once complete, so that a crash never leaves a half-made template.
+        conn.batch_execute(&format!("ALTER DATABASE {staging} RENAME TO {template}"))
+            .expect("publish the template");
+    }
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"))
+        .expect("release the template lock");
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.maintenance_url) {
+            // Best effort: a leftover test database is harmless.
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

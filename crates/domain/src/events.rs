@@ -1,0 +1,319 @@
+//! Domain events: what a change of a session or a message tells the people involved, and who
+//! they are. Events are written to the event feed in the same transaction as the change.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
+use crate::model::{Admin, Message, MessageStatus, Participant, SessionDetails};
+
+/// The kinds of events of section 6 of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A session entered the open queue (new, or released back).
+    SessionOpened,
+    /// An open session changed (a new message, or it was closed before being claimed).
+    SessionUpdated,
+    /// An admin claimed a session.
+    SessionClaimed,
+    /// An admin took the store's session.
+    AdminConnected,
+    /// The store's admin left the session.
+    AdminDisconnected,
+    /// A session moved from one admin to another.
+    SessionTransferred,
+    /// A message was written.
+    NewMessage,
+    /// Messages were delivered or read.
+    MessageStatus,
+    /// A session was closed.
+    SessionClosed,
+}
+
+impl EventKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [Self; 9] = [
+        Self::SessionOpened,
+        Self::SessionUpdated,
+        Self::SessionClaimed,
+        Self::AdminConnected,
+        Self::AdminDisconnected,
+        Self::SessionTransferred,
+        Self::NewMessage,
+        Self::MessageStatus,
+        Self::SessionClosed,
+    ];
+
+    /// The `type` of the event on the wire.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SessionOpened => "session_opened",
+            Self::SessionUpdated => "session_updated",
+            Self::SessionClaimed => "session_claimed",
+            Self::AdminConnected => "admin_connected",
+            Self::AdminDisconnected => "admin_disconnected",
+            Self::SessionTransferred => "session_transferred",
+            Self::NewMessage => "new_message",
+            Self::MessageStatus => "message_status",
+            Self::SessionClosed => "session_closed",
+        }
+    }
+
+    /// The kind named `raw`, if any.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Why the store's admin left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The admin put the session back in the queue.
+    Released,
+    /// The admin handed the session to another admin.
+    Transferred,
+}
+
+/// Who receives an event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Audience {
+    /// Every admin.
+    pub all_admins: bool,
+    /// These admins (when not every admin).
+    pub admins: Vec<AdminId>,
+    /// This store.
+    pub store: Option<StoreId>,
+}
+
+impl Audience {
+    fn every_admin() -> Self {
+        Self {
+            all_admins: true,
+            ..Self::default()
+        }
+    }
+
+    fn store(store: StoreId) -> Self {
+        Self {
+            store: Some(store),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `who` receives the event.
+    #[must_use]
+    pub fn includes(&self, who: Participant) -> bool {
+        match who {
+            Participant::Admin(id) => self.all_admins || self.admins.contains(&id),
+            Participant::Store(id) => self.store == Some(id),
+        }
+    }
+}
+
+/// A change worth telling, with the data the contract shows for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// `session_opened`, to every admin.
+    SessionOpened(SessionDetails),
+    /// `session_updated`, to every admin.
+    SessionUpdated(SessionDetails),
+    /// `session_claimed`, to every admin.
+    SessionClaimed {
+        /// The session.
+        session_id: SessionId,
+        /// The winner.
+        admin_id: AdminId,
+    },
+    /// `admin_connected`, to the store.
+    AdminConnected {
+        /// The session.
+        session_id: SessionId,
+        /// The store of the session.
+        store_id: StoreId,
+        /// The admin who took it.
+        admin: Admin,
+    },
+    /// `admin_disconnected`, to the store.
+    AdminDisconnected {
+        /// The session.
+        session_id: SessionId,
+        /// The store of the session.
+        store_id: StoreId,
+        /// Why the admin left.
+        reason: DisconnectReason,
+    },
+    /// `session_transferred`, to the previous and the new admin.
+    SessionTransferred {
+        /// The session after the transfer.
+        session: SessionDetails,
+        /// The admin who handed it over.
+        from: AdminId,
+    },
+    /// `new_message`, to the store and the session's admin.
+    NewMessage {
+        /// The message.
+        message: Message,
+        /// The store of the session.
+        store_id: StoreId,
+        /// The admin of the session, if claimed.
+        admin_id: Option<AdminId>,
+    },
+    /// `message_status`, to the senders of the messages.
+    MessageStatus {
+        /// The session.
+        session_id: SessionId,
+        /// The messages whose status moved.
+        message_ids: Vec<MessageId>,
+        /// Their new status.
+        status: MessageStatus,
+        /// Who sent them.
+        senders: Audience,
+    },
+    /// `session_closed`, to the store and the admin of the session.
+    SessionClosed(SessionDetails),
+}
+
+/// The `data` object of an event, as the contract shows it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EventData<'a> {
+    Session(&'a SessionDetails),
+    Message(&'a Message),
+    Claimed {
+        session_id: SessionId,
+        admin_id: AdminId,
+    },
+    Connected {
+        session_id: SessionId,
+        admin: AdminSummary<'a>,
+    },
+    Disconnected {
+        session_id: SessionId,
+        reason: DisconnectReason,
+    },
+    Status {
+        session_id: SessionId,
+        message_ids: &'a [MessageId],
+        status: MessageStatus,
+    },
+}
+
+#[derive(Serialize)]
+struct AdminSummary<'a> {
+    id: AdminId,
+    name: &'a str,
+}
+
+impl DomainEvent {
+    /// The kind of the event.
+    #[must_use]
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::SessionOpened(_) => EventKind::SessionOpened,
+            Self::SessionUpdated(_) => EventKind::SessionUpdated,
+            Self::SessionClaimed { .. } => EventKind::SessionClaimed,
+            Self::AdminConnected { .. } => EventKind::AdminConnected,
+            Self::AdminDisconnected { .. } => EventKind::AdminDisconnected,
+            Self::SessionTransferred { .. } => EventKind::SessionTransferred,
+            Self::NewMessage { .. } => EventKind::NewMessage,
+            Self::MessageStatus { .. } => EventKind::MessageStatus,
+            Self::SessionClosed(_) => EventKind::SessionClosed,
+        }
+    }
+
+    /// Who receives the event (section 6 of the contract).
+    #[must_use]
+    pub fn audience(&self) -> Audience {
+        match self {
+            Self::SessionOpened(_) | Self::SessionUpdated(_) | Self::SessionClaimed { .. } => {
+                Audience::every_admin()
+            }
+            Self::AdminConnected { store_id, .. } | Self::AdminDisconnected { store_id, .. } => {
+                Audience::store(*store_id)
+            }
+            Self::SessionTransferred { session, from } => Audience {
+                admins: std::iter::once(*from)
+                    .chain(session.session.admin_id)
+                    .collect(),
+                ..Audience::default()
+            },
+            Self::NewMessage {
+                store_id, admin_id, ..
+            } => Audience {
+                admins: admin_id.iter().copied().collect(),
+                ..Audience::store(*store_id)
+            },
+            Self::MessageStatus { senders, .. } => senders.clone(),
+            Self::SessionClosed(details) => Audience {
+                admins: details.session.admin_id.iter().copied().collect(),
+                ..Audience::store(details.session.store_id)
+            },
+        }
+    }
+
+    /// Serializes the event's `data` object with `serializer` (JSON in practice).
+    ///
+    /// # Errors
+    /// Whatever the serializer reports.
+    pub fn serialize_data<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let data = match self {
+            Self::SessionOpened(s)
+            | Self::SessionUpdated(s)
+            | Self::SessionClosed(s)
+            | Self::SessionTransferred { session: s, .. } => EventData::Session(s),
+            Self::NewMessage { message, .. } => EventData::Message(message),
+            Self::SessionClaimed {
+                session_id,
+                admin_id,
+            } => EventData::Claimed {
+                session_id: *session_id,
+                admin_id: *admin_id,
+            },
+            Self::AdminConnected {
+                session_id, admin, ..
+            } => EventData::Connected {
+                session_id: *session_id,
+                admin: AdminSummary {
+                    id: admin.id,
+                    name: admin.name.as_str(),
+                },
+            },
+            Self::AdminDisconnected {
+                session_id, reason, ..
+            } => EventData::Disconnected {
+                session_id: *session_id,
+                reason: *reason,
+            },
+            Self::MessageStatus {
+                session_id,
+                message_ids,
+                status,
+                ..
+            } => EventData::Status {
+                session_id: *session_id,
+                message_ids,
+                status: *status,
+            },
+        };
+        data.serialize(serializer)
+    }
+}
+
+/// An event as stored in the feed: numbered, timed, addressed, with its `data` as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Grows strictly in commit order over the whole service; never reused.
+    pub id: EventId,
+    /// When it was recorded.
+    pub created: DateTime<Utc>,
+    /// Its kind.
+    pub kind: EventKind,
+    /// Who receives it.
+    pub audience: Audience,
+    /// The `data` object, serialized as JSON.
+    pub data: String,
+}

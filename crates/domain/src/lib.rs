@@ -1,0 +1,27 @@
+//! The domain of the support chat service: stores open chat sessions, admins claim them and
+//! answer, integrations read every conversation.
+//!
+//! - [`model`]: the entities and how the API shows them.
+//! - [`session`]: the session state machine, as pure transitions returning domain events.
+//! - [`events`]: the events and who receives them.
+//! - [`ports`]: what the domain needs from the outside (repositories, tokens, the event feed,
+//!   the notifier, the clock), with their error contracts.
+//! - [`usecases`]: the operations of the service, generic over the ports.
+//!
+//! This crate knows no web framework and no database.
+
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod principal;
+pub mod session;
+pub mod usecases;
+pub mod values;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::{ChatError, RepositoryError, ValidationError};
+pub use principal::Principal;

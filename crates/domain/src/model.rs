@@ -1,0 +1,480 @@
+//! The entities of the chat: stores, admins, sessions and messages, and the shapes they are
+//! listed in. Their `Serialize` output is the JSON of the API contract.
+
+use chrono::{DateTime, Utc};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::Serialize;
+
+use crate::error::ValidationError;
+use crate::ids::{AdminId, ApiKeyId, MessageId, SessionId, StoreId};
+use crate::values::{Attachment, ClientMessageId, Email, LogoUrl, MessageContent, Name, StoreKey};
+
+/// A store of the marketplace: the customer side of a chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Store {
+    /// The marketplace's own id of the store.
+    pub id: StoreId,
+    /// Display name.
+    pub name: Name,
+    /// Logo URL, or `""`.
+    pub logo_url: LogoUrl,
+    /// Contact address.
+    pub email: Email,
+    /// Stable public key shown to integrations; not part of the store object of the chat API.
+    #[serde(skip)]
+    pub key: StoreKey,
+}
+
+/// A support admin: the agent side of a chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Admin {
+    /// Id of the admin.
+    pub id: AdminId,
+    /// Display name, shown to stores.
+    pub name: Name,
+    /// Contact address, unique among admins.
+    pub email: Email,
+}
+
+/// An integration's API key record (the key itself is a [`crate::values::Token`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// Id of the key.
+    pub id: ApiKeyId,
+    /// What the key is for.
+    pub name: Name,
+}
+
+/// Data for a new store, or for updating one, keyed by the marketplace's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreProfile {
+    /// The marketplace's id of the store.
+    pub id: StoreId,
+    /// Display name.
+    pub name: Name,
+    /// Contact address.
+    pub email: Email,
+    /// Logo URL, or empty.
+    pub logo_url: LogoUrl,
+}
+
+/// Data for a new admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminProfile {
+    /// Display name.
+    pub name: Name,
+    /// Contact address, unique among admins.
+    pub email: Email,
+}
+
+/// One side of a conversation, acting on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Participant {
+    /// A support admin.
+    Admin(AdminId),
+    /// A store.
+    Store(StoreId),
+}
+
+/// Where a session is in its life (section 3 of the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// In the queue, waiting for an admin.
+    Open,
+    /// Taken by one admin.
+    Claimed,
+    /// Finished; a store's next message opens a new session.
+    Closed,
+}
+
+impl SessionStatus {
+    /// The name used on the wire and in storage.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Claimed => "claimed",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// # Errors
+    /// Returns a [`ValidationError`] for `status` unless `raw` is `open`, `claimed` or `closed`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "open" => Ok(Self::Open),
+            "claimed" => Ok(Self::Claimed),
+            "closed" => Ok(Self::Closed),
+            _ => Err(ValidationError::new(
+                "status",
+                "must be one of open, claimed, closed",
+            )),
+        }
+    }
+}
+
+/// A chat session between one store and, once claimed, one admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// Id of the session.
+    pub id: SessionId,
+    /// The store that opened it.
+    pub store_id: StoreId,
+    /// The claiming admin; `None` while open. A closed session keeps the admin it had.
+    pub admin_id: Option<AdminId>,
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// When the last message was written (when the session was opened, before any message).
+    pub last_message_at: DateTime<Utc>,
+    /// When the session was opened.
+    pub created: DateTime<Utc>,
+    /// When the session last changed.
+    pub updated: DateTime<Utc>,
+}
+
+/// How many messages of each side are not yet read by the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnreadCounts {
+    /// Messages of the store not yet read by an admin.
+    pub by_admin: i64,
+    /// Messages of admins (and the system) not yet read by the store.
+    pub by_store: i64,
+}
+
+impl UnreadCounts {
+    /// Messages from the other side that `reader` has not read yet.
+    #[must_use]
+    pub fn for_reader(self, reader: Participant) -> i64 {
+        match reader {
+            Participant::Admin(_) => self.by_admin,
+            Participant::Store(_) => self.by_store,
+        }
+    }
+}
+
+/// A session with what the API shows beside it: its store and its last message.
+///
+/// Serializes as the contract's session object (without the caller-dependent `unread_count`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDetails {
+    /// The session itself.
+    pub session: Session,
+    /// The store that opened it.
+    pub store: Store,
+    /// The newest message, if any.
+    pub last_message: Option<Message>,
+    /// Unread counters of both sides.
+    pub unread: UnreadCounts,
+    /// How many messages the session holds.
+    pub message_count: i64,
+}
+
+impl Serialize for SessionDetails {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let s = &self.session;
+        let mut out = serializer.serialize_struct("Session", 9)?;
+        out.serialize_field("id", &s.id)?;
+        out.serialize_field("store_id", &s.store_id)?;
+        out.serialize_field("admin_id", &s.admin_id)?;
+        out.serialize_field("status", &s.status)?;
+        out.serialize_field("last_message_at", &s.last_message_at)?;
+        out.serialize_field("created", &s.created)?;
+        out.serialize_field("updated", &s.updated)?;
+        out.serialize_field("store", &self.store)?;
+        out.serialize_field("last_message", &self.last_message)?;
+        out.end()
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// The session's store.
+    Store(StoreId),
+    /// An admin.
+    Admin(AdminId),
+    /// The service itself.
+    System,
+}
+
+impl Sender {
+    /// `"store"`, `"admin"` or `"system"`.
+    #[must_use]
+    pub const fn kind(self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Admin(_) => "admin",
+            Self::System => "system",
+        }
+    }
+
+    /// The id of the store or admin; `None` for the system.
+    #[must_use]
+    pub const fn id(self) -> Option<i64> {
+        match self {
+            Self::Store(id) => Some(id.get()),
+            Self::Admin(id) => Some(id.get()),
+            Self::System => None,
+        }
+    }
+}
+
+impl From<Participant> for Sender {
+    fn from(p: Participant) -> Self {
+        match p {
+            Participant::Admin(id) => Self::Admin(id),
+            Participant::Store(id) => Self::Store(id),
+        }
+    }
+}
+
+/// How far a message got. Only ever moves forward: sent, delivered, read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored.
+    Sent,
+    /// Pushed to a live socket of the other side.
+    Delivered,
+    /// Marked read by the other side.
+    Read,
+}
+
+impl MessageStatus {
+    /// The name used on the wire and in storage.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+        }
+    }
+
+    /// # Errors
+    /// Returns a [`ValidationError`] for `status` unless `raw` is `sent`, `delivered` or `read`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "sent" => Ok(Self::Sent),
+            "delivered" => Ok(Self::Delivered),
+            "read" => Ok(Self::Read),
+            _ => Err(ValidationError::new(
+                "status",
+                "must be one of sent, delivered, read",
+            )),
+        }
+    }
+}
+
+/// What a message says: text, an attachment, or both, never neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody {
+    content: MessageContent,
+    attachment: Option<Attachment>,
+}
+
+impl MessageBody {
+    /// # Errors
+    /// Returns a [`ValidationError`] for `content` when it is blank and there is no attachment.
+    pub fn new(
+        content: MessageContent,
+        attachment: Option<Attachment>,
+    ) -> Result<Self, ValidationError> {
+        if content.is_blank() && attachment.is_none() {
+            return Err(ValidationError::new(
+                "content",
+                "must not be empty unless there is an attachment",
+            ));
+        }
+        Ok(Self {
+            content,
+            attachment,
+        })
+    }
+
+    /// The text (possibly empty when there is an attachment).
+    #[must_use]
+    pub fn content(&self) -> &MessageContent {
+        &self.content
+    }
+
+    /// The attachment, if any.
+    #[must_use]
+    pub fn attachment(&self) -> Option<&Attachment> {
+        self.attachment.as_ref()
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Id of the message; grows with time.
+    pub id: MessageId,
+    /// The session it belongs to.
+    pub session_id: SessionId,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// Text and attachment.
+    pub body: MessageBody,
+    /// How far it got.
+    pub status: MessageStatus,
+    /// When it was stored.
+    pub created: DateTime<Utc>,
+    /// The sender's idempotency key, if it gave one.
+    pub client_message_id: Option<ClientMessageId>,
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let attachment = self.body.attachment();
+        let mut out = serializer.serialize_struct("Message", 10)?;
+        out.serialize_field("id", &self.id)?;
+        out.serialize_field("session_id", &self.session_id)?;
+        out.serialize_field("sender_type", self.sender.kind())?;
+        out.serialize_field("sender_id", &self.sender.id())?;
+        out.serialize_field("content", self.body.content())?;
+        out.serialize_field("attachment_url", attachment.map_or("", Attachment::url))?;
+        out.serialize_field(
+            "attachment_type",
+            attachment.map_or("", |a| a.kind().as_str()),
+        )?;
+        out.serialize_field("status", &self.status)?;
+        out.serialize_field("created", &self.created)?;
+        out.serialize_field(
+            "client_message_id",
+            &self.client_message_id.as_ref().map(ClientMessageId::as_str),
+        )?;
+        out.end()
+    }
+}
+
+/// A window of a list: at most `limit` items after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    limit: u32,
+    offset: u64,
+}
+
+impl Page {
+    /// # Errors
+    /// Returns a [`ValidationError`] for `limit` when it is 0 or above `max_limit`.
+    pub fn new(limit: u32, offset: u64, max_limit: u32) -> Result<Self, ValidationError> {
+        if limit == 0 || limit > max_limit {
+            return Err(ValidationError::new(
+                "limit",
+                format!("must be between 1 and {max_limit}"),
+            ));
+        }
+        Ok(Self { limit, offset })
+    }
+
+    /// How many items at most.
+    #[must_use]
+    pub fn limit(self) -> u32 {
+        self.limit
+    }
+
+    /// How many items to skip.
+    #[must_use]
+    pub fn offset(self) -> u64 {
+        self.offset
+    }
+}
+
+/// A page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    /// The items of the page.
+    pub items: Vec<T>,
+    /// How many items the whole list has.
+    pub total: u64,
+}
+
+/// Which messages of a session to show: the newest `limit` before `before` (or the newest of
+/// all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCursor {
+    /// Only messages older than this one.
+    pub before: Option<MessageId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A page of a session's messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePage {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Whether older messages exist before the first one of this page.
+    pub has_more: bool,
+}
+
+/// Which of an admin's sessions to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MySessionsFilter {
+    /// Sessions the admin holds now.
+    Claimed,
+    /// Sessions the admin held when they were closed.
+    Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_needs_content_or_an_attachment() {
+        let empty = MessageContent::parse("  ", 10).unwrap();
+        assert_eq!(
+            MessageBody::new(empty.clone(), None).unwrap_err().field(),
+            "content"
+        );
+        let attachment = Attachment::parse(Some("https://x.io/a.png"), Some("image")).unwrap();
+        assert!(MessageBody::new(empty, attachment).is_ok());
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        assert!(Page::new(100, 0, 500).is_ok());
+        assert_eq!(Page::new(0, 0, 500).unwrap_err().field(), "limit");
+        assert!(Page::new(501, 0, 500).is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in [
+            SessionStatus::Open,
+            SessionStatus::Claimed,
+            SessionStatus::Closed,
+        ] {
+            assert_eq!(SessionStatus::parse(s.as_str()), Ok(s));
+        }
+        for s in [
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Read,
+        ] {
+            assert_eq!(MessageStatus::parse(s.as_str()), Ok(s));
+        }
+        assert!(SessionStatus::parse("active").is_err());
+        assert!(MessageStatus::Sent < MessageStatus::Delivered);
+        assert!(MessageStatus::Delivered < MessageStatus::Read);
+    }
+
+    #[test]
+    fn unread_counts_are_per_reader() {
+        let unread = UnreadCounts {
+            by_admin: 3,
+            by_store: 1,
+        };
+        assert_eq!(
+            unread.for_reader(Participant::Admin(AdminId::parse(1).unwrap())),
+            3
+        );
+        assert_eq!(
+            unread.for_reader(Participant::Store(StoreId::parse(1).unwrap())),
+            1
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The ports: what the domain needs from the outside world. Adapters implement them; use
+//! cases are generic over them (see [`Ports`]).
+//!
+//! Every method that changes state writes the events of that change to the event feed in the
+//! same transaction, and returns them as recorded (numbered) so that the caller can hand them
+//! to the [`Notifier`]. Which events a change causes is decided by the domain: the caller
+//! passes the recipe (a plain function of [`crate::session`]) when the event needs data that
+//! only the store knows, such as a new message's id.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::RepositoryError;
+use crate::events::{DomainEvent, RecordedEvent};
+use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
+use crate::model::{
+    Admin, AdminProfile, ApiKey, Listing, Message, MessageBody, MessageCursor, MessagePage,
+    MessageStatus, MySessionsFilter, Page, Participant, Sender, Session, SessionDetails, Store,
+    StoreProfile,
+};
+use crate::principal::Principal;
+use crate::session::{Transition, TransitionError};
+use crate::values::{ClientMessageId, Name, Token};
+
+/// The events of a session that was just opened.
+pub type OpenedRecipe = fn(&SessionDetails) -> Vec<DomainEvent>;
+/// The events of a message that was just stored, given the session after it.
+pub type SentRecipe = fn(&Message, &SessionDetails) -> Vec<DomainEvent>;
+/// The events of messages whose status just moved forward.
+pub type StatusRecipe = fn(&Session, &[(MessageId, Sender)], MessageStatus) -> Vec<DomainEvent>;
+
+/// What [`SessionRepository::open_for_store`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedSession {
+    /// The store's session that is not closed.
+    pub session: SessionDetails,
+    /// Whether this call opened it.
+    pub created: bool,
+    /// The events recorded for the opening (empty when it already existed).
+    pub events: Vec<RecordedEvent>,
+}
+
+/// Sessions, with their stores and last messages.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync + 'static {
+    /// The session `id` with its store and last message; `None` when there is no such session.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise.
+    async fn find(&self, id: SessionId) -> Result<Option<SessionDetails>, RepositoryError>;
+
+    /// The store's session that is not closed, if any.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn current_for_store(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<SessionDetails>, RepositoryError>;
+
+    /// The store's session that is not closed, opening one (open, no admin, `now` as its
+    /// times) when there is none, and then recording the events `on_open` returns for it in
+    /// the same transaction. Any number of concurrent calls for one store open exactly one
+    /// session.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`]; [`RepositoryError::Internal`] when the store does not
+    /// exist (callers check first).
+    async fn open_for_store(
+        &self,
+        store: StoreId,
+        now: DateTime<Utc>,
+        on_open: OpenedRecipe,
+    ) -> Result<OpenedSession, RepositoryError>;
+
+    /// Applies `transition` if and only if the session is still in `transition.before`, in
+    /// one conditional statement, recording `transition.events` in the same transaction.
+    /// Returns the recorded events, or `None` when the session had changed (the caller
+    /// reloads and decides again).
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn apply(
+        &self,
+        transition: &Transition,
+    ) -> Result<Option<Vec<RecordedEvent>>, RepositoryError>;
+
+    /// The open queue: open sessions, newest `last_message_at` first, and how many there are.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn list_open(&self, page: Page) -> Result<Listing<SessionDetails>, RepositoryError>;
+
+    /// An admin's sessions (claimed now, or closed while held), newest activity first.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn list_for_admin(
+        &self,
+        admin: AdminId,
+        filter: MySessionsFilter,
+        page: Page,
+    ) -> Result<Listing<SessionDetails>, RepositoryError>;
+
+    /// All sessions of a store, closed ones too, newest first.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn list_for_store(
+        &self,
+        store: StoreId,
+        page: Page,
+    ) -> Result<Listing<SessionDetails>, RepositoryError>;
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The session to write in.
+    pub session_id: SessionId,
+    /// Who writes.
+    pub author: Participant,
+    /// What it says.
+    pub body: MessageBody,
+    /// The author's idempotency key.
+    pub client_message_id: Option<ClientMessageId>,
+    /// When it is written.
+    pub created: DateTime<Utc>,
+}
+
+/// What [`MessageRepository::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The message was stored.
+    Created {
+        /// The stored message.
+        message: Message,
+        /// The session after it.
+        session: Box<SessionDetails>,
+        /// The events recorded with it.
+        events: Vec<RecordedEvent>,
+    },
+    /// A message with the same `client_message_id` already exists in the session: this is
+    /// it, and nothing was stored.
+    Duplicate(Message),
+    /// The session does not accept the author's message now (the reason), or does not exist
+    /// ([`TransitionError::NotYours`]).
+    Refused(TransitionError),
+}
+
+/// What [`MessageRepository::mark_read`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The other side's messages up to the given one are read; the events recorded (none when
+    /// all were read already).
+    Marked(Vec<RecordedEvent>),
+    /// The message is not in the session.
+    UnknownMessage,
+    /// The reader may not mark this session read (the reason).
+    Refused(TransitionError),
+}
+
+/// Messages.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync + 'static {
+    /// Stores a message, in one transaction that locks the session: when the session already
+    /// has a message with the same `client_message_id` that one is returned
+    /// ([`AppendOutcome::Duplicate`]); otherwise, when the session accepts the author's
+    /// message ([`SessionDetails::check_write`] on the locked session), the message is stored,
+    /// the session's last message, activity time, message count and the other side's unread
+    /// count are updated, and the events `on_sent` returns are recorded.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise. A failure stores nothing.
+    async fn append(
+        &self,
+        message: NewMessage,
+        on_sent: SentRecipe,
+    ) -> Result<AppendOutcome, RepositoryError>;
+
+    /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first.
+    ///
+    /// # Errors
+    /// As [`MessageRepository::append`].
+    async fn page(
+        &self,
+        session: SessionId,
+        cursor: MessageCursor,
+    ) -> Result<MessagePage, RepositoryError>;
+
+    /// Marks the other side's messages of the session up to `up_to` (included) read, in one
+    /// transaction that locks the session and checks [`SessionDetails::check_mark_read`],
+    /// lowers the reader's unread count, and records the events `on_read` returns for the
+    /// messages whose status moved.
+    ///
+    /// # Errors
+    /// As [`MessageRepository::append`].
+    async fn mark_read(
+        &self,
+        session: SessionId,
+        reader: Participant,
+        up_to: MessageId,
+        on_read: StatusRecipe,
+    ) -> Result<ReadOutcome, RepositoryError>;
+}
+
+/// Stores, admins and API keys.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DirectoryRepository: Send + Sync + 'static {
+    /// The admin `id`, if any.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    async fn admin(&self, id: AdminId) -> Result<Option<Admin>, RepositoryError>;
+
+    /// The store `id`, if any.
+    ///
+    /// # Errors
+    /// As [`DirectoryRepository::admin`].
+    async fn store(&self, id: StoreId) -> Result<Option<Store>, RepositoryError>;
+
+    /// Creates an admin.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Duplicate`]`("email")` when an admin has that email already; else
+    /// as [`DirectoryRepository::admin`].
+    async fn create_admin(&self, profile: AdminProfile) -> Result<Admin, RepositoryError>;
+
+    /// Creates the store with the marketplace's id, or updates its name, email and logo; its
+    /// public key is made once, at creation. Returns the store and whether it was created.
+    ///
+    /// # Errors
+    /// As [`DirectoryRepository::admin`].
+    async fn put_store(&self, profile: StoreProfile) -> Result<(Store, bool), RepositoryError>;
+
+    /// Creates an API key record (its secret is issued by the [`TokenStore`]).
+    ///
+    /// # Errors
+    /// As [`DirectoryRepository::admin`].
+    async fn create_api_key(&self, name: Name) -> Result<ApiKey, RepositoryError>;
+}
+
+/// Tokens and API keys, stored as hashes only.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Who `token` belongs to; `None` when it is unknown or revoked.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    async fn authenticate(&self, token: &Token) -> Result<Option<Principal>, RepositoryError>;
+
+    /// Mints a new random token for `owner`, which must exist, and stores its hash.
+    ///
+    /// # Errors
+    /// As [`TokenStore::authenticate`].
+    async fn issue(&self, owner: Principal) -> Result<Token, RepositoryError>;
+
+    /// Revokes `token`; returns whether it was valid until now.
+    ///
+    /// # Errors
+    /// As [`TokenStore::authenticate`].
+    async fn revoke(&self, token: &Token) -> Result<bool, RepositoryError>;
+}
+
+/// What [`EventFeed::replay`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The reader's events after the given id, in order (at most the limit asked for).
+    Events(Vec<RecordedEvent>),
+    /// Events after the given id may have been pruned: the reader must refetch its state.
+    TooOld,
+}
+
+/// The feed of recorded events, for resuming a live connection.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventFeed: Send + Sync + 'static {
+    /// The events addressed to `reader` with ids above `after`, in id order, at most `limit`.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    async fn replay(
+        &self,
+        reader: Participant,
+        after: EventId,
+        limit: u32,
+    ) -> Result<Replay, RepositoryError>;
+}
+
+/// Pushes recorded events to the live connections of this instance at once, without waiting
+/// for the feed to bring them round. Must not block; delivery is best effort (the feed is the
+/// source of truth).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Notifier: Send + Sync + 'static {
+    /// Hands over events just committed.
+    fn publish(&self, events: &[RecordedEvent]);
+}
+
+/// The time.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    /// Truncated to microseconds, the precision the database keeps, so that a time returned
+    /// now reads back the same later.
+    fn now(&self) -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// The set of adapters a service runs on, so that use cases take one type parameter.
+pub trait Ports: Send + Sync + 'static {
+    /// Sessions.
+    type Sessions: SessionRepository;
+    /// Messages.
+    type Messages: MessageRepository;
+    /// Stores, admins, API keys.
+    type Directory: DirectoryRepository;
+    /// Tokens.
+    type Tokens: TokenStore;
+    /// The event feed.
+    type Feed: EventFeed;
+    /// Local push of new events.
+    type Notifier: Notifier;
+    /// The time.
+    type Clock: Clock;
+}

@@ -1,0 +1,369 @@
+//! The session state machine of section 3 of the contract, as pure functions.
+//!
+//! ```text
+//!              claim (admin)                 close (admin or store)
+//!    open  ------------------>  claimed  ------------------------->  closed
+//!     ^  \                        |  |
+//!     |   \__ close (store) ______|__|______________________________^
+//!     +------ release (admin) ----+  +-- transfer (admin -> other admin): stays claimed
+//! ```
+//!
+//! Each transition takes the session as it was loaded and returns the session after it and the
+//! events it causes; the repository applies it only if the session is still as it was loaded
+//! (a compare-and-set), so concurrent transitions cannot both win.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::events::{Audience, DisconnectReason, DomainEvent};
+use crate::ids::{AdminId, MessageId, SessionId};
+use crate::model::{
+    Admin, Message, MessageStatus, Participant, Sender, Session, SessionDetails, SessionStatus,
+};
+
+/// Why a transition or an access is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TransitionError {
+    /// The session is claimed by another admin (claiming it).
+    #[error("session is already claimed")]
+    AlreadyClaimed,
+    /// The session is closed.
+    #[error("session is closed")]
+    Closed,
+    /// The session is open: nobody holds it.
+    #[error("session is not claimed")]
+    NotClaimed,
+    /// The session is held by another admin (acting on it).
+    #[error("session is claimed by another admin")]
+    ClaimedByOther,
+    /// A transfer to the admin who already holds the session.
+    #[error("session already belongs to that admin")]
+    SameAdmin,
+    /// Another store's session: not to be acknowledged at all.
+    #[error("session not found")]
+    NotYours,
+}
+
+/// The part of a session that transitions change and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// Status.
+    pub status: SessionStatus,
+    /// Admin holding or (when closed) last holding it.
+    pub admin_id: Option<AdminId>,
+}
+
+/// A decided change of a session: apply it only if the session is still in state `before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The session it applies to.
+    pub session_id: SessionId,
+    /// The state the decision was made from.
+    pub before: SessionState,
+    /// The session after the change.
+    pub after: SessionDetails,
+    /// The events the change causes, in order.
+    pub events: Vec<DomainEvent>,
+}
+
+impl Transition {
+    /// The state the session is in after the change.
+    #[must_use]
+    pub fn after_state(&self) -> SessionState {
+        self.after.state()
+    }
+
+    /// When the change happens.
+    #[must_use]
+    pub fn at(&self) -> DateTime<Utc> {
+        self.after.session.updated
+    }
+}
+
+impl Session {
+    /// Status and admin of the session.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        SessionState {
+            status: self.status,
+            admin_id: self.admin_id,
+        }
+    }
+}
+
+impl SessionDetails {
+    /// Status and admin of the session.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        self.session.state()
+    }
+
+    fn moved_to(
+        &self,
+        status: SessionStatus,
+        admin_id: Option<AdminId>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut after = self.clone();
+        after.session.status = status;
+        after.session.admin_id = admin_id;
+        after.session.updated = now;
+        after
+    }
+
+    fn transition(&self, after: Self, events: Vec<DomainEvent>) -> Transition {
+        Transition {
+            session_id: self.session.id,
+            before: self.state(),
+            after,
+            events,
+        }
+    }
+
+    /// Checks that `admin` holds the session now.
+    fn held_by(&self, admin: AdminId) -> Result<(), TransitionError> {
+        match (self.session.status, self.session.admin_id) {
+            (SessionStatus::Closed, _) => Err(TransitionError::Closed),
+            (SessionStatus::Open, _) => Err(TransitionError::NotClaimed),
+            (SessionStatus::Claimed, Some(holder)) if holder == admin => Ok(()),
+            (SessionStatus::Claimed, _) => Err(TransitionError::ClaimedByOther),
+        }
+    }
+
+    /// `admin` claims the session. Claiming a session one already holds changes nothing and
+    /// returns `Ok(None)`, so that a retried claim is safe.
+    ///
+    /// # Errors
+    /// [`TransitionError::AlreadyClaimed`] when another admin holds it,
+    /// [`TransitionError::Closed`] when it is closed.
+    pub fn claim(
+        &self,
+        admin: &Admin,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Transition>, TransitionError> {
+        match (self.session.status, self.session.admin_id) {
+            (SessionStatus::Closed, _) => Err(TransitionError::Closed),
+            (SessionStatus::Claimed, Some(holder)) if holder == admin.id => Ok(None),
+            (SessionStatus::Claimed, _) => Err(TransitionError::AlreadyClaimed),
+            (SessionStatus::Open, _) => {
+                let after = self.moved_to(SessionStatus::Claimed, Some(admin.id), now);
+                let events = vec![
+                    DomainEvent::SessionClaimed {
+                        session_id: self.session.id,
+                        admin_id: admin.id,
+                    },
+                    DomainEvent::AdminConnected {
+                        session_id: self.session.id,
+                        store_id: self.session.store_id,
+                        admin: admin.clone(),
+                    },
+                ];
+                Ok(Some(self.transition(after, events)))
+            }
+        }
+    }
+
+    /// The holding admin puts the session back in the open queue.
+    ///
+    /// # Errors
+    /// [`TransitionError::NotClaimed`] when open, [`TransitionError::Closed`] when closed,
+    /// [`TransitionError::ClaimedByOther`] when another admin holds it.
+    pub fn release(&self, by: AdminId, now: DateTime<Utc>) -> Result<Transition, TransitionError> {
+        self.held_by(by)?;
+        let after = self.moved_to(SessionStatus::Open, None, now);
+        let events = vec![
+            DomainEvent::AdminDisconnected {
+                session_id: self.session.id,
+                store_id: self.session.store_id,
+                reason: DisconnectReason::Released,
+            },
+            DomainEvent::SessionOpened(after.clone()),
+        ];
+        Ok(self.transition(after, events))
+    }
+
+    /// The holding admin hands the session to another admin; it stays claimed.
+    ///
+    /// # Errors
+    /// As [`SessionDetails::release`], and [`TransitionError::SameAdmin`] when `to` already
+    /// holds it.
+    pub fn transfer(
+        &self,
+        by: AdminId,
+        to: &Admin,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, TransitionError> {
+        self.held_by(by)?;
+        if to.id == by {
+            return Err(TransitionError::SameAdmin);
+        }
+        let after = self.moved_to(SessionStatus::Claimed, Some(to.id), now);
+        let events = vec![
+            DomainEvent::SessionTransferred {
+                session: after.clone(),
+                from: by,
+            },
+            DomainEvent::AdminDisconnected {
+                session_id: self.session.id,
+                store_id: self.session.store_id,
+                reason: DisconnectReason::Transferred,
+            },
+            DomainEvent::AdminConnected {
+                session_id: self.session.id,
+                store_id: self.session.store_id,
+                admin: to.clone(),
+            },
+        ];
+        Ok(self.transition(after, events))
+    }
+
+    /// `by` closes the session: the holding admin, or the store (open or claimed). A closed
+    /// session keeps its admin, so that it shows in the admin's closed sessions.
+    ///
+    /// # Errors
+    /// [`TransitionError::Closed`] when already closed; for an admin, as
+    /// [`SessionDetails::release`].
+    pub fn close(
+        &self,
+        by: Participant,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, TransitionError> {
+        match by {
+            Participant::Admin(admin) => self.held_by(admin)?,
+            Participant::Store(store) if store != self.session.store_id => {
+                return Err(TransitionError::NotYours)
+            }
+            Participant::Store(_) if self.session.status == SessionStatus::Closed => {
+                return Err(TransitionError::Closed)
+            }
+            Participant::Store(_) => {}
+        }
+        let after = self.moved_to(SessionStatus::Closed, self.session.admin_id, now);
+        let mut events = vec![DomainEvent::SessionClosed(after.clone())];
+        if self.session.status == SessionStatus::Open {
+            // It leaves the open queue, which every admin watches.
+            events.push(DomainEvent::SessionUpdated(after.clone()));
+        }
+        Ok(self.transition(after, events))
+    }
+
+    /// Whether `who` may read the session and its messages. A store sees only its own; an
+    /// admin sees open sessions (to preview them), the ones it holds, and closed ones it held
+    /// or that nobody held.
+    ///
+    /// # Errors
+    /// [`TransitionError::NotYours`] for another store's session,
+    /// [`TransitionError::ClaimedByOther`] for a session held by another admin.
+    pub fn check_read(&self, who: Participant) -> Result<(), TransitionError> {
+        match who {
+            Participant::Store(store) if store == self.session.store_id => Ok(()),
+            Participant::Store(_) => Err(TransitionError::NotYours),
+            Participant::Admin(admin) => match self.session.admin_id {
+                Some(holder) if holder != admin => Err(TransitionError::ClaimedByOther),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Whether `who` may mark the other side's messages read: the store in its own session,
+    /// an admin in a session it holds or held until it was closed (not in an open session it
+    /// only previews).
+    ///
+    /// # Errors
+    /// As [`SessionDetails::check_read`], and [`TransitionError::NotClaimed`] for an admin
+    /// in a session it neither holds nor held (an open one, or one closed before any claim).
+    pub fn check_mark_read(&self, who: Participant) -> Result<(), TransitionError> {
+        self.check_read(who)?;
+        match who {
+            Participant::Admin(admin) if self.session.admin_id != Some(admin) => {
+                Err(TransitionError::NotClaimed)
+            }
+            Participant::Admin(_) | Participant::Store(_) => Ok(()),
+        }
+    }
+
+    /// Whether `who` may write in the session now: the store in its own session until it is
+    /// closed, an admin only in a session it holds.
+    ///
+    /// # Errors
+    /// [`TransitionError::Closed`], [`TransitionError::NotClaimed`] or
+    /// [`TransitionError::ClaimedByOther`].
+    pub fn check_write(&self, who: Participant) -> Result<(), TransitionError> {
+        match who {
+            Participant::Admin(admin) => self.held_by(admin),
+            Participant::Store(store) if store != self.session.store_id => {
+                Err(TransitionError::NotYours)
+            }
+            Participant::Store(_) if self.session.status == SessionStatus::Closed => {
+                Err(TransitionError::Closed)
+            }
+            Participant::Store(_) => Ok(()),
+        }
+    }
+}
+
+/// The events of a session that was just opened: it enters every admin's queue.
+#[must_use]
+pub fn opened_events(opened: &SessionDetails) -> Vec<DomainEvent> {
+    vec![DomainEvent::SessionOpened(opened.clone())]
+}
+
+/// The events of a message that was just stored, given the session after it: the message to
+/// both sides, and, while the session is open, its new place in every admin's queue.
+#[must_use]
+pub fn sent_events(message: &Message, after: &SessionDetails) -> Vec<DomainEvent> {
+    let mut events = vec![DomainEvent::NewMessage {
+        message: message.clone(),
+        store_id: after.session.store_id,
+        admin_id: match after.session.status {
+            SessionStatus::Claimed => after.session.admin_id,
+            SessionStatus::Open | SessionStatus::Closed => None,
+        },
+    }];
+    if after.session.status == SessionStatus::Open {
+        events.push(DomainEvent::SessionUpdated(after.clone()));
+    }
+    events
+}
+
+/// The events of messages whose status moved forward: each sender is told, in one event,
+/// which of its own messages did. System messages tell nobody.
+#[must_use]
+pub fn status_events(
+    session: &Session,
+    moved: &[(MessageId, Sender)],
+    status: MessageStatus,
+) -> Vec<DomainEvent> {
+    let mut by_sender: Vec<(Sender, Vec<MessageId>)> = Vec::new();
+    for (id, sender) in moved {
+        if *sender == Sender::System {
+            continue;
+        }
+        match by_sender.iter_mut().find(|(s, _)| s == sender) {
+            Some((_, ids)) => ids.push(*id),
+            None => by_sender.push((*sender, vec![*id])),
+        }
+    }
+    by_sender
+        .into_iter()
+        .map(|(sender, message_ids)| DomainEvent::MessageStatus {
+            session_id: session.id,
+            message_ids,
+            status,
+            senders: match sender {
+                Sender::Store(store) => Audience {
+                    store: Some(store),
+                    ..Audience::default()
+                },
+                Sender::Admin(admin) => Audience {
+                    admins: vec![admin],
+                    ..Audience::default()
+                },
+                Sender::System => Audience::default(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

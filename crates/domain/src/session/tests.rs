@@ -1,0 +1,728 @@
+//! Every legal and illegal edge of the session state machine, the access rules, the event
+//! recipes, and the JSON the events carry.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::events::EventKind;
+use crate::model::MessageBody;
+use crate::testing::{admin, admin_id, details, earlier, message, now, session_id, store_id};
+use crate::values::{Attachment, ClientMessageId, MessageContent};
+
+fn open() -> SessionDetails {
+    details(5, SessionStatus::Open, None)
+}
+
+fn claimed(by: i64) -> SessionDetails {
+    details(5, SessionStatus::Claimed, Some(by))
+}
+
+fn closed(held_by: Option<i64>) -> SessionDetails {
+    details(5, SessionStatus::Closed, held_by)
+}
+
+fn state(status: SessionStatus, admin: Option<i64>) -> SessionState {
+    SessionState {
+        status,
+        admin_id: admin.map(admin_id),
+    }
+}
+
+fn as_admin(id: i64) -> Participant {
+    Participant::Admin(admin_id(id))
+}
+
+fn as_store(id: i64) -> Participant {
+    Participant::Store(store_id(id))
+}
+
+fn kinds(events: &[DomainEvent]) -> Vec<EventKind> {
+    events.iter().map(DomainEvent::kind).collect()
+}
+
+fn data(event: &DomainEvent) -> Value {
+    event.serialize_data(serde_json::value::Serializer).unwrap()
+}
+
+fn every_admin() -> Audience {
+    Audience {
+        all_admins: true,
+        ..Audience::default()
+    }
+}
+
+fn the_store() -> Audience {
+    Audience {
+        store: Some(store_id(12)),
+        ..Audience::default()
+    }
+}
+
+fn admins(ids: &[i64]) -> Audience {
+    Audience {
+        admins: ids.iter().copied().map(admin_id).collect(),
+        ..Audience::default()
+    }
+}
+
+/// What a transition must always do: keep what it does not change, stamp `updated`, and
+/// remember the state it was decided from.
+fn assert_moved(t: &Transition, from: &SessionDetails, to: SessionState) {
+    assert_eq!(t.session_id, from.session.id);
+    assert_eq!(t.before, from.state());
+    assert_eq!(t.after_state(), to);
+    assert_eq!(t.after.session.updated, now());
+    assert_eq!(t.at(), now());
+    assert_eq!(t.after.session.created, earlier());
+    assert_eq!(t.after.session.last_message_at, earlier());
+    assert_eq!(t.after.session.store_id, from.session.store_id);
+    assert_eq!(t.after.store, from.store);
+    assert_eq!(t.after.unread, from.unread);
+    assert_eq!(t.after.message_count, from.message_count);
+}
+
+// --- claim -------------------------------------------------------------------------------
+
+#[test]
+fn claim_moves_an_open_session_to_the_admin() {
+    let before = open();
+    let t = before.claim(&admin(2), now()).unwrap().expect("a change");
+    assert_moved(&t, &before, state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(t.before, state(SessionStatus::Open, None));
+    assert_eq!(
+        t.events,
+        vec![
+            DomainEvent::SessionClaimed {
+                session_id: session_id(5),
+                admin_id: admin_id(2),
+            },
+            DomainEvent::AdminConnected {
+                session_id: session_id(5),
+                store_id: store_id(12),
+                admin: admin(2),
+            },
+        ]
+    );
+    assert_eq!(t.events[0].kind(), EventKind::SessionClaimed);
+    assert_eq!(t.events[0].audience(), every_admin());
+    assert!(t.events[0].audience().includes(as_admin(7)));
+    assert!(!t.events[0].audience().includes(as_store(12)));
+    assert_eq!(t.events[1].kind(), EventKind::AdminConnected);
+    assert_eq!(t.events[1].audience(), the_store());
+    assert!(t.events[1].audience().includes(as_store(12)));
+    assert!(!t.events[1].audience().includes(as_store(13)));
+    assert!(!t.events[1].audience().includes(as_admin(2)));
+}
+
+#[test]
+fn claiming_a_session_one_holds_changes_nothing() {
+    assert_eq!(claimed(2).claim(&admin(2), now()), Ok(None));
+}
+
+#[test]
+fn claiming_another_admins_session_is_refused() {
+    assert_eq!(
+        claimed(3).claim(&admin(2), now()),
+        Err(TransitionError::AlreadyClaimed)
+    );
+}
+
+#[test]
+fn a_closed_session_cannot_be_claimed() {
+    for held_by in [None, Some(2), Some(3)] {
+        assert_eq!(
+            closed(held_by).claim(&admin(2), now()),
+            Err(TransitionError::Closed),
+            "{held_by:?}"
+        );
+    }
+}
+
+// --- release -----------------------------------------------------------------------------
+
+#[test]
+fn release_puts_the_session_back_in_the_open_queue() {
+    let before = claimed(2);
+    let t = before.release(admin_id(2), now()).unwrap();
+    assert_moved(&t, &before, state(SessionStatus::Open, None));
+    assert_eq!(t.before, state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(t.after.session.admin_id, None);
+    assert_eq!(
+        t.events,
+        vec![
+            DomainEvent::AdminDisconnected {
+                session_id: session_id(5),
+                store_id: store_id(12),
+                reason: DisconnectReason::Released,
+            },
+            DomainEvent::SessionOpened(t.after.clone()),
+        ]
+    );
+    assert_eq!(t.events[0].audience(), the_store());
+    assert_eq!(t.events[1].audience(), every_admin());
+    assert_eq!(
+        kinds(&t.events),
+        [EventKind::AdminDisconnected, EventKind::SessionOpened]
+    );
+}
+
+#[test]
+fn release_needs_the_holding_admin() {
+    assert_eq!(
+        open().release(admin_id(2), now()),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        claimed(3).release(admin_id(2), now()),
+        Err(TransitionError::ClaimedByOther)
+    );
+    for held_by in [None, Some(2), Some(3)] {
+        assert_eq!(
+            closed(held_by).release(admin_id(2), now()),
+            Err(TransitionError::Closed),
+            "{held_by:?}"
+        );
+    }
+}
+
+// --- transfer ----------------------------------------------------------------------------
+
+#[test]
+fn transfer_hands_the_session_to_another_admin() {
+    let before = claimed(2);
+    let t = before.transfer(admin_id(2), &admin(3), now()).unwrap();
+    assert_moved(&t, &before, state(SessionStatus::Claimed, Some(3)));
+    assert_eq!(t.before, state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(
+        t.events,
+        vec![
+            DomainEvent::SessionTransferred {
+                session: t.after.clone(),
+                from: admin_id(2),
+            },
+            DomainEvent::AdminDisconnected {
+                session_id: session_id(5),
+                store_id: store_id(12),
+                reason: DisconnectReason::Transferred,
+            },
+            DomainEvent::AdminConnected {
+                session_id: session_id(5),
+                store_id: store_id(12),
+                admin: admin(3),
+            },
+        ]
+    );
+    let transferred = t.events[0].audience();
+    assert_eq!(transferred, admins(&[2, 3]));
+    assert!(transferred.includes(as_admin(2)));
+    assert!(transferred.includes(as_admin(3)));
+    assert!(!transferred.includes(as_admin(4)));
+    assert!(!transferred.includes(as_store(12)));
+    assert_eq!(t.events[1].audience(), the_store());
+    assert_eq!(t.events[2].audience(), the_store());
+}
+
+#[test]
+fn transfer_to_oneself_is_refused() {
+    assert_eq!(
+        claimed(2).transfer(admin_id(2), &admin(2), now()),
+        Err(TransitionError::SameAdmin)
+    );
+}
+
+#[test]
+fn transfer_needs_the_holding_admin() {
+    assert_eq!(
+        open().transfer(admin_id(2), &admin(3), now()),
+        Err(TransitionError::NotClaimed)
+    );
+    // Holding comes first: even "to the holder" is someone else's session.
+    assert_eq!(
+        claimed(3).transfer(admin_id(2), &admin(3), now()),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(
+        claimed(3).transfer(admin_id(2), &admin(4), now()),
+        Err(TransitionError::ClaimedByOther)
+    );
+    for held_by in [None, Some(2)] {
+        assert_eq!(
+            closed(held_by).transfer(admin_id(2), &admin(3), now()),
+            Err(TransitionError::Closed),
+            "{held_by:?}"
+        );
+    }
+}
+
+// --- close -------------------------------------------------------------------------------
+
+#[test]
+fn the_holding_admin_closes_and_keeps_the_session() {
+    let before = claimed(2);
+    let t = before.close(as_admin(2), now()).unwrap();
+    assert_moved(&t, &before, state(SessionStatus::Closed, Some(2)));
+    assert_eq!(t.events, vec![DomainEvent::SessionClosed(t.after.clone())]);
+    assert_eq!(
+        t.events[0].audience(),
+        Audience {
+            admins: vec![admin_id(2)],
+            store: Some(store_id(12)),
+            all_admins: false,
+        }
+    );
+}
+
+#[test]
+fn the_store_closes_an_open_session_and_every_admin_hears_it_leave_the_queue() {
+    let before = open();
+    let t = before.close(as_store(12), now()).unwrap();
+    assert_moved(&t, &before, state(SessionStatus::Closed, None));
+    assert_eq!(t.before, state(SessionStatus::Open, None));
+    assert_eq!(
+        t.events,
+        vec![
+            DomainEvent::SessionClosed(t.after.clone()),
+            DomainEvent::SessionUpdated(t.after.clone()),
+        ]
+    );
+    assert_eq!(t.events[0].audience(), the_store());
+    assert_eq!(t.events[1].audience(), every_admin());
+}
+
+#[test]
+fn the_store_closes_a_claimed_session() {
+    let before = claimed(2);
+    let t = before.close(as_store(12), now()).unwrap();
+    assert_moved(&t, &before, state(SessionStatus::Closed, Some(2)));
+    assert_eq!(kinds(&t.events), [EventKind::SessionClosed]);
+    let audience = t.events[0].audience();
+    assert!(audience.includes(as_store(12)));
+    assert!(audience.includes(as_admin(2)));
+    assert!(!audience.includes(as_admin(3)));
+    assert!(!audience.all_admins);
+}
+
+#[test]
+fn another_store_cannot_close_the_session() {
+    for s in [open(), claimed(2), closed(Some(2))] {
+        assert_eq!(
+            s.close(as_store(13), now()),
+            Err(TransitionError::NotYours),
+            "{:?}",
+            s.session.status
+        );
+    }
+}
+
+#[test]
+fn a_closed_session_cannot_be_closed_again() {
+    assert_eq!(
+        closed(None).close(as_store(12), now()),
+        Err(TransitionError::Closed)
+    );
+    assert_eq!(
+        closed(Some(2)).close(as_store(12), now()),
+        Err(TransitionError::Closed)
+    );
+    assert_eq!(
+        closed(Some(2)).close(as_admin(2), now()),
+        Err(TransitionError::Closed)
+    );
+}
+
+#[test]
+fn an_admin_closes_only_a_session_it_holds() {
+    assert_eq!(
+        open().close(as_admin(2), now()),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        claimed(3).close(as_admin(2), now()),
+        Err(TransitionError::ClaimedByOther)
+    );
+}
+
+// --- access ------------------------------------------------------------------------------
+
+#[test]
+fn a_store_reads_only_its_own_sessions() {
+    for s in [open(), claimed(2), closed(Some(2)), closed(None)] {
+        assert_eq!(s.check_read(as_store(12)), Ok(()));
+        assert_eq!(s.check_read(as_store(13)), Err(TransitionError::NotYours));
+    }
+}
+
+#[test]
+fn an_admin_reads_open_own_and_unheld_sessions() {
+    assert_eq!(open().check_read(as_admin(2)), Ok(()));
+    assert_eq!(claimed(2).check_read(as_admin(2)), Ok(()));
+    assert_eq!(
+        claimed(3).check_read(as_admin(2)),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(closed(Some(2)).check_read(as_admin(2)), Ok(()));
+    assert_eq!(closed(None).check_read(as_admin(2)), Ok(()));
+    assert_eq!(
+        closed(Some(3)).check_read(as_admin(2)),
+        Err(TransitionError::ClaimedByOther)
+    );
+}
+
+#[test]
+fn a_store_writes_in_its_own_session_until_it_is_closed() {
+    assert_eq!(open().check_write(as_store(12)), Ok(()));
+    assert_eq!(claimed(2).check_write(as_store(12)), Ok(()));
+    assert_eq!(
+        closed(Some(2)).check_write(as_store(12)),
+        Err(TransitionError::Closed)
+    );
+    for s in [open(), claimed(2), closed(None)] {
+        assert_eq!(s.check_write(as_store(13)), Err(TransitionError::NotYours));
+    }
+}
+
+#[test]
+fn an_admin_writes_only_in_a_session_it_holds() {
+    assert_eq!(claimed(2).check_write(as_admin(2)), Ok(()));
+    assert_eq!(
+        open().check_write(as_admin(2)),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        claimed(3).check_write(as_admin(2)),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(
+        closed(Some(2)).check_write(as_admin(2)),
+        Err(TransitionError::Closed)
+    );
+}
+
+#[test]
+fn a_store_marks_read_in_its_own_sessions_only() {
+    for s in [open(), claimed(2), closed(Some(2))] {
+        assert_eq!(s.check_mark_read(as_store(12)), Ok(()));
+        assert_eq!(
+            s.check_mark_read(as_store(13)),
+            Err(TransitionError::NotYours)
+        );
+    }
+}
+
+#[test]
+fn an_admin_marks_read_in_sessions_it_holds_or_held() {
+    assert_eq!(claimed(2).check_mark_read(as_admin(2)), Ok(()));
+    assert_eq!(closed(Some(2)).check_mark_read(as_admin(2)), Ok(()));
+    // Previewing an open session does not read it for the admin who will claim it.
+    assert_eq!(
+        open().check_mark_read(as_admin(2)),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        claimed(3).check_mark_read(as_admin(2)),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(
+        closed(Some(3)).check_mark_read(as_admin(2)),
+        Err(TransitionError::ClaimedByOther)
+    );
+    // Nobody held it: nobody reads it on the admins' side.
+    assert_eq!(
+        closed(None).check_mark_read(as_admin(2)),
+        Err(TransitionError::NotClaimed)
+    );
+}
+
+#[test]
+fn transitions_leave_the_loaded_session_untouched() {
+    let before = claimed(2);
+    let copy = before.clone();
+    let _ = before.release(admin_id(2), now()).unwrap();
+    let _ = before.transfer(admin_id(2), &admin(3), now()).unwrap();
+    let _ = before.close(as_admin(2), now()).unwrap();
+    assert_eq!(before, copy);
+}
+
+// --- recipes -----------------------------------------------------------------------------
+
+#[test]
+fn an_opened_session_enters_every_admins_queue() {
+    let events = opened_events(&open());
+    assert_eq!(events, vec![DomainEvent::SessionOpened(open())]);
+    assert_eq!(events[0].audience(), every_admin());
+}
+
+#[test]
+fn a_message_in_an_open_session_goes_to_the_store_and_moves_the_queue() {
+    let msg = message(123, 5, Sender::Store(store_id(12)));
+    let events = sent_events(&msg, &open());
+    assert_eq!(
+        events,
+        vec![
+            DomainEvent::NewMessage {
+                message: msg.clone(),
+                store_id: store_id(12),
+                admin_id: None,
+            },
+            DomainEvent::SessionUpdated(open()),
+        ]
+    );
+    assert_eq!(events[0].audience(), the_store());
+    assert!(!events[0].audience().includes(as_admin(2)));
+    assert_eq!(events[1].audience(), every_admin());
+}
+
+#[test]
+fn a_message_in_a_claimed_session_goes_to_the_store_and_its_admin_only() {
+    let msg = message(123, 5, Sender::Admin(admin_id(2)));
+    let events = sent_events(&msg, &claimed(2));
+    assert_eq!(
+        events,
+        vec![DomainEvent::NewMessage {
+            message: msg,
+            store_id: store_id(12),
+            admin_id: Some(admin_id(2)),
+        }]
+    );
+    let audience = events[0].audience();
+    assert_eq!(
+        audience,
+        Audience {
+            admins: vec![admin_id(2)],
+            store: Some(store_id(12)),
+            all_admins: false,
+        }
+    );
+    assert!(!audience.includes(as_admin(3)));
+}
+
+#[test]
+fn a_message_in_a_closed_session_reaches_no_admin_and_no_queue() {
+    let msg = message(123, 5, Sender::System);
+    let events = sent_events(&msg, &closed(Some(2)));
+    assert_eq!(kinds(&events), [EventKind::NewMessage]);
+    assert_eq!(events[0].audience(), the_store());
+}
+
+#[test]
+fn no_status_event_when_nothing_moved() {
+    let session = claimed(2).session;
+    assert!(status_events(&session, &[], MessageStatus::Read).is_empty());
+}
+
+#[test]
+fn no_status_event_for_system_messages_alone() {
+    let session = claimed(2).session;
+    let moved = [
+        (MessageId::parse(7).unwrap(), Sender::System),
+        (MessageId::parse(8).unwrap(), Sender::System),
+    ];
+    assert!(status_events(&session, &moved, MessageStatus::Read).is_empty());
+}
+
+#[test]
+fn the_store_reading_tells_each_admin_sender_of_its_own_messages() {
+    let session = claimed(3).session;
+    let moved = [
+        (MessageId::parse(7).unwrap(), Sender::Admin(admin_id(2))),
+        (MessageId::parse(8).unwrap(), Sender::System),
+        (MessageId::parse(9).unwrap(), Sender::Admin(admin_id(3))),
+        (MessageId::parse(10).unwrap(), Sender::Admin(admin_id(2))),
+    ];
+    let events = status_events(&session, &moved, MessageStatus::Read);
+    let ids = |raw: &[i64]| {
+        raw.iter()
+            .map(|id| MessageId::parse(*id).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        events,
+        vec![
+            DomainEvent::MessageStatus {
+                session_id: session_id(5),
+                message_ids: ids(&[7, 10]),
+                status: MessageStatus::Read,
+                senders: admins(&[2]),
+            },
+            DomainEvent::MessageStatus {
+                session_id: session_id(5),
+                message_ids: ids(&[9]),
+                status: MessageStatus::Read,
+                senders: admins(&[3]),
+            },
+        ]
+    );
+    assert!(!events[0].audience().includes(as_admin(3)));
+    assert!(!events[0].audience().includes(as_store(12)));
+}
+
+#[test]
+fn an_admin_reading_tells_the_store() {
+    let session = claimed(2).session;
+    let moved = [
+        (MessageId::parse(4).unwrap(), Sender::Store(store_id(12))),
+        (MessageId::parse(6).unwrap(), Sender::Store(store_id(12))),
+    ];
+    let events = status_events(&session, &moved, MessageStatus::Delivered);
+    assert_eq!(kinds(&events), [EventKind::MessageStatus]);
+    assert_eq!(events[0].audience(), the_store());
+    assert_eq!(
+        data(&events[0]),
+        json!({"session_id": 5, "message_ids": [4, 6], "status": "delivered"})
+    );
+}
+
+// --- the JSON of events ------------------------------------------------------------------
+
+#[test]
+fn session_claimed_data_names_the_winner() {
+    let t = open().claim(&admin(2), now()).unwrap().unwrap();
+    assert_eq!(data(&t.events[0]), json!({"session_id": 5, "admin_id": 2}));
+    assert_eq!(
+        data(&t.events[1]),
+        json!({"session_id": 5, "admin": {"id": 2, "name": "Admin 2"}})
+    );
+}
+
+#[test]
+fn admin_disconnected_data_gives_the_reason() {
+    let released = claimed(2).release(admin_id(2), now()).unwrap();
+    assert_eq!(
+        data(&released.events[0]),
+        json!({"session_id": 5, "reason": "released"})
+    );
+    let transferred = claimed(2).transfer(admin_id(2), &admin(3), now()).unwrap();
+    assert_eq!(
+        data(&transferred.events[1]),
+        json!({"session_id": 5, "reason": "transferred"})
+    );
+    assert_eq!(
+        data(&transferred.events[2]),
+        json!({"session_id": 5, "admin": {"id": 3, "name": "Admin 3"}})
+    );
+}
+
+#[test]
+fn session_events_carry_the_seeds_session_object() {
+    let t = claimed(2).transfer(admin_id(2), &admin(3), now()).unwrap();
+    let session = data(&t.events[0]);
+    assert_eq!(
+        session,
+        json!({
+            "id": 5,
+            "store_id": 12,
+            "admin_id": 3,
+            "status": "claimed",
+            "last_message_at": "2025-12-16T11:00:00Z",
+            "created": "2025-12-16T11:00:00Z",
+            "updated": "2025-12-16T11:20:00Z",
+            "store": {
+                "id": 12,
+                "name": "Tech Store",
+                "logo_url": "https://example.com/logo.jpg",
+                "email": "store@example.com"
+            },
+            "last_message": null
+        })
+    );
+}
+
+#[test]
+fn session_details_serialize_with_exactly_the_seeds_keys() {
+    let mut s = open();
+    s.last_message = Some(message(123, 5, Sender::Store(store_id(12))));
+    let value = serde_json::to_value(&s).unwrap();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = [
+        "id",
+        "store_id",
+        "admin_id",
+        "status",
+        "last_message_at",
+        "created",
+        "updated",
+        "store",
+        "last_message",
+    ];
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected);
+    let store_keys: Vec<&str> = value["store"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut store_sorted = store_keys;
+    store_sorted.sort_unstable();
+    assert_eq!(store_sorted, ["email", "id", "logo_url", "name"]);
+    assert_eq!(value["admin_id"], Value::Null);
+    assert_eq!(value["status"], "open");
+    assert_eq!(value["created"], "2025-12-16T11:00:00Z");
+    assert_eq!(value["last_message"]["id"], 123);
+    assert_eq!(value["last_message"]["sender_type"], "store");
+    // The same object is the data of the session events.
+    assert_eq!(data(&DomainEvent::SessionOpened(s.clone())), value);
+    assert_eq!(data(&DomainEvent::SessionUpdated(s.clone())), value);
+    assert_eq!(data(&DomainEvent::SessionClosed(s)), value);
+}
+
+#[test]
+fn new_message_data_is_the_message_object() {
+    let msg = message(123, 5, Sender::Store(store_id(12)));
+    let event = sent_events(&msg, &open()).remove(0);
+    assert_eq!(
+        data(&event),
+        json!({
+            "id": 123,
+            "session_id": 5,
+            "sender_type": "store",
+            "sender_id": 12,
+            "content": "I need help with shipping",
+            "attachment_url": "",
+            "attachment_type": "",
+            "status": "sent",
+            "created": "2025-12-16T11:20:00Z",
+            "client_message_id": null
+        })
+    );
+}
+
+#[test]
+fn messages_serialize_their_sender_attachment_and_key() {
+    let mut msg = message(124, 5, Sender::Admin(admin_id(2)));
+    msg.body = MessageBody::new(
+        MessageContent::parse("", 10).unwrap(),
+        Attachment::parse(Some("https://cdn.example.com/a.png"), Some("image")).unwrap(),
+    )
+    .unwrap();
+    msg.client_message_id = Some(ClientMessageId::parse("c-1").unwrap());
+    msg.status = MessageStatus::Read;
+    let value = serde_json::to_value(&msg).unwrap();
+    assert_eq!(value["sender_type"], "admin");
+    assert_eq!(value["sender_id"], 2);
+    assert_eq!(value["content"], "");
+    assert_eq!(value["attachment_url"], "https://cdn.example.com/a.png");
+    assert_eq!(value["attachment_type"], "image");
+    assert_eq!(value["status"], "read");
+    assert_eq!(value["client_message_id"], "c-1");
+
+    let system = serde_json::to_value(message(125, 5, Sender::System)).unwrap();
+    assert_eq!(system["sender_type"], "system");
+    assert_eq!(system["sender_id"], Value::Null);
+}
+
+#[test]
+fn every_event_kind_has_its_wire_name() {
+    for kind in EventKind::ALL {
+        assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+    assert_eq!(EventKind::parse("typing"), None);
+}

@@ -1,0 +1,163 @@
+//! Fixtures and mock ports for the domain's unit tests.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::events::{Audience, EventKind, RecordedEvent};
+use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
+use crate::model::{
+    Admin, Message, MessageBody, MessageStatus, Sender, Session, SessionDetails, SessionStatus,
+    Store, UnreadCounts,
+};
+use crate::ports::{
+    MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
+    MockSessionRepository, MockTokenStore, Ports,
+};
+use crate::usecases::Adapters;
+use crate::values::{Email, LogoUrl, MessageContent, Name, StoreKey, Token};
+
+/// The [`Ports`] made of mocks.
+#[derive(Debug)]
+pub struct MockPorts;
+
+impl Ports for MockPorts {
+    type Sessions = MockSessionRepository;
+    type Messages = MockMessageRepository;
+    type Directory = MockDirectoryRepository;
+    type Tokens = MockTokenStore;
+    type Feed = MockEventFeed;
+    type Notifier = MockNotifier;
+    type Clock = MockClock;
+}
+
+/// Mocks of every port; the clock is fixed at [`now`] and the notifier records what it is given.
+pub struct Mocks {
+    pub sessions: MockSessionRepository,
+    pub messages: MockMessageRepository,
+    pub directory: MockDirectoryRepository,
+    pub tokens: MockTokenStore,
+    pub feed: MockEventFeed,
+    pub published: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+pub fn mocks() -> Mocks {
+    Mocks {
+        sessions: MockSessionRepository::new(),
+        messages: MockMessageRepository::new(),
+        directory: MockDirectoryRepository::new(),
+        tokens: MockTokenStore::new(),
+        feed: MockEventFeed::new(),
+        published: Arc::default(),
+    }
+}
+
+impl Mocks {
+    pub fn into_adapters(self) -> Adapters<MockPorts> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let mut notifier = MockNotifier::new();
+        let published = self.published;
+        notifier
+            .expect_publish()
+            .returning(move |events| published.lock().unwrap().extend_from_slice(events));
+        Adapters {
+            sessions: self.sessions,
+            messages: self.messages,
+            directory: self.directory,
+            tokens: self.tokens,
+            feed: self.feed,
+            notifier,
+            clock,
+        }
+    }
+}
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 12, 16, 11, 20, 0).unwrap()
+}
+
+pub fn earlier() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 12, 16, 11, 0, 0).unwrap()
+}
+
+pub fn token() -> Token {
+    Token::parse(&"t".repeat(64)).unwrap()
+}
+
+pub fn admin(id: i64) -> Admin {
+    Admin {
+        id: AdminId::parse(id).unwrap(),
+        name: Name::parse("name", &format!("Admin {id}")).unwrap(),
+        email: Email::parse("email", &format!("admin{id}@example.com")).unwrap(),
+    }
+}
+
+pub fn store(id: i64) -> Store {
+    Store {
+        id: StoreId::parse(id).unwrap(),
+        name: Name::parse("name", "Tech Store").unwrap(),
+        logo_url: LogoUrl::parse("https://example.com/logo.jpg").unwrap(),
+        email: Email::parse("email", "store@example.com").unwrap(),
+        key: StoreKey::parse("EVvyMuAMtxAw").unwrap(),
+    }
+}
+
+pub fn details(id: i64, status: SessionStatus, admin: Option<i64>) -> SessionDetails {
+    SessionDetails {
+        session: Session {
+            id: SessionId::parse(id).unwrap(),
+            store_id: StoreId::parse(12).unwrap(),
+            admin_id: admin.map(|a| AdminId::parse(a).unwrap()),
+            status,
+            last_message_at: earlier(),
+            created: earlier(),
+            updated: earlier(),
+        },
+        store: store(12),
+        last_message: None,
+        unread: UnreadCounts {
+            by_admin: 2,
+            by_store: 1,
+        },
+        message_count: 3,
+    }
+}
+
+pub fn message(id: i64, session: i64, sender: Sender) -> Message {
+    Message {
+        id: MessageId::parse(id).unwrap(),
+        session_id: SessionId::parse(session).unwrap(),
+        sender,
+        body: MessageBody::new(
+            MessageContent::parse("I need help with shipping", 5000).unwrap(),
+            None,
+        )
+        .unwrap(),
+        status: MessageStatus::Sent,
+        created: now(),
+        client_message_id: None,
+    }
+}
+
+pub fn recorded(id: i64, kind: EventKind) -> RecordedEvent {
+    RecordedEvent {
+        id: EventId::parse(id).unwrap(),
+        created: now(),
+        kind,
+        audience: Audience::default(),
+        data: "{}".to_owned(),
+    }
+}
+
+pub fn store_id(id: i64) -> StoreId {
+    StoreId::parse(id).unwrap()
+}
+
+pub fn admin_id(id: i64) -> AdminId {
+    AdminId::parse(id).unwrap()
+}
+
+pub fn session_id(id: i64) -> SessionId {
+    SessionId::parse(id).unwrap()
+}

@@ -1,0 +1,486 @@
+//! The conversation: queues, claiming, releasing, transferring, closing, messages and read
+//! marks, for admins and stores alike.
+
+use serde::Serialize;
+
+use super::{ChatPolicy, Shared, MAX_ATTEMPTS};
+use crate::error::ChatError;
+use crate::ids::{AdminId, MessageId, SessionId, StoreId};
+use crate::model::{
+    Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
+    SessionDetails,
+};
+use crate::ports::{
+    AppendOutcome, Clock, DirectoryRepository, MessageRepository, NewMessage, Ports, ReadOutcome,
+    SessionRepository,
+};
+use crate::session::{self, Transition, TransitionError};
+use crate::values::{Attachment, ClientMessageId, MessageContent};
+
+/// A session as one participant sees it: with the count of messages it has not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    /// The session, its store and last message.
+    #[serde(flatten)]
+    pub details: SessionDetails,
+    /// Messages from the other side not yet read by the viewer.
+    pub unread_count: i64,
+}
+
+impl SessionView {
+    fn new(details: SessionDetails, viewer: Participant) -> Self {
+        let unread_count = details.unread.for_reader(viewer);
+        Self {
+            details,
+            unread_count,
+        }
+    }
+}
+
+/// A session with a page of its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionThread {
+    /// The session.
+    #[serde(flatten)]
+    pub view: SessionView,
+    /// The page of messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Whether older messages exist.
+    pub has_more: bool,
+}
+
+/// A message as a client sends it, not yet validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// Text, possibly empty when there is an attachment.
+    pub content: String,
+    /// Attachment URL.
+    pub attachment_url: Option<String>,
+    /// Attachment kind.
+    pub attachment_type: Option<String>,
+    /// Idempotency key.
+    pub client_message_id: Option<String>,
+}
+
+/// The result of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The stored message.
+    pub message: Message,
+    /// `false` when the `client_message_id` was seen before and nothing new was stored.
+    pub created: bool,
+}
+
+/// The result of a read mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReadMark {
+    /// The session.
+    pub session_id: SessionId,
+    /// The other side's messages up to this one are read.
+    pub read_up_to: MessageId,
+}
+
+/// The chat use cases.
+pub struct Chat<P: Ports> {
+    ports: Shared<P>,
+    policy: ChatPolicy,
+}
+
+impl<P: Ports> Clone for Chat<P> {
+    fn clone(&self) -> Self {
+        Self {
+            ports: self.ports.clone(),
+            policy: self.policy,
+        }
+    }
+}
+
+impl<P: Ports> Chat<P> {
+    /// The chat use cases over `ports`.
+    pub fn new(ports: Shared<P>, policy: ChatPolicy) -> Self {
+        Self { ports, policy }
+    }
+
+    fn views(listing: Listing<SessionDetails>, viewer: Participant) -> Listing<SessionView> {
+        Listing {
+            items: listing
+                .items
+                .into_iter()
+                .map(|d| SessionView::new(d, viewer))
+                .collect(),
+            total: listing.total,
+        }
+    }
+
+    /// The open queue, newest activity first.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn open_queue(
+        &self,
+        admin: AdminId,
+        page: Page,
+    ) -> Result<Listing<SessionView>, ChatError> {
+        let listing = self.ports.sessions.list_open(page).await?;
+        Ok(Self::views(listing, Participant::Admin(admin)))
+    }
+
+    /// The sessions an admin holds (or held until they were closed), newest activity first.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn my_sessions(
+        &self,
+        admin: AdminId,
+        filter: MySessionsFilter,
+        page: Page,
+    ) -> Result<Listing<SessionView>, ChatError> {
+        let listing = self
+            .ports
+            .sessions
+            .list_for_admin(admin, filter, page)
+            .await?;
+        Ok(Self::views(listing, Participant::Admin(admin)))
+    }
+
+    /// All sessions of a store, closed ones too, newest first.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn store_sessions(
+        &self,
+        store: StoreId,
+        page: Page,
+    ) -> Result<Listing<SessionView>, ChatError> {
+        let listing = self.ports.sessions.list_for_store(store, page).await?;
+        Ok(Self::views(listing, Participant::Store(store)))
+    }
+
+    async fn thread(
+        &self,
+        details: SessionDetails,
+        viewer: Participant,
+        cursor: MessageCursor,
+    ) -> Result<SessionThread, ChatError> {
+        let page = self.ports.messages.page(details.session.id, cursor).await?;
+        Ok(SessionThread {
+            view: SessionView::new(details, viewer),
+            messages: page.messages,
+            has_more: page.has_more,
+        })
+    }
+
+    /// A session with a page of its messages, if `viewer` may read it.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] for an unknown session or another store's,
+    /// [`ChatError::Forbidden`] for a session another admin holds.
+    pub async fn session(
+        &self,
+        viewer: Participant,
+        id: SessionId,
+        cursor: MessageCursor,
+    ) -> Result<SessionThread, ChatError> {
+        let details = self
+            .ports
+            .sessions
+            .find(id)
+            .await?
+            .ok_or(ChatError::NotFound("session"))?;
+        details.check_read(viewer)?;
+        self.thread(details, viewer, cursor).await
+    }
+
+    /// The store's session that is not closed, with a page of its messages.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the store has none.
+    pub async fn current_session(
+        &self,
+        store: StoreId,
+        cursor: MessageCursor,
+    ) -> Result<SessionThread, ChatError> {
+        let details = self
+            .ports
+            .sessions
+            .current_for_store(store)
+            .await?
+            .ok_or(ChatError::NotFound("session"))?;
+        self.thread(details, Participant::Store(store), cursor)
+            .await
+    }
+
+    /// The store's session that is not closed, opened when there is none. Returns it and
+    /// whether it was opened now.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn open_session(&self, store: StoreId) -> Result<(SessionView, bool), ChatError> {
+        let now = self.ports.clock.now();
+        let opened = self
+            .ports
+            .sessions
+            .open_for_store(store, now, session::opened_events)
+            .await?;
+        self.ports.publish(&opened.events);
+        Ok((
+            SessionView::new(opened.session, Participant::Store(store)),
+            opened.created,
+        ))
+    }
+
+    /// Loads the session, decides with `decide`, and applies the decision if nothing changed
+    /// meanwhile; otherwise loads and decides again. `decide` returns `None` when there is
+    /// nothing to change.
+    async fn transition<F>(
+        &self,
+        id: SessionId,
+        viewer: Participant,
+        decide: F,
+    ) -> Result<SessionView, ChatError>
+    where
+        F: Fn(&SessionDetails) -> Result<Option<Transition>, ChatError> + Send + Sync,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self
+                .ports
+                .sessions
+                .find(id)
+                .await?
+                .ok_or(ChatError::NotFound("session"))?;
+            let Some(transition) = decide(&current)? else {
+                return Ok(SessionView::new(current, viewer));
+            };
+            if let Some(events) = self.ports.sessions.apply(&transition).await? {
+                self.ports.publish(&events);
+                return Ok(SessionView::new(transition.after, viewer));
+            }
+        }
+        Err(ChatError::Contention)
+    }
+
+    async fn admin(&self, id: AdminId) -> Result<crate::model::Admin, ChatError> {
+        self.ports
+            .directory
+            .admin(id)
+            .await?
+            .ok_or(ChatError::Unauthorized)
+    }
+
+    /// `admin` claims an open session. Of concurrent claims exactly one wins; the winner
+    /// claiming again gets the session unchanged.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`], [`ChatError::AlreadyClaimed`], [`ChatError::SessionClosed`].
+    pub async fn claim(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
+        let admin = self.admin(admin).await?;
+        let now = self.ports.clock.now();
+        self.transition(id, Participant::Admin(admin.id), |s| {
+            Ok(s.claim(&admin, now)?)
+        })
+        .await
+    }
+
+    /// The holding admin puts the session back in the open queue.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`], [`ChatError::NotClaimed`], [`ChatError::SessionClosed`],
+    /// [`ChatError::Forbidden`] when another admin holds it.
+    pub async fn release(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
+        let now = self.ports.clock.now();
+        self.transition(id, Participant::Admin(admin), |s| {
+            Ok(Some(s.release(admin, now)?))
+        })
+        .await
+    }
+
+    /// The holding admin hands the session to another admin.
+    ///
+    /// # Errors
+    /// As [`Chat::release`]; [`ChatError::NotFound`] for an unknown target admin,
+    /// [`ChatError::Invalid`] for a transfer to oneself.
+    pub async fn transfer(
+        &self,
+        admin: AdminId,
+        id: SessionId,
+        to: AdminId,
+    ) -> Result<SessionView, ChatError> {
+        let target = self
+            .ports
+            .directory
+            .admin(to)
+            .await?
+            .ok_or(ChatError::NotFound("admin"))?;
+        let now = self.ports.clock.now();
+        self.transition(id, Participant::Admin(admin), |s| {
+            Ok(Some(s.transfer(admin, &target, now)?))
+        })
+        .await
+    }
+
+    /// Closes a session: the admin who holds it, or its store.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`], [`ChatError::SessionClosed`]; for an admin also
+    /// [`ChatError::NotClaimed`] and [`ChatError::Forbidden`].
+    pub async fn close(&self, by: Participant, id: SessionId) -> Result<SessionView, ChatError> {
+        let now = self.ports.clock.now();
+        self.transition(id, by, |s| Ok(Some(s.close(by, now)?)))
+            .await
+    }
+
+    /// The store closes its session that is not closed.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when it has none.
+    pub async fn close_current(&self, store: StoreId) -> Result<SessionView, ChatError> {
+        let current = self
+            .ports
+            .sessions
+            .current_for_store(store)
+            .await?
+            .ok_or(ChatError::NotFound("session"))?;
+        self.close(Participant::Store(store), current.session.id)
+            .await
+    }
+
+    fn parse_draft(
+        &self,
+        draft: &Draft,
+    ) -> Result<(MessageBody, Option<ClientMessageId>), ChatError> {
+        let content = MessageContent::parse(&draft.content, self.policy.max_content_chars)?;
+        let attachment = Attachment::parse(
+            draft.attachment_url.as_deref(),
+            draft.attachment_type.as_deref(),
+        )?;
+        let body = MessageBody::new(content, attachment)?;
+        let client_message_id = draft
+            .client_message_id
+            .as_deref()
+            .map(ClientMessageId::parse)
+            .transpose()?;
+        Ok((body, client_message_id))
+    }
+
+    async fn append(
+        &self,
+        message: NewMessage,
+    ) -> Result<Result<Sent, TransitionError>, ChatError> {
+        Ok(
+            match self
+                .ports
+                .messages
+                .append(message, session::sent_events)
+                .await?
+            {
+                AppendOutcome::Created {
+                    message, events, ..
+                } => {
+                    self.ports.publish(&events);
+                    Ok(Sent {
+                        message,
+                        created: true,
+                    })
+                }
+                AppendOutcome::Duplicate(message) => Ok(Sent {
+                    message,
+                    created: false,
+                }),
+                AppendOutcome::Refused(reason) => Err(reason),
+            },
+        )
+    }
+
+    /// An admin writes in a session it holds. A repeated `client_message_id` returns the
+    /// message first stored with it.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for a bad draft, [`ChatError::NotFound`] for an unknown session,
+    /// [`ChatError::NotClaimed`], [`ChatError::SessionClosed`], [`ChatError::Forbidden`].
+    pub async fn send_as_admin(
+        &self,
+        admin: AdminId,
+        id: SessionId,
+        draft: &Draft,
+    ) -> Result<Sent, ChatError> {
+        let (body, client_message_id) = self.parse_draft(draft)?;
+        let message = NewMessage {
+            session_id: id,
+            author: Participant::Admin(admin),
+            body,
+            client_message_id,
+            created: self.ports.clock.now(),
+        };
+        Ok(self.append(message).await??)
+    }
+
+    /// A store writes to support: in its session that is not closed, opening one when there
+    /// is none (or when the one it had was closed meanwhile).
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for a bad draft.
+    pub async fn send_as_store(&self, store: StoreId, draft: &Draft) -> Result<Sent, ChatError> {
+        let (body, client_message_id) = self.parse_draft(draft)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.ports.clock.now();
+            let opened = self
+                .ports
+                .sessions
+                .open_for_store(store, now, session::opened_events)
+                .await?;
+            self.ports.publish(&opened.events);
+            let message = NewMessage {
+                session_id: opened.session.session.id,
+                author: Participant::Store(store),
+                body: body.clone(),
+                client_message_id: client_message_id.clone(),
+                created: now,
+            };
+            match self.append(message).await? {
+                Ok(sent) => return Ok(sent),
+                // Closed between opening and writing: the next round opens a new session.
+                Err(TransitionError::Closed) => continue,
+                Err(reason) => return Err(reason.into()),
+            }
+        }
+        Err(ChatError::Contention)
+    }
+
+    /// Marks the other side's messages of a session, up to `up_to`, read.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] for an unknown session or a message not in it; the access
+    /// errors of [`SessionDetails::check_mark_read`].
+    pub async fn mark_read(
+        &self,
+        reader: Participant,
+        id: SessionId,
+        up_to: MessageId,
+    ) -> Result<ReadMark, ChatError> {
+        match self
+            .ports
+            .messages
+            .mark_read(id, reader, up_to, session::status_events)
+            .await?
+        {
+            ReadOutcome::Marked(events) => {
+                self.ports.publish(&events);
+                Ok(ReadMark {
+                    session_id: id,
+                    read_up_to: up_to,
+                })
+            }
+            ReadOutcome::UnknownMessage => Err(ChatError::NotFound("message")),
+            ReadOutcome::Refused(reason) => Err(reason.into()),
+        }
+    }
+}
+
+impl<P: Ports> std::fmt::Debug for Chat<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

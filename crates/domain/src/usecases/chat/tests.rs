@@ -1,0 +1,1273 @@
+//! The chat use cases against mock ports: what they load, what they decide, what they save and
+//! what they publish.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::error::RepositoryError;
+use crate::events::{EventKind, RecordedEvent};
+use crate::ids::MessageId;
+use crate::model::{MessagePage, MessageStatus, Sender, SessionStatus};
+use crate::ports::OpenedSession;
+use crate::session::SessionState;
+use crate::testing::{
+    admin, admin_id, details, message, mocks, now, recorded, session_id, store_id, MockPorts, Mocks,
+};
+use crate::usecases::MAX_ATTEMPTS;
+use crate::values::AttachmentKind;
+
+fn chat(m: Mocks) -> Chat<MockPorts> {
+    Chat::new(Arc::new(m.into_adapters()), ChatPolicy::default())
+}
+
+fn page() -> Page {
+    Page::new(20, 40, 500).unwrap()
+}
+
+fn cursor() -> MessageCursor {
+    MessageCursor {
+        before: Some(MessageId::parse(40).unwrap()),
+        limit: 20,
+    }
+}
+
+fn as_admin(id: i64) -> Participant {
+    Participant::Admin(admin_id(id))
+}
+
+fn as_store(id: i64) -> Participant {
+    Participant::Store(store_id(id))
+}
+
+fn state(status: SessionStatus, admin: Option<i64>) -> SessionState {
+    SessionState {
+        status,
+        admin_id: admin.map(admin_id),
+    }
+}
+
+fn event_ids(published: &Arc<Mutex<Vec<RecordedEvent>>>) -> Vec<i64> {
+    published
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.id.get())
+        .collect()
+}
+
+fn transition_kinds(t: &Transition) -> Vec<EventKind> {
+    t.events
+        .iter()
+        .map(crate::events::DomainEvent::kind)
+        .collect()
+}
+
+fn draft(content: &str) -> Draft {
+    Draft {
+        content: content.to_owned(),
+        ..Draft::default()
+    }
+}
+
+fn invalid_field(err: &ChatError) -> Option<&'static str> {
+    match err {
+        ChatError::Invalid(e) => Some(e.field()),
+        _ => None,
+    }
+}
+
+// --- lists -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_open_queue_counts_what_admins_have_not_read() {
+    let mut m = mocks();
+    m.sessions
+        .expect_list_open()
+        .withf(|p| p.limit() == 20 && p.offset() == 40)
+        .times(1)
+        .returning(|_| {
+            Ok(Listing {
+                items: vec![
+                    details(5, SessionStatus::Open, None),
+                    details(6, SessionStatus::Open, None),
+                ],
+                total: 42,
+            })
+        });
+    let listing = chat(m).open_queue(admin_id(2), page()).await.unwrap();
+    assert_eq!(listing.total, 42);
+    let ids: Vec<i64> = listing
+        .items
+        .iter()
+        .map(|v| v.details.session.id.get())
+        .collect();
+    assert_eq!(ids, [5, 6]);
+    assert!(listing.items.iter().all(|v| v.unread_count == 2));
+}
+
+#[tokio::test]
+async fn my_sessions_asks_for_the_admins_sessions_with_the_filter() {
+    let mut m = mocks();
+    m.sessions
+        .expect_list_for_admin()
+        .withf(|a, f, p| *a == admin_id(2) && *f == MySessionsFilter::Closed && p.limit() == 20)
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(Listing {
+                items: vec![details(5, SessionStatus::Closed, Some(2))],
+                total: 1,
+            })
+        });
+    let listing = chat(m)
+        .my_sessions(admin_id(2), MySessionsFilter::Closed, page())
+        .await
+        .unwrap();
+    assert_eq!(listing.total, 1);
+    assert_eq!(listing.items[0].unread_count, 2);
+    assert_eq!(
+        listing.items[0].details.session.status,
+        SessionStatus::Closed
+    );
+}
+
+#[tokio::test]
+async fn store_sessions_count_what_the_store_has_not_read() {
+    let mut m = mocks();
+    m.sessions
+        .expect_list_for_store()
+        .withf(|s, p| *s == store_id(12) && p.offset() == 40)
+        .times(1)
+        .returning(|_, _| {
+            Ok(Listing {
+                items: vec![
+                    details(7, SessionStatus::Claimed, Some(2)),
+                    details(5, SessionStatus::Closed, None),
+                ],
+                total: 2,
+            })
+        });
+    let listing = chat(m).store_sessions(store_id(12), page()).await.unwrap();
+    assert_eq!(listing.total, 2);
+    assert!(listing.items.iter().all(|v| v.unread_count == 1));
+}
+
+#[tokio::test]
+async fn a_failing_repository_is_reported_as_such() {
+    let mut m = mocks();
+    m.sessions
+        .expect_list_open()
+        .returning(|_| Err(RepositoryError::unavailable("connection refused")));
+    let err = chat(m).open_queue(admin_id(2), page()).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ChatError::Repository(RepositoryError::Unavailable(_))
+    ));
+}
+
+// --- reading a session -------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_unknown_session_is_not_found() {
+    let mut m = mocks();
+    m.sessions.expect_find().times(1).returning(|_| Ok(None));
+    m.messages.expect_page().never();
+    let err = chat(m)
+        .session(as_admin(2), session_id(5), cursor())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn another_stores_session_is_not_found() {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.messages.expect_page().never();
+    let err = chat(m)
+        .session(as_store(13), session_id(5), cursor())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn another_admins_session_is_forbidden() {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(3)))));
+    m.messages.expect_page().never();
+    let err = chat(m)
+        .session(as_admin(2), session_id(5), cursor())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::Forbidden(_)));
+}
+
+#[tokio::test]
+async fn a_readable_session_comes_with_a_page_of_messages() {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .withf(|id| *id == session_id(5))
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.messages
+        .expect_page()
+        .withf(|s, c| *s == session_id(5) && *c == cursor())
+        .times(2)
+        .returning(|_, _| {
+            Ok(MessagePage {
+                messages: vec![
+                    message(38, 5, Sender::Store(store_id(12))),
+                    message(39, 5, Sender::Admin(admin_id(2))),
+                ],
+                has_more: true,
+            })
+        });
+    let chat = chat(m);
+
+    // An admin previews the open session.
+    let thread = chat
+        .session(as_admin(2), session_id(5), cursor())
+        .await
+        .unwrap();
+    assert_eq!(thread.view.details.session.id, session_id(5));
+    assert_eq!(thread.view.unread_count, 2);
+    let ids: Vec<i64> = thread.messages.iter().map(|m| m.id.get()).collect();
+    assert_eq!(ids, [38, 39]);
+    assert!(thread.has_more);
+
+    // The store sees its own counter.
+    let thread = chat
+        .session(as_store(12), session_id(5), cursor())
+        .await
+        .unwrap();
+    assert_eq!(thread.view.unread_count, 1);
+}
+
+#[tokio::test]
+async fn the_current_session_of_a_store_without_one_is_not_found() {
+    let mut m = mocks();
+    m.sessions
+        .expect_current_for_store()
+        .withf(|s| *s == store_id(12))
+        .returning(|_| Ok(None));
+    m.messages.expect_page().never();
+    let err = chat(m)
+        .current_session(store_id(12), cursor())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn the_current_session_comes_with_its_messages() {
+    let mut m = mocks();
+    m.sessions
+        .expect_current_for_store()
+        .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
+    m.messages
+        .expect_page()
+        .withf(|s, c| *s == session_id(8) && c.limit == 20)
+        .times(1)
+        .returning(|_, _| {
+            Ok(MessagePage {
+                messages: vec![message(50, 8, Sender::Admin(admin_id(2)))],
+                has_more: false,
+            })
+        });
+    let thread = chat(m)
+        .current_session(store_id(12), cursor())
+        .await
+        .unwrap();
+    assert_eq!(thread.view.details.session.id, session_id(8));
+    assert_eq!(thread.view.unread_count, 1);
+    assert_eq!(thread.messages.len(), 1);
+    assert!(!thread.has_more);
+}
+
+// --- opening -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn opening_a_session_publishes_what_the_repository_recorded() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_open_for_store()
+        .withf(|s, at, _| *s == store_id(12) && *at == now())
+        .times(1)
+        .returning(|_, _, on_open| {
+            let session = details(5, SessionStatus::Open, None);
+            // The use case hands the repository the domain's recipe.
+            let kinds: Vec<EventKind> = on_open(&session).iter().map(|e| e.kind()).collect();
+            assert_eq!(kinds, [EventKind::SessionOpened]);
+            Ok(OpenedSession {
+                session,
+                created: true,
+                events: vec![recorded(1, EventKind::SessionOpened)],
+            })
+        });
+    let (view, created) = chat(m).open_session(store_id(12)).await.unwrap();
+    assert!(created);
+    assert_eq!(view.details.session.id, session_id(5));
+    assert_eq!(view.unread_count, 1);
+    assert_eq!(event_ids(&published), [1]);
+}
+
+#[tokio::test]
+async fn opening_when_a_session_exists_returns_it_and_publishes_nothing() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions.expect_open_for_store().returning(|_, _, _| {
+        Ok(OpenedSession {
+            session: details(5, SessionStatus::Claimed, Some(2)),
+            created: false,
+            events: vec![],
+        })
+    });
+    let (view, created) = chat(m).open_session(store_id(12)).await.unwrap();
+    assert!(!created);
+    assert_eq!(view.details.session.status, SessionStatus::Claimed);
+    assert!(published.lock().unwrap().is_empty());
+}
+
+// --- claim -------------------------------------------------------------------------------
+
+fn known_admins(m: &mut Mocks) {
+    m.directory
+        .expect_admin()
+        .returning(|id| Ok(Some(admin(id.get()))));
+}
+
+#[tokio::test]
+async fn claim_applies_the_transition_and_publishes_its_events() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .withf(|id| *id == session_id(5))
+        .times(1)
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.session_id == session_id(5)
+                && t.before == state(SessionStatus::Open, None)
+                && t.after_state() == state(SessionStatus::Claimed, Some(2))
+                && t.at() == now()
+                && transition_kinds(t) == [EventKind::SessionClaimed, EventKind::AdminConnected]
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(Some(vec![
+                recorded(10, EventKind::SessionClaimed),
+                recorded(11, EventKind::AdminConnected),
+            ]))
+        });
+    let view = chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
+    assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(view.details.session.updated, now());
+    assert_eq!(view.unread_count, 2);
+    assert_eq!(event_ids(&published), [10, 11]);
+}
+
+#[tokio::test]
+async fn a_claim_that_loses_the_race_reloads_and_reports_already_claimed() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    known_admins(&mut m);
+    let loads = AtomicUsize::new(0);
+    m.sessions.expect_find().times(2).returning(move |_| {
+        Ok(Some(if loads.fetch_add(1, Ordering::SeqCst) == 0 {
+            details(5, SessionStatus::Open, None)
+        } else {
+            // Admin 3 got in between our load and our write.
+            details(5, SessionStatus::Claimed, Some(3))
+        }))
+    });
+    m.sessions
+        .expect_apply()
+        .withf(|t| t.before == state(SessionStatus::Open, None))
+        .times(1)
+        .returning(|_| Ok(None));
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::AlreadyClaimed));
+    assert!(published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn claiming_again_returns_the_session_unchanged() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .times(1)
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
+    m.sessions.expect_apply().never();
+    let view = chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
+    assert_eq!(view.details, details(5, SessionStatus::Claimed, Some(2)));
+    assert!(published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_session_cannot_be_claimed() {
+    let mut m = mocks();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Closed, None))));
+    m.sessions.expect_apply().never();
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::SessionClosed));
+}
+
+#[tokio::test]
+async fn claiming_another_admins_session_is_already_claimed() {
+    let mut m = mocks();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(3)))));
+    m.sessions.expect_apply().never();
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::AlreadyClaimed));
+}
+
+#[tokio::test]
+async fn claiming_an_unknown_session_is_not_found() {
+    let mut m = mocks();
+    known_admins(&mut m);
+    m.sessions.expect_find().returning(|_| Ok(None));
+    m.sessions.expect_apply().never();
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn an_unknown_admin_cannot_claim() {
+    let mut m = mocks();
+    m.directory
+        .expect_admin()
+        .withf(|id| *id == admin_id(9))
+        .returning(|_| Ok(None));
+    m.sessions.expect_find().never();
+    let err = chat(m).claim(admin_id(9), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::Unauthorized));
+}
+
+#[tokio::test]
+async fn a_session_that_keeps_changing_gives_contention() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .times(MAX_ATTEMPTS)
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions
+        .expect_apply()
+        .times(MAX_ATTEMPTS)
+        .returning(|_| Ok(None));
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::Contention));
+    assert!(published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_apply_is_reported_and_publishes_nothing() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .times(1)
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions
+        .expect_apply()
+        .times(1)
+        .returning(|_| Err(RepositoryError::internal("deadlock")));
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ChatError::Repository(RepositoryError::Internal(_))
+    ));
+    assert!(published.lock().unwrap().is_empty());
+}
+
+// --- release -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn release_reopens_the_session() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.before == state(SessionStatus::Claimed, Some(2))
+                && t.after_state() == state(SessionStatus::Open, None)
+                && transition_kinds(t) == [EventKind::AdminDisconnected, EventKind::SessionOpened]
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(Some(vec![
+                recorded(20, EventKind::AdminDisconnected),
+                recorded(21, EventKind::SessionOpened),
+            ]))
+        });
+    let view = chat(m).release(admin_id(2), session_id(5)).await.unwrap();
+    assert_eq!(view.details.state(), state(SessionStatus::Open, None));
+    assert_eq!(view.unread_count, 2);
+    assert_eq!(event_ids(&published), [20, 21]);
+}
+
+async fn release_error(found: SessionDetails) -> ChatError {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.sessions.expect_apply().never();
+    chat(m)
+        .release(admin_id(2), session_id(5))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn release_needs_the_holding_admin() {
+    assert!(matches!(
+        release_error(details(5, SessionStatus::Open, None)).await,
+        ChatError::NotClaimed
+    ));
+    assert!(matches!(
+        release_error(details(5, SessionStatus::Claimed, Some(3))).await,
+        ChatError::Forbidden(_)
+    ));
+    assert!(matches!(
+        release_error(details(5, SessionStatus::Closed, Some(2))).await,
+        ChatError::SessionClosed
+    ));
+}
+
+// --- transfer ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn transfer_hands_the_session_over() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.directory
+        .expect_admin()
+        .withf(|id| *id == admin_id(3))
+        .times(1)
+        .returning(|id| Ok(Some(admin(id.get()))));
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.before == state(SessionStatus::Claimed, Some(2))
+                && t.after_state() == state(SessionStatus::Claimed, Some(3))
+                && transition_kinds(t)
+                    == [
+                        EventKind::SessionTransferred,
+                        EventKind::AdminDisconnected,
+                        EventKind::AdminConnected,
+                    ]
+        })
+        .times(1)
+        .returning(|_| Ok(Some(vec![recorded(30, EventKind::SessionTransferred)])));
+    let view = chat(m)
+        .transfer(admin_id(2), session_id(5), admin_id(3))
+        .await
+        .unwrap();
+    assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(3)));
+    assert_eq!(event_ids(&published), [30]);
+}
+
+#[tokio::test]
+async fn transfer_to_an_unknown_admin_is_not_found() {
+    let mut m = mocks();
+    m.directory.expect_admin().returning(|_| Ok(None));
+    m.sessions.expect_find().never();
+    let err = chat(m)
+        .transfer(admin_id(2), session_id(5), admin_id(9))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("admin")));
+}
+
+async fn transfer_error(found: SessionDetails, to: i64) -> ChatError {
+    let mut m = mocks();
+    known_admins(&mut m);
+    m.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.sessions.expect_apply().never();
+    chat(m)
+        .transfer(admin_id(2), session_id(5), admin_id(to))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn transfer_to_oneself_is_invalid() {
+    let err = transfer_error(details(5, SessionStatus::Claimed, Some(2)), 2).await;
+    assert_eq!(invalid_field(&err), Some("admin_id"));
+}
+
+#[tokio::test]
+async fn transfer_needs_the_holding_admin() {
+    assert!(matches!(
+        transfer_error(details(5, SessionStatus::Open, None), 3).await,
+        ChatError::NotClaimed
+    ));
+    assert!(matches!(
+        transfer_error(details(5, SessionStatus::Claimed, Some(4)), 3).await,
+        ChatError::Forbidden(_)
+    ));
+    assert!(matches!(
+        transfer_error(details(5, SessionStatus::Closed, Some(2)), 3).await,
+        ChatError::SessionClosed
+    ));
+}
+
+// --- close -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_holding_admin_closes_the_session() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.before == state(SessionStatus::Claimed, Some(2))
+                && t.after_state() == state(SessionStatus::Closed, Some(2))
+                && transition_kinds(t) == [EventKind::SessionClosed]
+        })
+        .times(1)
+        .returning(|_| Ok(Some(vec![recorded(40, EventKind::SessionClosed)])));
+    let view = chat(m).close(as_admin(2), session_id(5)).await.unwrap();
+    assert_eq!(view.details.session.status, SessionStatus::Closed);
+    assert_eq!(view.unread_count, 2);
+    assert_eq!(event_ids(&published), [40]);
+}
+
+#[tokio::test]
+async fn the_store_closes_an_open_session() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.before == state(SessionStatus::Open, None)
+                && t.after_state() == state(SessionStatus::Closed, None)
+                && transition_kinds(t) == [EventKind::SessionClosed, EventKind::SessionUpdated]
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(Some(vec![
+                recorded(41, EventKind::SessionClosed),
+                recorded(42, EventKind::SessionUpdated),
+            ]))
+        });
+    let view = chat(m).close(as_store(12), session_id(5)).await.unwrap();
+    assert_eq!(view.details.session.status, SessionStatus::Closed);
+    assert_eq!(view.unread_count, 1);
+    assert_eq!(event_ids(&published), [41, 42]);
+}
+
+async fn close_error(by: Participant, found: SessionDetails) -> ChatError {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.sessions.expect_apply().never();
+    chat(m).close(by, session_id(5)).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn close_is_refused_to_those_who_may_not() {
+    assert!(matches!(
+        close_error(as_store(13), details(5, SessionStatus::Open, None)).await,
+        ChatError::NotFound("session")
+    ));
+    assert!(matches!(
+        close_error(as_store(12), details(5, SessionStatus::Closed, None)).await,
+        ChatError::SessionClosed
+    ));
+    assert!(matches!(
+        close_error(as_admin(2), details(5, SessionStatus::Open, None)).await,
+        ChatError::NotClaimed
+    ));
+    assert!(matches!(
+        close_error(as_admin(2), details(5, SessionStatus::Claimed, Some(3))).await,
+        ChatError::Forbidden(_)
+    ));
+}
+
+#[tokio::test]
+async fn close_current_without_a_session_is_not_found() {
+    let mut m = mocks();
+    m.sessions
+        .expect_current_for_store()
+        .returning(|_| Ok(None));
+    m.sessions.expect_find().never();
+    let err = chat(m).close_current(store_id(12)).await.unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn close_current_closes_the_stores_session() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_current_for_store()
+        .withf(|s| *s == store_id(12))
+        .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
+    m.sessions
+        .expect_find()
+        .withf(|id| *id == session_id(8))
+        .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.session_id == session_id(8)
+                && t.after_state() == state(SessionStatus::Closed, Some(2))
+                && transition_kinds(t) == [EventKind::SessionClosed]
+        })
+        .times(1)
+        .returning(|_| Ok(Some(vec![recorded(43, EventKind::SessionClosed)])));
+    let view = chat(m).close_current(store_id(12)).await.unwrap();
+    assert_eq!(view.details.session.id, session_id(8));
+    assert_eq!(view.details.session.status, SessionStatus::Closed);
+    assert_eq!(event_ids(&published), [43]);
+}
+
+// --- sending -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_bad_draft_names_the_field_and_touches_nothing() {
+    let mut m = mocks();
+    m.messages.expect_append().never();
+    m.sessions.expect_open_for_store().never();
+    let chat = chat(m);
+    let cases = [
+        (draft(&"a".repeat(5001)), "content"),
+        (draft(""), "content"),
+        (draft("  \n "), "content"),
+        (
+            Draft {
+                attachment_url: Some("https://cdn.example.com/a.png".into()),
+                ..draft("hi")
+            },
+            "attachment_type",
+        ),
+        (
+            Draft {
+                attachment_url: Some("ftp://cdn.example.com/a.png".into()),
+                attachment_type: Some("image".into()),
+                ..draft("hi")
+            },
+            "attachment_url",
+        ),
+        (
+            Draft {
+                attachment_url: Some("https://cdn.example.com/a.pdf".into()),
+                attachment_type: Some("pdf".into()),
+                ..draft("hi")
+            },
+            "attachment_type",
+        ),
+        (
+            Draft {
+                client_message_id: Some("c".repeat(65)),
+                ..draft("hi")
+            },
+            "client_message_id",
+        ),
+        (
+            Draft {
+                client_message_id: Some(String::new()),
+                ..draft("hi")
+            },
+            "client_message_id",
+        ),
+    ];
+    for (bad, field) in cases {
+        let err = chat
+            .send_as_admin(admin_id(2), session_id(5), &bad)
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some(field), "admin: {bad:?}");
+        let err = chat.send_as_store(store_id(12), &bad).await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some(field), "store: {bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_content_limit_is_the_policys() {
+    let mut m = mocks();
+    m.messages.expect_append().never();
+    let chat = Chat::new(
+        Arc::new(m.into_adapters()),
+        ChatPolicy {
+            max_content_chars: 10,
+        },
+    );
+    let err = chat
+        .send_as_admin(admin_id(2), session_id(5), &draft("hello world"))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(&err), Some("content"));
+}
+
+#[tokio::test]
+async fn an_admin_message_is_stored_and_published() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages
+        .expect_append()
+        .withf(|msg, _| {
+            msg.session_id == session_id(5)
+                && msg.author == as_admin(2)
+                && msg.body.content().as_str() == "On its way"
+                && msg.body.attachment().is_none()
+                && msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("c-1")
+                && msg.created == now()
+        })
+        .times(1)
+        .returning(|msg, on_sent| {
+            let mut stored = message(124, 5, Sender::Admin(admin_id(2)));
+            stored.client_message_id = msg.client_message_id;
+            let session = details(5, SessionStatus::Claimed, Some(2));
+            // The use case hands the repository the domain's recipe.
+            let kinds: Vec<EventKind> = on_sent(&stored, &session)
+                .iter()
+                .map(|e| e.kind())
+                .collect();
+            assert_eq!(kinds, [EventKind::NewMessage]);
+            Ok(AppendOutcome::Created {
+                message: stored,
+                session: Box::new(session),
+                events: vec![recorded(50, EventKind::NewMessage)],
+            })
+        });
+    let sent = chat(m)
+        .send_as_admin(
+            admin_id(2),
+            session_id(5),
+            &Draft {
+                client_message_id: Some("c-1".into()),
+                ..draft("On its way")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(sent.created);
+    assert_eq!(sent.message.id.get(), 124);
+    assert_eq!(
+        sent.message.client_message_id.as_ref().map(|c| c.as_str()),
+        Some("c-1")
+    );
+    assert_eq!(event_ids(&published), [50]);
+}
+
+#[tokio::test]
+async fn an_attachment_alone_is_a_message() {
+    let mut m = mocks();
+    m.messages
+        .expect_append()
+        .withf(|msg, _| {
+            msg.body.content().as_str().is_empty()
+                && msg.body.attachment().map(|a| (a.url(), a.kind()))
+                    == Some(("https://cdn.example.com/a.png", AttachmentKind::Image))
+                && msg.client_message_id.is_none()
+        })
+        .times(1)
+        .returning(|_, _| {
+            Ok(AppendOutcome::Created {
+                message: message(125, 5, Sender::Admin(admin_id(2))),
+                session: Box::new(details(5, SessionStatus::Claimed, Some(2))),
+                events: vec![],
+            })
+        });
+    let sent = chat(m)
+        .send_as_admin(
+            admin_id(2),
+            session_id(5),
+            &Draft {
+                attachment_url: Some(" https://cdn.example.com/a.png ".into()),
+                attachment_type: Some("image".into()),
+                ..draft("")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(sent.created);
+}
+
+#[tokio::test]
+async fn a_repeated_admin_message_returns_the_first_and_publishes_nothing() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages.expect_append().times(1).returning(|_, _| {
+        Ok(AppendOutcome::Duplicate(message(
+            124,
+            5,
+            Sender::Admin(admin_id(2)),
+        )))
+    });
+    let sent = chat(m)
+        .send_as_admin(
+            admin_id(2),
+            session_id(5),
+            &Draft {
+                client_message_id: Some("c-1".into()),
+                ..draft("On its way")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!sent.created);
+    assert_eq!(sent.message.id.get(), 124);
+    assert!(published.lock().unwrap().is_empty());
+}
+
+async fn admin_send_refused(reason: TransitionError) -> ChatError {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages
+        .expect_append()
+        .times(1)
+        .returning(move |_, _| Ok(AppendOutcome::Refused(reason)));
+    let err = chat(m)
+        .send_as_admin(admin_id(2), session_id(5), &draft("hi"))
+        .await
+        .unwrap_err();
+    assert!(published.lock().unwrap().is_empty());
+    err
+}
+
+#[tokio::test]
+async fn a_refused_admin_message_says_why() {
+    assert!(matches!(
+        admin_send_refused(TransitionError::NotClaimed).await,
+        ChatError::NotClaimed
+    ));
+    assert!(matches!(
+        admin_send_refused(TransitionError::NotYours).await,
+        ChatError::NotFound("session")
+    ));
+    assert!(matches!(
+        admin_send_refused(TransitionError::ClaimedByOther).await,
+        ChatError::Forbidden(_)
+    ));
+    // An admin's send is not retried in a new session.
+    assert!(matches!(
+        admin_send_refused(TransitionError::Closed).await,
+        ChatError::SessionClosed
+    ));
+}
+
+#[tokio::test]
+async fn a_store_message_opens_the_session_then_is_stored() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions
+        .expect_open_for_store()
+        .withf(|s, at, _| *s == store_id(12) && *at == now())
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(OpenedSession {
+                session: details(5, SessionStatus::Open, None),
+                created: true,
+                events: vec![recorded(1, EventKind::SessionOpened)],
+            })
+        });
+    m.messages
+        .expect_append()
+        .withf(|msg, _| {
+            msg.session_id == session_id(5)
+                && msg.author == as_store(12)
+                && msg.body.content().as_str() == "I need help with shipping"
+                && msg.created == now()
+        })
+        .times(1)
+        .returning(|_, on_sent| {
+            let stored = message(123, 5, Sender::Store(store_id(12)));
+            let session = details(5, SessionStatus::Open, None);
+            let kinds: Vec<EventKind> = on_sent(&stored, &session)
+                .iter()
+                .map(|e| e.kind())
+                .collect();
+            assert_eq!(kinds, [EventKind::NewMessage, EventKind::SessionUpdated]);
+            Ok(AppendOutcome::Created {
+                message: stored,
+                session: Box::new(session),
+                events: vec![
+                    recorded(2, EventKind::NewMessage),
+                    recorded(3, EventKind::SessionUpdated),
+                ],
+            })
+        });
+    let sent = chat(m)
+        .send_as_store(store_id(12), &draft("I need help with shipping"))
+        .await
+        .unwrap();
+    assert!(sent.created);
+    assert_eq!(sent.message.id.get(), 123);
+    // The opening is published before the message.
+    assert_eq!(event_ids(&published), [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_store_message_in_a_session_closed_meanwhile_opens_a_new_one() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    let opens = AtomicUsize::new(0);
+    m.sessions
+        .expect_open_for_store()
+        .times(2)
+        .returning(move |_, _, _| {
+            Ok(if opens.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The session that is about to be closed.
+                OpenedSession {
+                    session: details(5, SessionStatus::Claimed, Some(2)),
+                    created: false,
+                    events: vec![],
+                }
+            } else {
+                OpenedSession {
+                    session: details(6, SessionStatus::Open, None),
+                    created: true,
+                    events: vec![recorded(60, EventKind::SessionOpened)],
+                }
+            })
+        });
+    let written_in = Arc::new(Mutex::new(Vec::new()));
+    let seen = written_in.clone();
+    m.messages
+        .expect_append()
+        .times(2)
+        .returning(move |msg, _| {
+            seen.lock().unwrap().push(msg.session_id.get());
+            Ok(if msg.session_id == session_id(5) {
+                AppendOutcome::Refused(TransitionError::Closed)
+            } else {
+                AppendOutcome::Created {
+                    message: message(70, 6, Sender::Store(store_id(12))),
+                    session: Box::new(details(6, SessionStatus::Open, None)),
+                    events: vec![recorded(61, EventKind::NewMessage)],
+                }
+            })
+        });
+    let sent = chat(m)
+        .send_as_store(store_id(12), &draft("hello again"))
+        .await
+        .unwrap();
+    assert!(sent.created);
+    assert_eq!(sent.message.session_id, session_id(6));
+    assert_eq!(*written_in.lock().unwrap(), [5, 6]);
+    assert_eq!(event_ids(&published), [60, 61]);
+}
+
+#[tokio::test]
+async fn a_store_message_that_keeps_meeting_closed_sessions_gives_contention() {
+    let mut m = mocks();
+    m.sessions
+        .expect_open_for_store()
+        .times(MAX_ATTEMPTS)
+        .returning(|_, _, _| {
+            Ok(OpenedSession {
+                session: details(5, SessionStatus::Open, None),
+                created: false,
+                events: vec![],
+            })
+        });
+    m.messages
+        .expect_append()
+        .times(MAX_ATTEMPTS)
+        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::Closed)));
+    let err = chat(m)
+        .send_as_store(store_id(12), &draft("hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::Contention));
+}
+
+#[tokio::test]
+async fn a_store_message_refused_for_another_reason_is_not_retried() {
+    let mut m = mocks();
+    m.sessions
+        .expect_open_for_store()
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(OpenedSession {
+                session: details(5, SessionStatus::Open, None),
+                created: false,
+                events: vec![],
+            })
+        });
+    m.messages
+        .expect_append()
+        .times(1)
+        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+    let err = chat(m)
+        .send_as_store(store_id(12), &draft("hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
+async fn a_repeated_store_message_returns_the_first() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.sessions.expect_open_for_store().returning(|_, _, _| {
+        Ok(OpenedSession {
+            session: details(5, SessionStatus::Open, None),
+            created: false,
+            events: vec![],
+        })
+    });
+    m.messages
+        .expect_append()
+        .withf(|msg, _| msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("k"))
+        .times(1)
+        .returning(|_, _| {
+            Ok(AppendOutcome::Duplicate(message(
+                123,
+                5,
+                Sender::Store(store_id(12)),
+            )))
+        });
+    let sent = chat(m)
+        .send_as_store(
+            store_id(12),
+            &Draft {
+                client_message_id: Some("k".into()),
+                ..draft("hello")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!sent.created);
+    assert_eq!(sent.message.id.get(), 123);
+    assert!(published.lock().unwrap().is_empty());
+}
+
+// --- read marks --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn marking_read_publishes_the_status_events() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages
+        .expect_mark_read()
+        .withf(|s, reader, up_to, _| {
+            *s == session_id(5) && *reader == as_store(12) && up_to.get() == 7
+        })
+        .times(1)
+        .returning(|_, _, up_to, on_read| {
+            let session = details(5, SessionStatus::Claimed, Some(2)).session;
+            let events = on_read(
+                &session,
+                &[(up_to, Sender::Admin(admin_id(2)))],
+                MessageStatus::Read,
+            );
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind(), EventKind::MessageStatus);
+            Ok(ReadOutcome::Marked(vec![recorded(
+                80,
+                EventKind::MessageStatus,
+            )]))
+        });
+    let mark = chat(m)
+        .mark_read(as_store(12), session_id(5), MessageId::parse(7).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        mark,
+        ReadMark {
+            session_id: session_id(5),
+            read_up_to: MessageId::parse(7).unwrap(),
+        }
+    );
+    assert_eq!(event_ids(&published), [80]);
+}
+
+#[tokio::test]
+async fn marking_read_what_was_read_publishes_nothing() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages
+        .expect_mark_read()
+        .times(1)
+        .returning(|_, _, _, _| Ok(ReadOutcome::Marked(vec![])));
+    let mark = chat(m)
+        .mark_read(as_admin(2), session_id(5), MessageId::parse(7).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(mark.read_up_to.get(), 7);
+    assert!(published.lock().unwrap().is_empty());
+}
+
+async fn mark_read_error(outcome: ReadOutcome) -> ChatError {
+    let mut m = mocks();
+    m.messages
+        .expect_mark_read()
+        .times(1)
+        .returning(move |_, _, _, _| Ok(outcome.clone()));
+    chat(m)
+        .mark_read(as_admin(2), session_id(5), MessageId::parse(7).unwrap())
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn marking_read_is_refused_with_the_reason() {
+    assert!(matches!(
+        mark_read_error(ReadOutcome::UnknownMessage).await,
+        ChatError::NotFound("message")
+    ));
+    assert!(matches!(
+        mark_read_error(ReadOutcome::Refused(TransitionError::NotClaimed)).await,
+        ChatError::NotClaimed
+    ));
+    assert!(matches!(
+        mark_read_error(ReadOutcome::Refused(TransitionError::NotYours)).await,
+        ChatError::NotFound("session")
+    ));
+    assert!(matches!(
+        mark_read_error(ReadOutcome::Refused(TransitionError::ClaimedByOther)).await,
+        ChatError::Forbidden(_)
+    ));
+}
+
+// --- how views serialize -----------------------------------------------------------------
+
+#[test]
+fn a_session_view_is_the_session_object_with_the_viewers_unread_count() {
+    let view = SessionView::new(details(5, SessionStatus::Open, None), as_admin(2));
+    let value = serde_json::to_value(&view).unwrap();
+    let object = value.as_object().unwrap();
+    assert_eq!(object.len(), 10);
+    assert_eq!(value["id"], 5);
+    assert_eq!(value["status"], "open");
+    assert_eq!(value["unread_count"], 2);
+    assert!(object.contains_key("last_message"));
+}

@@ -1,0 +1,66 @@
+//! Use cases: small services generic over the [`Ports`]. Each loads what it needs, decides
+//! with the pure rules of the domain, saves atomically through a port, and publishes the
+//! events that were recorded.
+
+mod access;
+mod chat;
+
+use std::sync::Arc;
+
+pub use access::{Access, NewStore};
+pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
+
+use crate::events::RecordedEvent;
+use crate::ports::{Notifier, Ports};
+
+/// The adapters a service runs on, one of each port.
+pub struct Adapters<P: Ports> {
+    /// Sessions.
+    pub sessions: P::Sessions,
+    /// Messages.
+    pub messages: P::Messages,
+    /// Stores, admins, API keys.
+    pub directory: P::Directory,
+    /// Tokens.
+    pub tokens: P::Tokens,
+    /// The event feed.
+    pub feed: P::Feed,
+    /// Local push of new events.
+    pub notifier: P::Notifier,
+    /// The time.
+    pub clock: P::Clock,
+}
+
+impl<P: Ports> Adapters<P> {
+    fn publish(&self, events: &[RecordedEvent]) {
+        if !events.is_empty() {
+            self.notifier.publish(events);
+        }
+    }
+}
+
+/// Rules of the service that operators may tune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatPolicy {
+    /// The longest message content, in characters.
+    pub max_content_chars: usize,
+}
+
+impl Default for ChatPolicy {
+    fn default() -> Self {
+        Self {
+            max_content_chars: crate::values::DEFAULT_MAX_CONTENT_CHARS,
+        }
+    }
+}
+
+/// How many times a use case reloads and decides again when a concurrent change got in first.
+const MAX_ATTEMPTS: usize = 5;
+
+type Shared<P> = Arc<Adapters<P>>;
+
+impl<P: Ports> std::fmt::Debug for Adapters<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapters").finish_non_exhaustive()
+    }
+}

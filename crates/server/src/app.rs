@@ -1,0 +1,78 @@
+//! The one place where concrete adapters are chosen and wired into the domain.
+
+use std::sync::Arc;
+
+use chat_adapters::{Database, Hub, Postgres};
+use chat_domain::ports::{Ports, SystemClock};
+use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy};
+
+use crate::settings::Settings;
+
+/// The production set of adapters: PostgreSQL, the WebSocket hub, the system clock.
+#[derive(Debug)]
+pub struct Live;
+
+impl Ports for Live {
+    type Sessions = Postgres;
+    type Messages = Postgres;
+    type Directory = Postgres;
+    type Tokens = Postgres;
+    type Feed = Postgres;
+    type Notifier = Hub;
+    type Clock = SystemClock;
+}
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The chat use cases.
+    pub chat: Chat<Live>,
+    /// Authentication and provisioning.
+    pub access: Access<Live>,
+    /// The repositories, for what is not a use case (health, demo data).
+    pub postgres: Postgres,
+    /// The settings in force.
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Wires the adapters for `settings`. Opens no connection yet.
+    #[must_use]
+    pub fn new(settings: Settings) -> Self {
+        let db = Database::new(&settings.database_url, &settings.pool());
+        let postgres = Postgres::new(db);
+        let hub = Hub::new();
+        let adapters = Arc::new(Adapters::<Live> {
+            sessions: postgres.clone(),
+            messages: postgres.clone(),
+            directory: postgres.clone(),
+            tokens: postgres.clone(),
+            feed: postgres.clone(),
+            notifier: hub,
+            clock: SystemClock,
+        });
+        let policy = ChatPolicy {
+            max_content_chars: settings.chat.max_content_chars,
+        };
+        Self {
+            chat: Chat::new(adapters.clone(), policy),
+            access: Access::new(adapters),
+            postgres,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a migration fails.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let db = self.postgres.database().clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            chat_adapters::migrations::run_pending(&mut conn)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+        })
+        .await?
+    }
+}

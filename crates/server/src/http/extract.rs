@@ -1,0 +1,227 @@
+//! Extractors: the authenticated caller, JSON bodies with field-named errors, paging.
+
+use std::future::{ready, Ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chat_domain::ids::{AdminId, MessageId, StoreId};
+use chat_domain::model::{MessageCursor, Page};
+use chat_domain::{ChatError, Principal, ValidationError};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// The default and the largest page of a list.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// The largest page of a list.
+pub const MAX_LIMIT: u32 = 500;
+
+/// The token of a request: `Authorization: Token <t>` or `Bearer <t>`.
+pub fn header_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
+        .then(|| token.trim())
+}
+
+/// Middleware: authenticates the request's token and stores the [`Principal`] in the request
+/// extensions, or answers 401 before any handler or body parsing runs.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::from(ChatError::Unauthorized))?;
+    let token = header_token(req.headers()).ok_or(ApiError::Chat(ChatError::Unauthorized))?;
+    let principal = state
+        .access
+        .authenticate(token)
+        .await
+        .map_err(ApiError::from)?;
+    req.extensions_mut().insert(principal);
+    next.call(req).await
+}
+
+fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
+    req.extensions()
+        .get::<Principal>()
+        .copied()
+        .ok_or(ApiError::Chat(ChatError::Unauthorized))
+}
+
+fn wrong_kind() -> ApiError {
+    ApiError::Chat(ChatError::Forbidden(""))
+}
+
+/// The calling admin (403 for any other kind of token).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller(pub AdminId);
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match principal(req) {
+            Ok(Principal::Admin(id)) => Ok(Self(id)),
+            Ok(_) => Err(wrong_kind()),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// The calling store (403 for any other kind of token).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreCaller(pub StoreId);
+
+impl FromRequest for StoreCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match principal(req) {
+            Ok(Principal::Store(id)) => Ok(Self(id)),
+            Ok(_) => Err(wrong_kind()),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// A JSON body. Errors name the offending field; an empty body reads as `{}`, so that a
+/// missing field is reported as such; a non-empty body must be sent as JSON.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == "application"
+            && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(65_536, |state| state.settings.http.body_limit_bytes);
+        let json = is_json(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|err| match err.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+                    _ => ApiError::BadRequest(format!("could not read the request body: {err}")),
+                })?;
+            let bytes: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else if json {
+                &body
+            } else {
+                return Err(ApiError::UnsupportedMediaType);
+            };
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(&mut de)
+                .map(JsonBody)
+                .map_err(|err| {
+                    let path = err.path().to_string();
+                    let inner = err.into_inner();
+                    if path == "." || inner.is_syntax() || inner.is_eof() {
+                        ApiError::BadRequest(format!("malformed JSON body: {inner}"))
+                    } else {
+                        ApiError::BadRequest(format!("{path}: {inner}"))
+                    }
+                })
+        })
+    }
+}
+
+/// A required id field of a body.
+///
+/// # Errors
+/// `invalid_request` naming the field when it is absent or not a positive integer.
+pub fn required<T>(
+    field: &'static str,
+    value: Option<i64>,
+    parse: fn(i64) -> Result<T, ValidationError>,
+) -> Result<T, ApiError> {
+    let raw = value.ok_or_else(|| ApiError::BadRequest(format!("{field}: is required")))?;
+    parse(raw).map_err(|_| ApiError::BadRequest(format!("{field}: must be a positive integer")))
+}
+
+/// A path segment that should be an id.
+///
+/// # Errors
+/// `invalid_request` naming the field when it is not a positive integer.
+pub fn path_id<T>(
+    field: &'static str,
+    raw: &str,
+    parse: fn(i64) -> Result<T, ValidationError>,
+) -> Result<T, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .and_then(|n| parse(n).ok())
+        .ok_or_else(|| ApiError::BadRequest(format!("{field}: must be a positive integer")))
+}
+
+/// The query string of lists and sessions; every value is parsed by hand so that errors name
+/// the parameter.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+    before: Option<String>,
+    /// `?status=` of My Sessions.
+    pub status: Option<String>,
+}
+
+fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, ApiError> {
+    raw.map(|s| {
+        s.trim()
+            .parse::<T>()
+            .map_err(|_| ApiError::BadRequest(format!("{field}: must be a non-negative integer")))
+    })
+    .transpose()
+}
+
+impl ListQuery {
+    /// `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
+    ///
+    /// # Errors
+    /// `invalid_request` naming the parameter.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = number::<u32>("limit", self.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+        let offset = number::<u64>("offset", self.offset.as_deref())?.unwrap_or(0);
+        Page::new(limit, offset, MAX_LIMIT).map_err(|e| ApiError::Chat(e.into()))
+    }
+
+    /// `?limit=` (1 to 500, default 100) and `?before=<message id>`.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the parameter.
+    pub fn cursor(&self) -> Result<MessageCursor, ApiError> {
+        let limit = number::<u32>("limit", self.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::BadRequest(format!(
+                "limit: must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        let before = match self.before.as_deref() {
+            Some(raw) => Some(path_id("before", raw.trim(), MessageId::parse)?),
+            None => None,
+        };
+        Ok(MessageCursor { before, limit })
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP API: one route table per area, thin handlers (DTO -> use case -> DTO), one error
+//! type, and a guarantee that every error response is JSON.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod store;
+
+use std::net::TcpListener;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{
+    from_fn, ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash,
+};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use chat_domain::model::Listing;
+use chat_domain::usecases::{Sent, SessionView};
+use serde_json::json;
+
+use self::error::{error_response, ApiError};
+use crate::app::AppState;
+
+/// `{"data": [...], "count": total}`.
+pub fn list_response(listing: Listing<SessionView>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "data": listing.items, "count": listing.total }))
+}
+
+/// 201 with a new message, 200 with the one a repeated `client_message_id` created first.
+pub fn sent_response(sent: Sent) -> HttpResponse {
+    if sent.created {
+        HttpResponse::Created().json(sent.message)
+    } else {
+        HttpResponse::Ok().json(sent.message)
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".to_owned()))
+}
+
+/// The code of a status that reached the client without a JSON body.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    }
+}
+
+/// Turns any error response that is not JSON (the framework's own 404, 405, 413...) into the
+/// contract's error body.
+fn json_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .response()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed".to_owned(),
+        StatusCode::NOT_FOUND => "no such route".to_owned(),
+        s if s.is_server_error() => "internal server error".to_owned(),
+        s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let (req, _) = res.into_parts();
+    let body = error_response(status, &message, code_of(status)).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        req, body,
+    )))
+}
+
+/// The whole application: routes, limits, error handling.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    let limit = state.settings.http.body_limit_bytes;
+    cfg.app_data(web::Data::new(state.clone()))
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            ApiError::BadRequest(format!("invalid query string: {err}")).into()
+        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|err, _| {
+                ApiError::BadRequest(format!("invalid path: {err}")).into()
+            }),
+        )
+        .service(
+            web::scope("/v1/chat/admin")
+                .wrap(from_fn(extract::authenticate))
+                .configure(admin::routes),
+        )
+        .service(
+            web::scope("/v1/chat/store")
+                .wrap(from_fn(extract::authenticate))
+                .configure(store::routes),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// Builds the HTTP server on `listener` (bound by the caller, so tests can use port 0).
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = match state.settings.http.workers {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(ErrorHandlers::new().default_handler(json_errors))
+            .configure(|cfg| configure(cfg, &state))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,255 @@
+//! Settings, layered: the defaults of `config/default.toml` (compiled in), then
+//! `config/<APP_ENV>.toml`, then `APP__<SECTION>__<KEY>` environment variables, then the plain
+//! `DATABASE_URL` and `BIND_ADDR`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The defaults, compiled in so that the binary runs from any folder.
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Every setting of the service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the HTTP server listens.
+    pub bind_addr: String,
+    /// The PostgreSQL database URL (a secret: never logged).
+    pub database_url: String,
+    /// The connection pool.
+    pub database: DatabaseSettings,
+    /// The HTTP server.
+    pub http: HttpSettings,
+    /// Rules of the chat.
+    pub chat: ChatSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// The connection pool.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Connections at most.
+    pub pool_size: u32,
+    /// Connections kept open when idle.
+    pub min_idle: u32,
+    /// How long a request waits for a connection, in milliseconds.
+    pub connection_timeout_ms: u64,
+    /// Server-side statement timeout, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Worker threads; 0 for one per core.
+    pub workers: usize,
+    /// The largest request body, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+/// Rules of the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    /// The longest message content, in characters.
+    pub max_content_chars: usize,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter.
+    pub level: String,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A setting that is missing or wrong, named.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The layers could not be read or merged.
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value breaks a rule.
+    #[error("invalid configuration: `{key}` {problem}")]
+    Invalid {
+        /// The key, as in the files (`database.pool_size`).
+        key: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Loads the layers from `config_dir` (for `<APP_ENV>.toml`) and the environment.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the bad key.
+    pub fn load(config_dir: &Path) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Ok(env) = std::env::var("APP_ENV") {
+            if env.is_empty()
+                || !env
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "APP_ENV",
+                    "must be a simple name such as `production`",
+                ));
+            }
+            builder = builder
+                .add_source(File::from(config_dir.join(format!("{env}.toml"))).required(true));
+        }
+        builder = builder
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .set_override_option("database_url", std::env::var("DATABASE_URL").ok())?
+            .set_override_option("bind_addr", std::env::var("BIND_ADDR").ok())?;
+        let settings: Self = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The folder of the environment files: `APP_CONFIG_DIR`, else `./config`.
+    #[must_use]
+    pub fn config_dir() -> PathBuf {
+        std::env::var_os("APP_CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from)
+    }
+
+    /// Checks the values that deserializing cannot.
+    ///
+    /// # Errors
+    /// A [`SettingsError::Invalid`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.bind_addr.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "bind_addr",
+                "must be an address and port, such as 127.0.0.1:8000",
+            ));
+        }
+        if self.database_url.is_empty() {
+            return Err(invalid("database_url", "is required: set DATABASE_URL"));
+        }
+        if !(self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database_url", "must be a postgres:// URL"));
+        }
+        if self.database.pool_size == 0 {
+            return Err(invalid("database.pool_size", "must be at least 1"));
+        }
+        if self.database.connection_timeout_ms == 0 {
+            return Err(invalid(
+                "database.connection_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.chat.max_content_chars == 0 {
+            return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The listening address (valid once [`Settings::validate`] passed).
+    #[must_use]
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind_addr
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8000)))
+    }
+
+    /// The pool settings of the adapters.
+    #[must_use]
+    pub fn pool(&self) -> chat_adapters::PoolSettings {
+        chat_adapters::PoolSettings {
+            max_size: self.database.pool_size,
+            min_idle: self.database.min_idle,
+            connection_timeout: Duration::from_millis(self.database.connection_timeout_ms),
+            statement_timeout: Duration::from_millis(self.database.statement_timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in defaults deserialize into the settings struct with no key left over
+    /// (`deny_unknown_fields`) and none missing, so file and struct cannot drift apart.
+    #[test]
+    fn the_default_file_matches_the_settings_struct() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(settings.bind_addr, "127.0.0.1:8000");
+        assert_eq!(settings.http.body_limit_bytes, 64 * 1024);
+        assert_eq!(settings.chat.max_content_chars, 5000);
+        assert_eq!(settings.log.format, LogFormat::Pretty);
+        // Only the database URL is left for the environment to give.
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::Invalid {
+                key: "database_url",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn validation_names_the_bad_key() {
+        let mut settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        settings.database_url = "postgres://localhost/chat".into();
+        assert!(settings.validate().is_ok());
+        settings.database.pool_size = 0;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("database.pool_size"), "{err}");
+        settings.database.pool_size = 4;
+        settings.bind_addr = "nowhere".into();
+        assert!(settings
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("bind_addr"));
+    }
+}
