@@ -177,3 +177,8 @@ pub(crate) fn is_unique_violation(err: &DieselError) -> bool {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+diesel::define_sql_function! {
+    /// Sends a notification at commit (at once outside a transaction).
+    fn pg_notify(channel: diesel::sql_types::Text, payload: diesel::sql_types::Text);
+}

@@ -10,7 +10,8 @@ use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::db_error;
+use crate::db::{db_error, pg_notify};
+use crate::relay::{TypingNotice, TYPING_CHANNEL};
 use crate::rows::{EventRow, NewEventRow};
 use crate::schema::{event_retention, events};
 use crate::Postgres;
@@ -73,20 +74,21 @@ impl EventFeed for Postgres {
     async fn replay(
         &self,
         reader: Participant,
-        after: EventId,
+        after: Option<EventId>,
         limit: u32,
     ) -> Result<Replay, RepositoryError> {
+        let after = after.map_or(0, EventId::get);
         self.db
             .run(move |conn| {
                 let pruned_through: i64 = event_retention::table
                     .select(event_retention::pruned_through)
                     .first(conn)
                     .map_err(db_error)?;
-                if after.get() < pruned_through {
+                if after < pruned_through {
                     return Ok(Replay::TooOld);
                 }
                 let mut query = events::table
-                    .filter(events::id.gt(after.get()))
+                    .filter(events::id.gt(after))
                     .order(events::id.asc())
                     .limit(i64::from(limit))
                     .select(EventRow::as_select())
@@ -110,6 +112,22 @@ impl EventFeed for Postgres {
 }
 
 impl Postgres {
+    /// Announces a typing notice to every instance (typing is never stored).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    pub async fn announce_typing(&self, notice: &TypingNotice) -> Result<(), RepositoryError> {
+        let payload = serde_json::to_string(notice).map_err(RepositoryError::internal)?;
+        self.db
+            .run(move |conn| {
+                diesel::select(pg_notify(TYPING_CHANNEL, payload))
+                    .execute(conn)
+                    .map(drop)
+                    .map_err(db_error)
+            })
+            .await
+    }
+
     /// Deletes events recorded before `older_than`, and remembers the highest id deleted so
     /// that a reader resuming below it is told to resync. Returns how many were deleted.
     ///

@@ -1,71 +1,543 @@
-//! The hub: hands events just committed by this instance to the live connections subscribed
-//! to them.
+//! The hub: the live connections of this instance, and the fan-out of events to them.
+//!
+//! Events reach the hub from one place, the [`crate::relay`], in id order. Each connection has
+//! a bounded buffer; a connection whose buffer is full is cut off (it resumes with `since` and
+//! loses nothing), so that a slow client never slows the others.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use chat_domain::events::RecordedEvent;
+use bytestring::ByteString;
+use chat_domain::events::{Audience, EventKind, RecordedEvent};
+use chat_domain::ids::{AdminId, EventId, MessageId, StoreId};
+use chat_domain::model::Participant;
 use chat_domain::ports::Notifier;
-use tokio::sync::broadcast;
+use chrono::SecondsFormat;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
 
-/// How many events a subscriber may lag behind before it is told it missed some.
-const CAPACITY: usize = 4096;
+/// How many events published locally are kept for the relay, which then needs no query to
+/// relay them when their announcement carries only their ids.
+const LOCAL_CACHE: usize = 1024;
 
-/// Fans events out to subscribers. Cheap to clone.
+/// Identifies a connection within this instance.
+pub type ConnectionId = u64;
+
+/// What a connection is sent.
 #[derive(Debug, Clone)]
-pub struct Hub {
-    sender: broadcast::Sender<Arc<RecordedEvent>>,
+pub struct Frame {
+    /// The JSON text of the frame (shared by every connection it goes to).
+    pub text: ByteString,
+    /// The event it carries (`None` for typing, which is never stored).
+    pub event_id: Option<EventId>,
+    /// The message this frame delivers to the other side of its session, if any: once the
+    /// frame is written to the socket, the message counts as delivered.
+    pub delivers: Option<MessageId>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
+/// Why the hub cuts a connection off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cutoff {
+    /// Its buffer was full: it could not keep up (close code 1013, try again later).
+    TooSlow,
+    /// Its token was revoked (close code 1008, policy violation).
+    Revoked,
+    /// The instance is shutting down (close code 1001, going away).
+    ShuttingDown,
+}
+
+impl Cutoff {
+    /// The WebSocket close code.
+    #[must_use]
+    pub const fn close_code(self) -> u16 {
+        match self {
+            Self::TooSlow => 1013,
+            Self::Revoked => 1008,
+            Self::ShuttingDown => 1001,
+        }
     }
+
+    /// The close reason.
+    #[must_use]
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::TooSlow => "too slow: reconnect with since",
+            Self::Revoked => "token revoked",
+            Self::ShuttingDown => "server shutting down: reconnect with since",
+        }
+    }
+}
+
+/// A live connection's side of the hub.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Its id, to [`Hub::disconnect`] with.
+    pub id: ConnectionId,
+    /// The frames to write, in order.
+    pub frames: mpsc::Receiver<Frame>,
+    /// Fires when the hub cuts the connection off.
+    pub cutoff: oneshot::Receiver<Cutoff>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    who: Participant,
+    token_hash: Vec<u8>,
+    frames: mpsc::Sender<Frame>,
+    cutoff: Option<oneshot::Sender<Cutoff>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    entries: HashMap<ConnectionId, Entry>,
+    by_admin: HashMap<AdminId, Vec<ConnectionId>>,
+    by_store: HashMap<StoreId, Vec<ConnectionId>>,
+}
+
+impl Registry {
+    fn remove(&mut self, id: ConnectionId) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        match entry.who {
+            Participant::Admin(admin) => remove_from(&mut self.by_admin, admin, id),
+            Participant::Store(store) => remove_from(&mut self.by_store, store, id),
+        }
+        Some(entry)
+    }
+
+    /// The connections an audience reaches.
+    fn reached<'a>(&'a self, audience: &'a Audience) -> impl Iterator<Item = ConnectionId> + 'a {
+        let admins: Box<dyn Iterator<Item = ConnectionId> + 'a> = if audience.all_admins {
+            Box::new(self.by_admin.values().flatten().copied())
+        } else {
+            Box::new(
+                audience
+                    .admins
+                    .iter()
+                    .filter_map(|a| self.by_admin.get(a))
+                    .flatten()
+                    .copied(),
+            )
+        };
+        let store = audience
+            .store
+            .and_then(|s| self.by_store.get(&s))
+            .into_iter()
+            .flatten()
+            .copied();
+        admins.chain(store)
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(
+    index: &mut HashMap<K, Vec<ConnectionId>>,
+    key: K,
+    id: ConnectionId,
+) {
+    if let Some(ids) = index.get_mut(&key) {
+        ids.retain(|c| *c != id);
+        if ids.is_empty() {
+            index.remove(&key);
+        }
+    }
+}
+
+/// Counters of the hub, for metrics.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Frames handed to connections.
+    pub delivered: AtomicU64,
+    /// Connections cut off for being too slow.
+    pub too_slow: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    registry: RwLock<Registry>,
+    next_id: AtomicU64,
+    last_event: AtomicI64,
+    local: Mutex<VecDeque<RecordedEvent>>,
+    stats: HubStats,
+}
+
+/// Fans events out to this instance's live connections. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// The head of a message in an event's data: enough to tell who sent it.
+#[derive(Deserialize)]
+struct MessageHead {
+    id: i64,
+    sender_type: String,
+}
+
+/// The message an event shows in full: a `new_message`'s message, or the last message of a
+/// session entering or moving in the open queue (that is how a store's message reaches the
+/// admins before anyone claims the session).
+fn shown_message(event: &RecordedEvent) -> Option<MessageHead> {
+    #[derive(Deserialize)]
+    struct SessionHead {
+        last_message: Option<MessageHead>,
+    }
+    match event.kind {
+        EventKind::NewMessage => serde_json::from_str(&event.data).ok(),
+        EventKind::SessionOpened | EventKind::SessionUpdated => {
+            serde_json::from_str::<SessionHead>(&event.data)
+                .ok()
+                .and_then(|s| s.last_message)
+        }
+        _ => None,
+    }
+}
+
+/// The JSON text of an event frame: `{"type", "event_id", "created", "data"}`.
+#[must_use]
+pub fn event_frame(event: &RecordedEvent) -> String {
+    format!(
+        r#"{{"type":"{}","event_id":{},"created":"{}","data":{}}}"#,
+        event.kind.as_str(),
+        event.id,
+        event.created.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        event.data
+    )
+}
+
+/// The message an event delivers to `who`, when `who` is the other side of it.
+#[must_use]
+pub fn delivers_to(event: &RecordedEvent, who: Participant) -> Option<MessageId> {
+    other_side(&shown_message(event)?, who)
+}
+
+fn other_side(head: &MessageHead, who: Participant) -> Option<MessageId> {
+    let from_store = head.sender_type == "store";
+    let to_other_side = match who {
+        Participant::Admin(_) => from_store,
+        Participant::Store(_) => !from_store,
+    };
+    to_other_side
+        .then(|| MessageId::parse(head.id).ok())
+        .flatten()
 }
 
 impl Hub {
-    /// A hub with no subscribers.
+    /// A hub with no connections.
     #[must_use]
     pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(CAPACITY);
-        Self { sender }
+        Self::default()
     }
 
-    /// A new subscription to every event published from now on.
+    /// Registers a live connection of `who`, authenticated by the token with `token_hash`,
+    /// with a buffer of `buffer` frames. Events delivered from now on reach it.
     #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RecordedEvent>> {
-        self.sender.subscribe()
+    pub fn connect(&self, who: Participant, token_hash: Vec<u8>, buffer: usize) -> Subscription {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (frames_tx, frames) = mpsc::channel(buffer.max(1));
+        let (cutoff_tx, cutoff) = oneshot::channel();
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        match who {
+            Participant::Admin(admin) => registry.by_admin.entry(admin).or_default().push(id),
+            Participant::Store(store) => registry.by_store.entry(store).or_default().push(id),
+        }
+        registry.entries.insert(
+            id,
+            Entry {
+                who,
+                token_hash,
+                frames: frames_tx,
+                cutoff: Some(cutoff_tx),
+            },
+        );
+        Subscription { id, frames, cutoff }
+    }
+
+    /// Forgets a connection that closed.
+    pub fn disconnect(&self, id: ConnectionId) {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    fn cut_off(&self, ids: &[ConnectionId], why: Cutoff) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(mut entry) = registry.remove(*id) {
+                if why == Cutoff::TooSlow {
+                    self.inner.stats.too_slow.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(cutoff) = entry.cutoff.take() {
+                    let _ = cutoff.send(why);
+                }
+            }
+        }
+    }
+
+    /// Sends `frame` (built lazily per connection by `make`) to the connections `audience`
+    /// reaches, cutting off those whose buffer is full.
+    fn fan_out(&self, audience: &Audience, make: impl Fn(Participant) -> Frame) {
+        let mut too_slow = Vec::new();
+        let mut delivered = 0;
+        {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            for id in registry.reached(audience) {
+                let Some(entry) = registry.entries.get(&id) else {
+                    continue;
+                };
+                match entry.frames.try_send(make(entry.who)) {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
+                    // The connection is closing and will disconnect itself.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+        self.inner
+            .stats
+            .delivered
+            .fetch_add(delivered, Ordering::Relaxed);
+        self.cut_off(&too_slow, Cutoff::TooSlow);
+    }
+
+    /// Delivers a committed event to the connections of its audience. Events must come in id
+    /// order; the relay guarantees it.
+    pub fn deliver(&self, event: &RecordedEvent) {
+        self.inner
+            .last_event
+            .fetch_max(event.id.get(), Ordering::Relaxed);
+        let text = ByteString::from(event_frame(event));
+        let head = shown_message(event);
+        self.fan_out(&event.audience, |who| Frame {
+            text: text.clone(),
+            event_id: Some(event.id),
+            delivers: head.as_ref().and_then(|h| other_side(h, who)),
+        });
+    }
+
+    /// Delivers a typing notice (never stored, so without an event id).
+    pub fn deliver_typing(&self, audience: &Audience, data: &str) {
+        let text = ByteString::from(format!(r#"{{"type":"typing","data":{data}}}"#));
+        self.fan_out(audience, |_| Frame {
+            text: text.clone(),
+            event_id: None,
+            delivers: None,
+        });
+    }
+
+    /// Cuts off every connection authenticated by the token with `token_hash`.
+    pub fn revoke(&self, token_hash: &[u8]) {
+        let ids: Vec<ConnectionId> = {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            registry
+                .entries
+                .iter()
+                .filter(|(_, e)| e.token_hash == token_hash)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        self.cut_off(&ids, Cutoff::Revoked);
+    }
+
+    /// Cuts off every connection, telling clients to reconnect elsewhere.
+    pub fn shut_down(&self) {
+        let ids: Vec<ConnectionId> = {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            registry.entries.keys().copied().collect()
+        };
+        self.cut_off(&ids, Cutoff::ShuttingDown);
+    }
+
+    /// Open connections: (admins, stores).
+    #[must_use]
+    pub fn open_connections(&self) -> (usize, usize) {
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let admins = registry.by_admin.values().map(Vec::len).sum();
+        let stores = registry.by_store.values().map(Vec::len).sum();
+        (admins, stores)
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &HubStats {
+        &self.inner.stats
+    }
+
+    /// The id of the last event delivered (0 before any).
+    #[must_use]
+    pub fn last_event(&self) -> i64 {
+        self.inner.last_event.load(Ordering::Relaxed)
+    }
+
+    /// The events `first..=last` if all were published locally and are still cached.
+    #[must_use]
+    pub fn cached(&self, first: i64, last: i64) -> Option<Vec<RecordedEvent>> {
+        let local = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
+        (first..=last)
+            .map(|id| local.iter().find(|e| e.id.get() == id).cloned())
+            .collect()
     }
 }
 
 impl Notifier for Hub {
+    /// Keeps events just committed by this instance, so that the relay can deliver them
+    /// without reading them back when their announcement is too large to carry them.
     fn publish(&self, events: &[RecordedEvent]) {
+        let mut local = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
         for event in events {
-            // No subscriber is not an error: the feed keeps every event for later readers.
-            let _ = self.sender.send(Arc::new(event.clone()));
+            if local.len() == LOCAL_CACHE {
+                local.pop_front();
+            }
+            local.push_back(event.clone());
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chat_domain::events::{Audience, EventKind};
-    use chat_domain::ids::EventId;
+    use chat_domain::events::Audience;
+    use chrono::TimeZone;
 
     use super::*;
 
-    #[tokio::test]
-    async fn subscribers_get_events_in_order() {
-        let hub = Hub::new();
-        let mut rx = hub.subscribe();
-        let event = |id| RecordedEvent {
+    fn event(id: i64, kind: EventKind, audience: Audience, data: &str) -> RecordedEvent {
+        RecordedEvent {
             id: EventId::parse(id).unwrap(),
-            created: chrono::Utc::now(),
-            kind: EventKind::NewMessage,
-            audience: Audience::default(),
-            data: "{}".into(),
+            created: chrono::Utc
+                .with_ymd_and_hms(2025, 12, 16, 11, 5, 0)
+                .unwrap(),
+            kind,
+            audience,
+            data: data.into(),
+        }
+    }
+
+    fn admin(id: i64) -> Participant {
+        Participant::Admin(AdminId::parse(id).unwrap())
+    }
+
+    fn store(id: i64) -> Participant {
+        Participant::Store(StoreId::parse(id).unwrap())
+    }
+
+    fn every_admin() -> Audience {
+        Audience {
+            all_admins: true,
+            ..Audience::default()
+        }
+    }
+
+    #[test]
+    fn frames_follow_the_contract() {
+        let e = event(
+            7,
+            EventKind::SessionClaimed,
+            every_admin(),
+            r#"{"session_id":5,"admin_id":2}"#,
+        );
+        assert_eq!(
+            event_frame(&e),
+            r#"{"type":"session_claimed","event_id":7,"created":"2025-12-16T11:05:00Z","data":{"session_id":5,"admin_id":2}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn events_reach_exactly_their_audience() {
+        let hub = Hub::new();
+        let mut a1 = hub.connect(admin(1), vec![1], 8);
+        let mut a2 = hub.connect(admin(2), vec![2], 8);
+        let mut s12 = hub.connect(store(12), vec![3], 8);
+        let mut s13 = hub.connect(store(13), vec![4], 8);
+        hub.deliver(&event(1, EventKind::SessionOpened, every_admin(), "{}"));
+        let to_store = Audience {
+            store: Some(StoreId::parse(12).unwrap()),
+            admins: vec![AdminId::parse(2).unwrap()],
+            ..Audience::default()
         };
-        hub.publish(&[event(1), event(2)]);
-        assert_eq!(rx.recv().await.unwrap().id.get(), 1);
-        assert_eq!(rx.recv().await.unwrap().id.get(), 2);
+        hub.deliver(&event(
+            2,
+            EventKind::NewMessage,
+            to_store,
+            r#"{"id":40,"sender_type":"store"}"#,
+        ));
+        assert_eq!(a1.frames.recv().await.unwrap().event_id.unwrap().get(), 1);
+        assert!(a1.frames.try_recv().is_err());
+        assert_eq!(a2.frames.recv().await.unwrap().event_id.unwrap().get(), 1);
+        let to_admin = a2.frames.recv().await.unwrap();
+        assert_eq!(to_admin.event_id.unwrap().get(), 2);
+        // The store's own message does not count as delivered when it reaches the store.
+        assert_eq!(to_admin.delivers.map(MessageId::get), Some(40));
+        let echo = s12.frames.recv().await.unwrap();
+        assert_eq!(echo.delivers, None);
+        assert!(s13.frames.try_recv().is_err());
+        assert_eq!(hub.open_connections(), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_cuts_the_connection_off_and_spares_the_others() {
+        let hub = Hub::new();
+        let mut slow = hub.connect(admin(1), vec![1], 2);
+        let mut fast = hub.connect(admin(2), vec![2], 64);
+        for id in 1..=5 {
+            hub.deliver(&event(id, EventKind::SessionOpened, every_admin(), "{}"));
+            // The fast one reads as it goes.
+            assert_eq!(
+                fast.frames.recv().await.unwrap().event_id.unwrap().get(),
+                id
+            );
+        }
+        assert_eq!((&mut slow.cutoff).await.unwrap(), Cutoff::TooSlow);
+        assert_eq!(hub.stats().too_slow.load(Ordering::Relaxed), 1);
+        assert_eq!(hub.open_connections(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn revoking_a_token_cuts_off_its_connections_only() {
+        let hub = Hub::new();
+        let mut revoked = hub.connect(store(12), vec![9, 9], 8);
+        let mut kept = hub.connect(store(12), vec![1, 1], 8);
+        hub.revoke(&[9, 9]);
+        assert_eq!((&mut revoked.cutoff).await.unwrap(), Cutoff::Revoked);
+        assert!(kept.cutoff.try_recv().is_err());
+        assert_eq!(hub.open_connections(), (0, 1));
+    }
+
+    #[test]
+    fn published_events_are_cached_for_the_relay() {
+        let hub = Hub::new();
+        hub.publish(&[
+            event(3, EventKind::SessionOpened, every_admin(), "{}"),
+            event(4, EventKind::SessionUpdated, every_admin(), "{}"),
+        ]);
+        assert_eq!(hub.cached(3, 4).map(|e| e.len()), Some(2));
+        assert!(hub.cached(3, 5).is_none());
     }
 }

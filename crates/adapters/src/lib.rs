@@ -4,9 +4,10 @@
 mod db;
 mod directory;
 mod feed;
-mod hub;
+pub mod hub;
 mod messages;
 pub mod migrations;
+pub mod relay;
 mod rows;
 pub mod schema;
 mod sessions;
@@ -17,6 +18,8 @@ pub mod testing;
 
 pub use db::{Conn, Database, PoolSettings};
 pub use hub::Hub;
+pub use relay::Relay;
+pub use tokens::token_hash;
 
 /// The PostgreSQL implementation of every repository port of the domain.
 #[derive(Debug, Clone)]

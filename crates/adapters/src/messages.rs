@@ -184,12 +184,54 @@ fn mark_read(
         })
         .collect::<Result<Vec<_>, DieselError>>()?;
     let now = chrono::Utc::now();
-    let events = record(
-        conn,
-        &on_read(&current.session, &moved, MessageStatus::Read),
-        now,
-    )?;
+    let events = record(conn, &on_read(id, &moved, MessageStatus::Read), now)?;
     Ok(ReadOutcome::Marked(events))
+}
+
+fn mark_delivered(
+    conn: &mut PgConnection,
+    reader: Participant,
+    ids: &[MessageId],
+    on_delivered: StatusRecipe,
+) -> Result<Vec<chat_domain::events::RecordedEvent>, DieselError> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let sent = messages::table
+        .filter(messages::id.eq_any(ids))
+        .filter(messages::status.eq(MessageStatus::Sent.as_str()));
+    let delivered = MessageStatus::Delivered.as_str();
+    let returning = (
+        messages::session_id,
+        messages::id,
+        messages::sender_type,
+        messages::sender_id,
+    );
+    let mut moved: Vec<(i64, i64, String, Option<i64>)> = match reader {
+        Participant::Admin(_) => diesel::update(sent.filter(messages::sender_type.eq("store")))
+            .set(messages::status.eq(delivered))
+            .returning(returning)
+            .get_results(conn)?,
+        Participant::Store(_) => diesel::update(sent.filter(messages::sender_type.ne("store")))
+            .set(messages::status.eq(delivered))
+            .returning(returning)
+            .get_results(conn)?,
+    };
+    moved.sort_by_key(|(session, id, _, _)| (*session, *id));
+    let mut events = Vec::new();
+    for chunk in moved.chunk_by(|a, b| a.0 == b.0) {
+        let session =
+            SessionId::parse(chunk[0].0).map_err(|e| abort(RepositoryError::internal(e)))?;
+        let messages = chunk
+            .iter()
+            .map(|(_, id, kind, sender)| {
+                Ok((
+                    MessageId::parse(*id).map_err(|e| abort(RepositoryError::internal(e)))?,
+                    rows::sender(kind, *sender).map_err(abort)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, DieselError>>()?;
+        events.extend(on_delivered(session, &messages, MessageStatus::Delivered));
+    }
+    record(conn, &events, chrono::Utc::now())
 }
 
 diesel::define_sql_function! {
@@ -272,6 +314,20 @@ impl MessageRepository for Postgres {
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| mark_read(conn, session, reader, up_to, on_read))
+                    .map_err(repository_error)
+            })
+            .await
+    }
+
+    async fn mark_delivered(
+        &self,
+        reader: Participant,
+        messages: Vec<MessageId>,
+        on_delivered: StatusRecipe,
+    ) -> Result<Vec<chat_domain::events::RecordedEvent>, RepositoryError> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| mark_delivered(conn, reader, &messages, on_delivered))
                     .map_err(repository_error)
             })
             .await

@@ -101,7 +101,14 @@ fn insert_open(
                 sessions::updated.eq(now),
             ))
             .on_conflict(sessions::store_id)
-            .filter_target(sessions::status.ne(SessionStatus::Closed.as_str()))
+            // A literal, not a bound parameter: PostgreSQL infers the arbiter (the partial index
+            // `sessions_one_live_per_store`) when planning, and cannot prove that `status <> $1`
+            // implies `status <> 'closed'` in the generic plan a cached prepared statement
+            // switches to after five executions on one connection ("there is no unique or
+            // exclusion constraint matching the ON CONFLICT specification").
+            .filter_target(
+                sessions::status.ne(diesel::dsl::sql::<diesel::sql_types::Text>("'closed'")),
+            )
             .do_nothing()
             .returning(SessionRow::as_returning())
             .get_result(conn)

@@ -9,15 +9,19 @@ use diesel::prelude::*;
 use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 
-use crate::db::db_error;
+use crate::db::{db_error, pg_notify};
 use crate::schema::tokens;
 use crate::Postgres;
 
-/// The stored form of a token. Tokens are 64 random characters, so a plain hash is enough: there
+/// The stored form of a token (SHA-256). Tokens are 64 random characters, so a plain hash is enough: there
 /// is nothing to guess that a slow hash would protect.
-pub(crate) fn token_hash(token: &Token) -> Vec<u8> {
+#[must_use]
+pub fn token_hash(token: &Token) -> Vec<u8> {
     Sha256::digest(token.expose().as_bytes()).to_vec()
 }
+
+/// The channel on which revoked token hashes are announced.
+pub(crate) const REVOCATIONS_CHANNEL: &str = "chat_revocations";
 
 fn mint() -> Token {
     let raw = Alphanumeric.sample_string(&mut rand::thread_rng(), TOKEN_CHARS);
@@ -87,13 +91,20 @@ impl TokenStore for Postgres {
         let hash = token_hash(token);
         self.db
             .run(move |conn| {
-                diesel::update(tokens::table)
-                    .filter(tokens::token_hash.eq(hash))
-                    .filter(tokens::revoked_at.is_null())
-                    .set(tokens::revoked_at.eq(diesel::dsl::now))
-                    .execute(conn)
-                    .map(|n| n > 0)
-                    .map_err(db_error)
+                conn.transaction(|conn| {
+                    let revoked = diesel::update(tokens::table)
+                        .filter(tokens::token_hash.eq(&hash))
+                        .filter(tokens::revoked_at.is_null())
+                        .set(tokens::revoked_at.eq(diesel::dsl::now))
+                        .execute(conn)?;
+                    if revoked > 0 {
+                        // Every instance closes the token's live connections at commit.
+                        diesel::select(pg_notify(REVOCATIONS_CHANNEL, hex::encode(&hash)))
+                            .execute(conn)?;
+                    }
+                    Ok(revoked > 0)
+                })
+                .map_err(db_error)
             })
             .await
     }

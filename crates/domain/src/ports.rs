@@ -15,7 +15,7 @@ use crate::events::{DomainEvent, RecordedEvent};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Admin, AdminProfile, ApiKey, Listing, Message, MessageBody, MessageCursor, MessagePage,
-    MessageStatus, MySessionsFilter, Page, Participant, Sender, Session, SessionDetails, Store,
+    MessageStatus, MySessionsFilter, Page, Participant, Sender, SessionDetails, Store,
     StoreProfile,
 };
 use crate::principal::Principal;
@@ -27,7 +27,7 @@ pub type OpenedRecipe = fn(&SessionDetails) -> Vec<DomainEvent>;
 /// The events of a message that was just stored, given the session after it.
 pub type SentRecipe = fn(&Message, &SessionDetails) -> Vec<DomainEvent>;
 /// The events of messages whose status just moved forward.
-pub type StatusRecipe = fn(&Session, &[(MessageId, Sender)], MessageStatus) -> Vec<DomainEvent>;
+pub type StatusRecipe = fn(SessionId, &[(MessageId, Sender)], MessageStatus) -> Vec<DomainEvent>;
 
 /// What [`SessionRepository::open_for_store`] found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +206,20 @@ pub trait MessageRepository: Send + Sync + 'static {
         up_to: MessageId,
         on_read: StatusRecipe,
     ) -> Result<ReadOutcome, RepositoryError>;
+
+    /// Marks the given messages delivered where they are still only sent and come from the
+    /// other side of `reader` (a message reached one of its live connections), and records,
+    /// per session, the events `on_delivered` returns for the messages that moved. Messages
+    /// that are unknown, already delivered or read, or `reader`'s own side's, are left alone.
+    ///
+    /// # Errors
+    /// As [`MessageRepository::append`].
+    async fn mark_delivered(
+        &self,
+        reader: Participant,
+        messages: Vec<MessageId>,
+        on_delivered: StatusRecipe,
+    ) -> Result<Vec<RecordedEvent>, RepositoryError>;
 }
 
 /// Stores, admins and API keys.
@@ -281,14 +295,15 @@ pub enum Replay {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventFeed: Send + Sync + 'static {
-    /// The events addressed to `reader` with ids above `after`, in id order, at most `limit`.
+    /// The events addressed to `reader` with ids above `after` (from the first one kept when
+    /// `None`), in id order, at most `limit`.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
     async fn replay(
         &self,
         reader: Participant,
-        after: EventId,
+        after: Option<EventId>,
         limit: u32,
     ) -> Result<Replay, RepositoryError>;
 }

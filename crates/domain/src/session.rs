@@ -330,7 +330,7 @@ pub fn sent_events(message: &Message, after: &SessionDetails) -> Vec<DomainEvent
 /// which of its own messages did. System messages tell nobody.
 #[must_use]
 pub fn status_events(
-    session: &Session,
+    session: SessionId,
     moved: &[(MessageId, Sender)],
     status: MessageStatus,
 ) -> Vec<DomainEvent> {
@@ -347,7 +347,7 @@ pub fn status_events(
     by_sender
         .into_iter()
         .map(|(sender, message_ids)| DomainEvent::MessageStatus {
-            session_id: session.id,
+            session_id: session,
             message_ids,
             status,
             senders: match sender {

@@ -29,8 +29,12 @@ pub struct AppState {
     pub chat: Chat<Live>,
     /// Authentication and provisioning.
     pub access: Access<Live>,
-    /// The repositories, for what is not a use case (health, demo data).
+    /// The repositories, for what is not a use case (health, demo data, typing).
     pub postgres: Postgres,
+    /// The live connections of this instance.
+    pub hub: Hub,
+    /// Messages that reached a live socket of the other side, to be marked delivered.
+    pub deliveries: crate::realtime::Deliveries,
     /// The settings in force.
     pub settings: Arc<Settings>,
 }
@@ -48,16 +52,19 @@ impl AppState {
             directory: postgres.clone(),
             tokens: postgres.clone(),
             feed: postgres.clone(),
-            notifier: hub,
+            notifier: hub.clone(),
             clock: SystemClock,
         });
         let policy = ChatPolicy {
             max_content_chars: settings.chat.max_content_chars,
         };
+        let chat = Chat::new(adapters.clone(), policy);
         Self {
-            chat: Chat::new(adapters.clone(), policy),
+            deliveries: crate::realtime::Deliveries::start(chat.clone()),
+            chat,
             access: Access::new(adapters),
             postgres,
+            hub,
             settings: Arc::new(settings),
         }
     }

@@ -1,20 +1,12 @@
 //! `chat-server`: the support chat service, and its management command line.
 
-mod app;
-mod cli;
-mod demo;
-mod http;
-mod settings;
-
-use std::net::TcpListener;
 use std::process::ExitCode;
 
+use chat_server::cli::{self, Cli, Command, ServeArgs};
+use chat_server::settings::{LogFormat, Settings};
+use chat_server::{demo, Application};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-use crate::app::AppState;
-use crate::cli::{Cli, Command, ServeArgs};
-use crate::settings::{LogFormat, Settings};
 
 fn init_tracing(settings: &Settings) {
     let filter =
@@ -28,15 +20,13 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
-async fn serve(state: AppState, args: ServeArgs) -> anyhow::Result<()> {
-    state.migrate().await?;
+async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
     if args.demo {
-        demo::seed(&state).await?;
+        demo::seed(app.state()).await?;
     }
-    let addr = state.settings.bind_addr();
-    let listener = TcpListener::bind(addr)?;
-    tracing::info!(%addr, "listening");
-    http::server(state, listener)?.await?;
+    tracing::info!(addr = %app.addr(), "listening");
+    app.run().await?;
     Ok(())
 }
 
@@ -50,11 +40,13 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&settings);
-    let state = AppState::new(settings);
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-            Command::Serve(args) => serve(state, args).await.map(|()| None),
-            command => cli::run(&state, command).await.map(Some),
+            Command::Serve(args) => serve(settings, args).await.map(|()| None),
+            command => {
+                let state = chat_server::AppState::new(settings);
+                cli::run(&state, command).await.map(Some)
+            }
         }
     });
     match result {

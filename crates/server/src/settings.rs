@@ -28,6 +28,36 @@ pub struct Settings {
     pub chat: ChatSettings,
     /// Logging.
     pub log: LogSettings,
+    /// WebSockets.
+    pub ws: WsSettings,
+    /// The event feed.
+    pub events: EventSettings,
+}
+
+/// WebSockets.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSettings {
+    /// Frames buffered per socket.
+    pub buffer: usize,
+    /// Seconds between server pings.
+    pub heartbeat_secs: u64,
+    /// Seconds of silence after which a socket is dropped.
+    pub client_timeout_secs: u64,
+    /// Seconds after which a typing notice expires.
+    pub typing_ttl_secs: u64,
+    /// Events read per query when resuming.
+    pub replay_batch: u32,
+}
+
+/// The event feed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Hours events are kept.
+    pub retention_hours: u64,
+    /// Seconds between prunings.
+    pub prune_interval_secs: u64,
 }
 
 /// The connection pool.
@@ -140,6 +170,19 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The compiled-in defaults alone (no file, no environment), for tests and tools.
+    ///
+    /// # Panics
+    /// Never: a test guards that the defaults deserialize.
+    #[must_use]
+    pub fn defaults() -> Self {
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("the compiled-in defaults are valid")
+    }
+
     /// The folder of the environment files: `APP_CONFIG_DIR`, else `./config`.
     #[must_use]
     pub fn config_dir() -> PathBuf {
@@ -179,6 +222,24 @@ impl Settings {
         }
         if self.chat.max_content_chars == 0 {
             return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        if self.ws.buffer == 0 {
+            return Err(invalid("ws.buffer", "must be at least 1"));
+        }
+        if self.ws.heartbeat_secs == 0 || self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
+            return Err(invalid(
+                "ws.client_timeout_secs",
+                "must be longer than ws.heartbeat_secs (and both above 0)",
+            ));
+        }
+        if self.ws.replay_batch == 0 {
+            return Err(invalid("ws.replay_batch", "must be at least 1"));
+        }
+        if self.events.retention_hours == 0 {
+            return Err(invalid("events.retention_hours", "must be at least 1"));
+        }
+        if self.events.prune_interval_secs == 0 {
+            return Err(invalid("events.prune_interval_secs", "must be at least 1"));
         }
         Ok(())
     }

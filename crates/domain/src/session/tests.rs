@@ -506,30 +506,30 @@ fn a_message_in_a_closed_session_reaches_no_admin_and_no_queue() {
 
 #[test]
 fn no_status_event_when_nothing_moved() {
-    let session = claimed(2).session;
-    assert!(status_events(&session, &[], MessageStatus::Read).is_empty());
+    let session = claimed(2).session.id;
+    assert!(status_events(session, &[], MessageStatus::Read).is_empty());
 }
 
 #[test]
 fn no_status_event_for_system_messages_alone() {
-    let session = claimed(2).session;
+    let session = claimed(2).session.id;
     let moved = [
         (MessageId::parse(7).unwrap(), Sender::System),
         (MessageId::parse(8).unwrap(), Sender::System),
     ];
-    assert!(status_events(&session, &moved, MessageStatus::Read).is_empty());
+    assert!(status_events(session, &moved, MessageStatus::Read).is_empty());
 }
 
 #[test]
 fn the_store_reading_tells_each_admin_sender_of_its_own_messages() {
-    let session = claimed(3).session;
+    let session = claimed(3).session.id;
     let moved = [
         (MessageId::parse(7).unwrap(), Sender::Admin(admin_id(2))),
         (MessageId::parse(8).unwrap(), Sender::System),
         (MessageId::parse(9).unwrap(), Sender::Admin(admin_id(3))),
         (MessageId::parse(10).unwrap(), Sender::Admin(admin_id(2))),
     ];
-    let events = status_events(&session, &moved, MessageStatus::Read);
+    let events = status_events(session, &moved, MessageStatus::Read);
     let ids = |raw: &[i64]| {
         raw.iter()
             .map(|id| MessageId::parse(*id).unwrap())
@@ -558,12 +558,12 @@ fn the_store_reading_tells_each_admin_sender_of_its_own_messages() {
 
 #[test]
 fn an_admin_reading_tells_the_store() {
-    let session = claimed(2).session;
+    let session = claimed(2).session.id;
     let moved = [
         (MessageId::parse(4).unwrap(), Sender::Store(store_id(12))),
         (MessageId::parse(6).unwrap(), Sender::Store(store_id(12))),
     ];
-    let events = status_events(&session, &moved, MessageStatus::Delivered);
+    let events = status_events(session, &moved, MessageStatus::Delivered);
     assert_eq!(kinds(&events), [EventKind::MessageStatus]);
     assert_eq!(events[0].audience(), the_store());
     assert_eq!(

@@ -5,14 +5,15 @@ use serde::Serialize;
 
 use super::{ChatPolicy, Shared, MAX_ATTEMPTS};
 use crate::error::ChatError;
-use crate::ids::{AdminId, MessageId, SessionId, StoreId};
+use crate::events::Audience;
+use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
     SessionDetails,
 };
 use crate::ports::{
-    AppendOutcome, Clock, DirectoryRepository, MessageRepository, NewMessage, Ports, ReadOutcome,
-    SessionRepository,
+    AppendOutcome, Clock, DirectoryRepository, EventFeed, MessageRepository, NewMessage, Ports,
+    ReadOutcome, Replay, SessionRepository,
 };
 use crate::session::{self, Transition, TransitionError};
 use crate::values::{Attachment, ClientMessageId, MessageContent};
@@ -473,6 +474,75 @@ impl<P: Ports> Chat<P> {
             ReadOutcome::UnknownMessage => Err(ChatError::NotFound("message")),
             ReadOutcome::Refused(reason) => Err(reason.into()),
         }
+    }
+}
+
+impl<P: Ports> Chat<P> {
+    /// Marks messages delivered to `reader`'s live connection (those from the other side that
+    /// were only sent), telling their senders.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn mark_delivered(
+        &self,
+        reader: Participant,
+        messages: Vec<MessageId>,
+    ) -> Result<(), ChatError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let events = self
+            .ports
+            .messages
+            .mark_delivered(reader, messages, session::status_events)
+            .await?;
+        self.ports.publish(&events);
+        Ok(())
+    }
+
+    /// Who sees that `who` is typing in a session: the other side, when `who` may write in
+    /// it now. An open session has no admin side yet, so a store's typing there reaches
+    /// nobody.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] for an unknown session or another store's, and the refusals of
+    /// [`SessionDetails::check_write`].
+    pub async fn typing_audience(
+        &self,
+        who: Participant,
+        id: SessionId,
+    ) -> Result<Audience, ChatError> {
+        let details = self
+            .ports
+            .sessions
+            .find(id)
+            .await?
+            .ok_or(ChatError::NotFound("session"))?;
+        details.check_write(who)?;
+        Ok(match who {
+            Participant::Admin(_) => Audience {
+                store: Some(details.session.store_id),
+                ..Audience::default()
+            },
+            Participant::Store(_) => Audience {
+                admins: details.session.admin_id.into_iter().collect(),
+                ..Audience::default()
+            },
+        })
+    }
+
+    /// The events addressed to `reader` after `after`, in order, at most `limit`; or
+    /// [`Replay::TooOld`] when some may have been pruned.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn replay(
+        &self,
+        reader: Participant,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Replay, ChatError> {
+        Ok(self.ports.feed.replay(reader, after, limit).await?)
     }
 }
 

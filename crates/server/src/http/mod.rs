@@ -99,6 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 ApiError::BadRequest(format!("invalid path: {err}")).into()
             }),
         )
+        .configure(crate::realtime::routes)
         .service(
             web::scope("/v1/chat/admin")
                 .wrap(from_fn(extract::authenticate))

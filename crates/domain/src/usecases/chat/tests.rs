@@ -1183,9 +1183,8 @@ async fn marking_read_publishes_the_status_events() {
         })
         .times(1)
         .returning(|_, _, up_to, on_read| {
-            let session = details(5, SessionStatus::Claimed, Some(2)).session;
             let events = on_read(
-                &session,
+                session_id(5),
                 &[(up_to, Sender::Admin(admin_id(2)))],
                 MessageStatus::Read,
             );

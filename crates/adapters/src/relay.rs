@@ -1,0 +1,314 @@
+//! The relay: one `LISTEN` connection per instance that brings every committed event, from
+//! this instance and all others, to the [`Hub`], in id order, without gaps or repeats.
+//!
+//! Writers announce events on `chat_events` in the transaction that records them (a trigger,
+//! see the migrations); PostgreSQL delivers announcements in commit order, which is id order.
+//! An announcement carries the events when they fit, else their id range, which is read back
+//! (or taken from the hub's cache of events this instance published). After a lost
+//! connection the relay reconnects and reads everything it missed before going on.
+
+use std::time::Duration;
+
+use chat_domain::events::{Audience, EventKind, RecordedEvent};
+use chat_domain::ids::{AdminId, EventId, StoreId};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+
+use crate::hub::Hub;
+
+/// The channel of event announcements.
+pub const EVENTS_CHANNEL: &str = "chat_events";
+/// The channel of typing notices.
+pub const TYPING_CHANNEL: &str = "chat_typing";
+/// The channel of revoked token hashes.
+pub const REVOCATIONS_CHANNEL: &str = crate::tokens::REVOCATIONS_CHANNEL;
+
+const FETCH_BATCH: i64 = 1000;
+
+#[derive(Deserialize)]
+struct Announcement {
+    first: i64,
+    last: i64,
+    events: Option<Vec<AnnouncedEvent>>,
+}
+
+#[derive(Deserialize)]
+struct AnnouncedEvent {
+    id: i64,
+    kind: String,
+    data: Box<RawValue>,
+    all_admins: bool,
+    admin_ids: Vec<i64>,
+    store_id: Option<i64>,
+    created: DateTime<Utc>,
+}
+
+/// A typing notice as announced: who sees it, and the `data` of the frame.
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub struct TypingNotice {
+    /// Admins who see it.
+    pub admins: Vec<i64>,
+    /// The store that sees it.
+    pub store: Option<i64>,
+    /// The frame's `data`.
+    pub data: Box<RawValue>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("malformed event: {0}")]
+    Malformed(String),
+}
+
+fn event(
+    id: i64,
+    kind: &str,
+    data: String,
+    all_admins: bool,
+    admin_ids: Vec<i64>,
+    store_id: Option<i64>,
+    created: DateTime<Utc>,
+) -> Result<RecordedEvent, RelayError> {
+    let bad = |what: String| RelayError::Malformed(what);
+    Ok(RecordedEvent {
+        id: EventId::parse(id).map_err(|e| bad(e.to_string()))?,
+        created,
+        kind: EventKind::parse(kind).ok_or_else(|| bad(format!("unknown kind {kind}")))?,
+        audience: Audience {
+            all_admins,
+            admins: admin_ids
+                .into_iter()
+                .map(AdminId::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(e.to_string()))?,
+            store: store_id
+                .map(StoreId::parse)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+        },
+        data,
+    })
+}
+
+/// Reads events with ids in `(after, up_to]` (or all after `after`), in order.
+async fn fetch(
+    client: &Client,
+    after: i64,
+    up_to: Option<i64>,
+) -> Result<Vec<RecordedEvent>, RelayError> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    loop {
+        let rows = client
+            .query(
+                "SELECT id, kind, data, all_admins, admin_ids, store_id, created FROM events \
+                 WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+                &[&cursor, &up_to.unwrap_or(i64::MAX), &FETCH_BATCH],
+            )
+            .await?;
+        let done = rows.len() < usize::try_from(FETCH_BATCH).unwrap_or(usize::MAX);
+        for row in rows {
+            let e = event(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+                row.try_get(6)?,
+            )?;
+            cursor = e.id.get();
+            out.push(e);
+        }
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Delivers what an announcement on `chat_events` names, skipping what was delivered.
+async fn relay_events(
+    client: &Client,
+    hub: &Hub,
+    last: &mut i64,
+    payload: &str,
+) -> Result<(), RelayError> {
+    let announcement: Announcement =
+        serde_json::from_str(payload).map_err(|e| RelayError::Malformed(e.to_string()))?;
+    if announcement.last <= *last {
+        return Ok(());
+    }
+    let events = match announcement.events {
+        Some(events) => events
+            .into_iter()
+            .map(|e| {
+                event(
+                    e.id,
+                    &e.kind,
+                    e.data.get().to_owned(),
+                    e.all_admins,
+                    e.admin_ids,
+                    e.store_id,
+                    e.created,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => match hub.cached(announcement.first.max(*last + 1), announcement.last) {
+            Some(events) => events,
+            None => fetch(client, *last, Some(announcement.last)).await?,
+        },
+    };
+    // Anything between what was delivered and this announcement was read back by `fetch`
+    // or never committed: announcements come in commit order.
+    for e in &events {
+        if e.id.get() > *last {
+            hub.deliver(e);
+            *last = e.id.get();
+        }
+    }
+    *last = (*last).max(announcement.last);
+    Ok(())
+}
+
+fn relay_typing(hub: &Hub, payload: &str) {
+    match serde_json::from_str::<TypingNotice>(payload) {
+        Ok(notice) => {
+            let audience = Audience {
+                all_admins: false,
+                admins: notice
+                    .admins
+                    .into_iter()
+                    .filter_map(|a| AdminId::parse(a).ok())
+                    .collect(),
+                store: notice.store.and_then(|s| StoreId::parse(s).ok()),
+            };
+            hub.deliver_typing(&audience, notice.data.get());
+        }
+        Err(err) => tracing::warn!(%err, "malformed typing notice"),
+    }
+}
+
+/// Connects, listens, catches up from `last`, then relays until the connection is lost.
+async fn session(
+    url: &str,
+    hub: &Hub,
+    last: &mut Option<i64>,
+    ready: &watch::Sender<bool>,
+) -> Result<(), RelayError> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (notes_tx, mut notes) = mpsc::unbounded_channel::<Notification>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(note)) => {
+                    if notes_tx.send(note).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(%err, "relay connection lost");
+                    break;
+                }
+            }
+        }
+    });
+    let result = async {
+        client
+            .batch_execute(&format!(
+                "LISTEN {EVENTS_CHANNEL}; LISTEN {TYPING_CHANNEL}; LISTEN {REVOCATIONS_CHANNEL}"
+            ))
+            .await?;
+        // Listening first, then reading: nothing committed in between can be missed.
+        let mut delivered = match *last {
+            Some(after) => {
+                for e in fetch(&client, after, None).await? {
+                    hub.deliver(&e);
+                    *last = Some(e.id.get());
+                }
+                last.unwrap_or(after)
+            }
+            None => {
+                let row = client
+                    .query_one("SELECT COALESCE(max(id), 0) FROM events", &[])
+                    .await?;
+                row.try_get(0)?
+            }
+        };
+        *last = Some(delivered);
+        ready.send_replace(true);
+        while let Some(note) = notes.recv().await {
+            match note.channel() {
+                EVENTS_CHANNEL => {
+                    relay_events(&client, hub, &mut delivered, note.payload()).await?;
+                    *last = Some(delivered);
+                }
+                TYPING_CHANNEL => relay_typing(hub, note.payload()),
+                REVOCATIONS_CHANNEL => match hex::decode(note.payload()) {
+                    Ok(hash) => hub.revoke(&hash),
+                    Err(err) => tracing::warn!(%err, "malformed revocation"),
+                },
+                other => tracing::debug!(channel = other, "ignored notification"),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    ready.send_replace(false);
+    driver.abort();
+    result
+}
+
+/// A running relay.
+#[derive(Debug)]
+pub struct Relay {
+    ready: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Starts relaying from the database at `url` into `hub`, from the events committed from
+    /// now on. Reconnects by itself, with backoff, when the connection is lost.
+    #[must_use]
+    pub fn spawn(url: String, hub: Hub) -> Self {
+        let (ready_tx, ready) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut last = None;
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match session(&url, &hub, &mut last, &ready_tx).await {
+                    Ok(()) => backoff = Duration::from_millis(50),
+                    Err(err) => tracing::warn!(%err, "relay failed; reconnecting"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        });
+        Self { ready, task }
+    }
+
+    /// Whether the relay is connected and caught up.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until the relay is connected and caught up.
+    pub async fn wait_ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

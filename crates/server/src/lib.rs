@@ -1,0 +1,14 @@
+//! The support chat service: the HTTP API over the domain's use cases, wired to the
+//! PostgreSQL adapters, and the management command line. `main.rs` only parses arguments.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod realtime;
+pub mod settings;
+pub mod startup;
+
+pub use app::AppState;
+pub use settings::Settings;
+pub use startup::Application;

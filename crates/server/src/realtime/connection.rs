@@ -1,0 +1,282 @@
+//! One live WebSocket: replay on resume, then live events; client messages; heartbeats;
+//! typing with its expiry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use chat_adapters::hub::{delivers_to, event_frame, Cutoff, Subscription};
+use chat_adapters::relay::TypingNotice;
+use chat_domain::ids::{EventId, SessionId};
+use chat_domain::model::Participant;
+use chat_domain::ports::Replay;
+use chat_domain::ChatError;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::app::AppState;
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Ping,
+    Typing { session_id: i64, is_typing: bool },
+}
+
+/// Why the loop ended.
+enum End {
+    /// The client closed, or the socket broke: nothing more to say.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+pub struct Connection {
+    state: Arc<AppState>,
+    who: Participant,
+    subscription: Subscription,
+    session: Session,
+    /// The highest event id written to the socket: live events at or below it were replayed.
+    last_sent: i64,
+    /// Sessions this client is typing in, and when it last said so.
+    typing: HashMap<SessionId, Instant>,
+}
+
+impl Connection {
+    pub fn new(
+        state: Arc<AppState>,
+        who: Participant,
+        subscription: Subscription,
+        session: Session,
+    ) -> Self {
+        Self {
+            state,
+            who,
+            subscription,
+            session,
+            last_sent: 0,
+            typing: HashMap::new(),
+        }
+    }
+
+    pub async fn run(mut self, since: Option<Option<EventId>>, messages: MessageStream) {
+        let end = match since {
+            Some(after) => match self.replay(after).await {
+                Ok(()) => self.live(messages).await,
+                Err(end) => end,
+            },
+            None => self.live(messages).await,
+        };
+        self.state.hub.disconnect(self.subscription.id);
+        let typing: Vec<SessionId> = self.typing.drain().map(|(s, _)| s).collect();
+        for session in typing {
+            self.announce_typing(session, false).await;
+        }
+        if let End::Close(code, reason) = end {
+            let _ = self
+                .session
+                .close(Some(CloseReason {
+                    code: CloseCode::from(code),
+                    description: Some(reason.to_owned()),
+                }))
+                .await;
+        }
+    }
+
+    async fn send(&mut self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
+        self.session.text(text).await.map_err(|_| End::Gone)
+    }
+
+    /// Sends the events after `after` from the feed; live events meanwhile wait in the
+    /// subscription, which was opened before, so that none falls between the two.
+    async fn replay(&mut self, mut after: Option<EventId>) -> Result<(), End> {
+        let batch = self.state.settings.ws.replay_batch;
+        loop {
+            match self.state.chat.replay(self.who, after, batch).await {
+                Ok(Replay::TooOld) => {
+                    self.send(r#"{"type":"resync_required"}"#).await?;
+                    return Ok(());
+                }
+                Ok(Replay::Events(events)) => {
+                    let full = events.len() == batch as usize;
+                    for event in &events {
+                        self.send(event_frame(event)).await?;
+                        self.last_sent = event.id.get();
+                        if let Some(message) = delivers_to(event, self.who) {
+                            self.state.deliveries.report(self.who, message);
+                        }
+                    }
+                    match events.last() {
+                        Some(last) if full => after = Some(last.id),
+                        _ => return Ok(()),
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "replay failed");
+                    return Err(End::Close(1011, "could not replay events, reconnect"));
+                }
+            }
+        }
+    }
+
+    async fn live(&mut self, mut messages: MessageStream) -> End {
+        let ws = &self.state.settings.ws;
+        let timeout = Duration::from_secs(ws.client_timeout_secs);
+        let typing_ttl = Duration::from_secs(ws.typing_ttl_secs);
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(ws.heartbeat_secs));
+        let mut typing_check = tokio::time::interval(Duration::from_secs(1));
+        let mut last_heard = Instant::now();
+        loop {
+            let step = tokio::select! {
+                biased;
+                cutoff = &mut self.subscription.cutoff => match cutoff {
+                    Ok(why) => Err(close(why)),
+                    Err(_) => Err(End::Close(1011, "internal error")),
+                },
+                frame = self.subscription.frames.recv() => match frame {
+                    Some(frame) => {
+                        if frame.event_id.is_some_and(|id| id.get() <= self.last_sent) {
+                            Ok(())
+                        } else {
+                            let sent = self.send(frame.text).await;
+                            if let Some(id) = frame.event_id {
+                                self.last_sent = id.get();
+                            }
+                            if let (Ok(()), Some(message)) = (&sent, frame.delivers) {
+                                self.state.deliveries.report(self.who, message);
+                            }
+                            sent
+                        }
+                    }
+                    None => Err(End::Close(1011, "internal error")),
+                },
+                message = messages.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        Some(Ok(message)) => self.on_message(message).await,
+                        Some(Err(_)) => Err(End::Close(1002, "protocol error")),
+                        None => Err(End::Gone),
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > timeout {
+                        Err(End::Close(1001, "no sign of life: reconnect"))
+                    } else {
+                        self.session.ping(b"").await.map_err(|_| End::Gone)
+                    }
+                }
+                _ = typing_check.tick() => {
+                    self.expire_typing(typing_ttl).await;
+                    Ok(())
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        match message {
+            Message::Text(text) => self.on_text(&text).await,
+            Message::Ping(bytes) => self.session.pong(&bytes).await.map_err(|_| End::Gone),
+            Message::Pong(_) | Message::Nop => Ok(()),
+            Message::Close(_) => Err(End::Gone),
+            Message::Binary(_) | Message::Continuation(_) => {
+                self.error("binary frames are not supported; send JSON text")
+                    .await
+            }
+        }
+    }
+
+    async fn error(&mut self, message: &str) -> Result<(), End> {
+        self.send(json!({ "type": "error", "error": message }).to_string())
+            .await
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Ping) => self.send(r#"{"type":"pong"}"#).await,
+            Ok(ClientMessage::Typing {
+                session_id,
+                is_typing,
+            }) => {
+                let Ok(session) = SessionId::parse(session_id) else {
+                    return self.error("session_id: must be a positive integer").await;
+                };
+                match self.state.chat.typing_audience(self.who, session).await {
+                    Ok(_) => {
+                        if is_typing {
+                            self.typing.insert(session, Instant::now());
+                        } else {
+                            self.typing.remove(&session);
+                        }
+                        self.announce_typing(session, is_typing).await;
+                        Ok(())
+                    }
+                    Err(ChatError::Repository(err)) => {
+                        tracing::warn!(%err, "typing failed");
+                        self.error("the service is temporarily unavailable").await
+                    }
+                    Err(err) => self.error(&err.to_string()).await,
+                }
+            }
+            Err(err) => {
+                self.error(&format!(
+                    "unsupported message ({err}); send {{\"type\": \"ping\"}} or {{\"type\": \"typing\", \"session_id\", \"is_typing\"}}"
+                ))
+                .await
+            }
+        }
+    }
+
+    async fn expire_typing(&mut self, ttl: Duration) {
+        let expired: Vec<SessionId> = self
+            .typing
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= ttl)
+            .map(|(s, _)| *s)
+            .collect();
+        for session in expired {
+            self.typing.remove(&session);
+            self.announce_typing(session, false).await;
+        }
+    }
+
+    /// Tells the other side of `session`, on every instance, that this client is (not) typing.
+    async fn announce_typing(&self, session: SessionId, is_typing: bool) {
+        let audience = match self.state.chat.typing_audience(self.who, session).await {
+            Ok(audience) => audience,
+            // The session moved on (closed, released): nobody left to tell.
+            Err(_) => return,
+        };
+        if audience.admins.is_empty() && audience.store.is_none() {
+            return;
+        }
+        let sender_type = match self.who {
+            Participant::Admin(_) => "admin",
+            Participant::Store(_) => "store",
+        };
+        let data =
+            json!({ "session_id": session, "sender_type": sender_type, "is_typing": is_typing });
+        let Ok(data) = RawValue::from_string(data.to_string()) else {
+            return;
+        };
+        let notice = TypingNotice {
+            admins: audience.admins.iter().map(|a| a.get()).collect(),
+            store: audience.store.map(|s| s.get()),
+            data,
+        };
+        if let Err(err) = self.state.postgres.announce_typing(&notice).await {
+            tracing::warn!(%err, "could not announce typing");
+        }
+    }
+}
+
+fn close(why: Cutoff) -> End {
+    End::Close(why.close_code(), why.reason())
+}

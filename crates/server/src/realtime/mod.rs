@@ -1,0 +1,93 @@
+//! The admin and store WebSockets (section 6 of the contract).
+
+mod connection;
+mod delivery;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat_domain::ids::EventId;
+use chat_domain::model::Participant;
+use chat_domain::values::Token;
+use chat_domain::{ChatError, Principal};
+use serde::Deserialize;
+
+pub use self::delivery::Deliveries;
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::header_token;
+
+/// The WebSocket routes. Registered before the REST scopes, which would otherwise take them.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/chat/admin/ws").route(web::get().to(admin_ws)))
+        .service(web::resource("/v1/chat/store/ws").route(web::get().to(store_ws)));
+}
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+    since: Option<String>,
+}
+
+async fn admin_ws(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<WsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    upgrade(req, body, state, query.into_inner(), |p| match p {
+        Principal::Admin(id) => Some(Participant::Admin(id)),
+        _ => None,
+    })
+    .await
+}
+
+async fn store_ws(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<WsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    upgrade(req, body, state, query.into_inner(), |p| match p {
+        Principal::Store(id) => Some(Participant::Store(id)),
+        _ => None,
+    })
+    .await
+}
+
+/// Authenticates (header, else `?token=`), then upgrades; a bad token is refused before the
+/// upgrade.
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: WsQuery,
+    side: fn(Principal) -> Option<Participant>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = header_token(req.headers())
+        .or(query.token.as_deref())
+        .ok_or(ApiError::Chat(ChatError::Unauthorized))?;
+    let principal = state.access.authenticate(raw).await?;
+    let who = side(principal).ok_or(ApiError::Chat(ChatError::Forbidden("")))?;
+    let since = match query.since.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(match raw.parse::<i64>() {
+            Ok(0) => None,
+            Ok(n) => Some(EventId::parse(n).map_err(|_| bad_since())?),
+            Err(_) => return Err(bad_since()),
+        }),
+    };
+    let token = Token::parse(raw).map_err(|_| ApiError::Chat(ChatError::Unauthorized))?;
+    let (response, session, messages) = actix_ws::handle(&req, body)
+        .map_err(|err| ApiError::BadRequest(format!("not a WebSocket handshake: {err}")))?;
+    let subscription = state.hub.connect(
+        who,
+        chat_adapters::token_hash(&token),
+        state.settings.ws.buffer,
+    );
+    let connection = connection::Connection::new(state.into_inner(), who, subscription, session);
+    actix_web::rt::spawn(connection.run(since, messages));
+    Ok(response)
+}
+
+fn bad_since() -> ApiError {
+    ApiError::BadRequest("since: must be a non-negative integer (an event id)".to_owned())
+}

@@ -1,0 +1,109 @@
+//! Starting the service: migrate, bind, serve.
+
+use std::net::{SocketAddr, TcpListener};
+
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use chat_adapters::Relay;
+
+use crate::app::AppState;
+use crate::settings::Settings;
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    state: AppState,
+    relay: Relay,
+    pruner: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Applies pending migrations and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// When the database cannot be migrated or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = AppState::new(settings);
+        state.migrate().await?;
+        let relay = Relay::spawn(state.settings.database_url.clone(), state.hub.clone());
+        if tokio::time::timeout(Duration::from_secs(10), relay.wait_ready())
+            .await
+            .is_err()
+        {
+            anyhow::bail!("the event relay could not listen on the database within 10 s");
+        }
+        let pruner = tokio::spawn(prune_events(state.clone()));
+        let listener = TcpListener::bind(state.settings.bind_addr())?;
+        let addr = listener.local_addr()?;
+        let server = crate::http::server(state.clone(), listener)?;
+        Ok(Self {
+            server,
+            addr,
+            state,
+            relay,
+            pruner,
+        })
+    }
+
+    /// The address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The wired adapters and use cases.
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle to stop the server.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Whether the event relay is connected and caught up.
+    #[must_use]
+    pub fn relay_ready(&self) -> bool {
+        self.relay.is_ready()
+    }
+
+    /// Serves until stopped.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.pruner.abort();
+        drop(self.relay);
+        result
+    }
+}
+
+/// Deletes events older than the retention, now and then.
+async fn prune_events(state: AppState) {
+    let every = Duration::from_secs(state.settings.events.prune_interval_secs);
+    let keep = chrono::Duration::hours(
+        i64::try_from(state.settings.events.retention_hours).unwrap_or(i64::MAX / 3600),
+    );
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state.postgres.prune_events(chrono::Utc::now() - keep).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned old events"),
+            Err(err) => tracing::warn!(%err, "could not prune events"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,2 @@
+DROP TRIGGER events_announce ON events;
+DROP FUNCTION events_announce();
