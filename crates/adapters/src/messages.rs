@@ -164,7 +164,9 @@ fn mark_read(
     if moved.is_empty() {
         return Ok(ReadOutcome::Marked(Vec::new()));
     }
-    let count = i64::try_from(moved.len()).unwrap_or(i64::MAX);
+    // System messages are not counted as unread (only the other side's own are).
+    let count = moved.iter().filter(|(_, kind, _)| kind != "system").count();
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
     let target = sessions::table.filter(sessions::id.eq(id.get()));
     match reader {
         Participant::Admin(_) => diesel::update(target)

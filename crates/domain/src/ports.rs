@@ -208,7 +208,8 @@ pub trait MessageRepository: Send + Sync + 'static {
     ) -> Result<ReadOutcome, RepositoryError>;
 
     /// Marks the given messages delivered where they are still only sent and come from the
-    /// other side of `reader` (a message reached one of its live connections), and records,
+    /// other side of `reader` (a message reached one of its live connections: callers pass
+    /// only messages they pushed to such a connection), and records,
     /// per session, the events `on_delivered` returns for the messages that moved. Messages
     /// that are unknown, already delivered or read, or `reader`'s own side's, are left alone.
     ///
@@ -295,8 +296,9 @@ pub enum Replay {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventFeed: Send + Sync + 'static {
-    /// The events addressed to `reader` with ids above `after` (from the first one kept when
-    /// `None`), in id order, at most `limit`.
+    /// The events addressed to `reader` with ids above `after` (`None`: from the very first
+    /// event), in id order, at most `limit`; [`Replay::TooOld`] when events after `after` were
+    /// pruned.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].

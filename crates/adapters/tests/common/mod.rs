@@ -1,0 +1,323 @@
+//! Fixtures of the PostgreSQL integration tests: the real adapters behind the domain's use
+//! cases, a notifier that records what it is handed, and plain SQL for the assertions.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chat_adapters::schema::{events, messages, sessions};
+use chat_adapters::testing::TestDatabase;
+use chat_adapters::{Database, PoolSettings, Postgres};
+use chat_domain::events::{EventKind, RecordedEvent};
+use chat_domain::ids::{AdminId, MessageId, SessionId, StoreId};
+use chat_domain::model::{MessageCursor, Page};
+use chat_domain::ports::{Notifier, Ports, SystemClock};
+use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Draft, NewStore};
+use chat_domain::RepositoryError;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+/// The production adapters, with a recording notifier.
+pub struct Pg;
+
+impl Ports for Pg {
+    type Sessions = Postgres;
+    type Messages = Postgres;
+    type Directory = Postgres;
+    type Tokens = Postgres;
+    type Feed = Postgres;
+    type Notifier = Recorder;
+    type Clock = SystemClock;
+}
+
+/// Keeps every event the use cases publish, in publication order.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+impl Notifier for Recorder {
+    fn publish(&self, events: &[RecordedEvent]) {
+        self.events.lock().unwrap().extend_from_slice(events);
+    }
+}
+
+/// One test's world: its own database, the use cases over the real adapters, the recorder.
+pub struct Harness {
+    pub chat: Chat<Pg>,
+    pub access: Access<Pg>,
+    pub pg: Postgres,
+    published: Arc<Mutex<Vec<RecordedEvent>>>,
+    // Last, so that the pool is gone before the database is dropped.
+    pub db: TestDatabase,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let db = TestDatabase::new();
+        let database = Database::new(
+            db.url(),
+            &PoolSettings {
+                max_size: 40,
+                ..Default::default()
+            },
+        );
+        let pg = Postgres::new(database);
+        let recorder = Recorder::default();
+        let published = recorder.events.clone();
+        let adapters = Arc::new(Adapters::<Pg> {
+            sessions: pg.clone(),
+            messages: pg.clone(),
+            directory: pg.clone(),
+            tokens: pg.clone(),
+            feed: pg.clone(),
+            notifier: recorder,
+            clock: SystemClock,
+        });
+        Self {
+            chat: Chat::new(adapters.clone(), ChatPolicy::default()),
+            access: Access::new(adapters),
+            pg,
+            published,
+            db,
+        }
+    }
+
+    /// Runs diesel work on the pool (off the async workers).
+    pub async fn sql<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+    {
+        self.pg
+            .database()
+            .run(move |conn| work(conn).map_err(RepositoryError::internal))
+            .await
+            .expect("test SQL")
+    }
+
+    /// Everything published so far.
+    pub fn published(&self) -> Vec<RecordedEvent> {
+        self.published.lock().unwrap().clone()
+    }
+
+    /// Creates `n` admins concurrently, in no particular id order.
+    pub async fn admins(&self, n: usize) -> Vec<AdminId> {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let access = self.access.clone();
+                tokio::spawn(async move {
+                    let (admin, _) = access
+                        .create_admin(&format!("Admin {i}"), &format!("admin{i}@example.com"))
+                        .await
+                        .expect("create an admin");
+                    admin.id
+                })
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(n);
+        for task in tasks {
+            ids.push(task.await.unwrap());
+        }
+        ids
+    }
+
+    /// Creates the store with the marketplace id `id`.
+    pub async fn store(&self, id: i64) -> StoreId {
+        let (store, created) = self
+            .access
+            .put_store(&NewStore {
+                id,
+                name: format!("Store {id}"),
+                email: format!("store{id}@example.com"),
+                logo_url: String::new(),
+            })
+            .await
+            .expect("create a store");
+        assert!(created);
+        store.id
+    }
+
+    /// The session row as stored.
+    pub async fn session_row(&self, id: SessionId) -> SessionRow {
+        self.sql(move |conn| {
+            sessions::table
+                .find(id.get())
+                .select((
+                    sessions::store_id,
+                    sessions::status,
+                    sessions::admin_id,
+                    sessions::last_message_id,
+                    sessions::message_count,
+                    sessions::unread_by_admin,
+                    sessions::unread_by_store,
+                ))
+                .first::<SessionRow>(conn)
+        })
+        .await
+    }
+
+    /// Ids and statuses of the sessions of a store, oldest first.
+    pub async fn store_session_rows(&self, store: StoreId) -> Vec<(i64, String)> {
+        self.sql(move |conn| {
+            sessions::table
+                .filter(sessions::store_id.eq(store.get()))
+                .order(sessions::id)
+                .select((sessions::id, sessions::status))
+                .load(conn)
+        })
+        .await
+    }
+
+    /// Ids and statuses of the messages of a session, oldest first.
+    pub async fn message_rows(&self, session: SessionId) -> Vec<(i64, String)> {
+        self.sql(move |conn| {
+            messages::table
+                .filter(messages::session_id.eq(session.get()))
+                .order(messages::id)
+                .select((messages::id, messages::status))
+                .load(conn)
+        })
+        .await
+    }
+
+    /// Every event of the feed, in id order.
+    pub async fn events(&self) -> Vec<Event> {
+        type Row = (i64, String, String, bool, Vec<i64>, Option<i64>);
+        let rows: Vec<Row> = self
+            .sql(|conn| {
+                events::table
+                    .order(events::id)
+                    .select((
+                        events::id,
+                        events::kind,
+                        events::data,
+                        events::all_admins,
+                        events::admin_ids,
+                        events::store_id,
+                    ))
+                    .load(conn)
+            })
+            .await;
+        rows.into_iter()
+            .map(|(id, kind, data, all_admins, admin_ids, store_id)| Event {
+                id,
+                kind,
+                data: serde_json::from_str(&data).expect("event data is JSON"),
+                all_admins,
+                admin_ids,
+                store_id,
+            })
+            .collect()
+    }
+
+    /// How many events the feed holds.
+    pub async fn event_count(&self) -> i64 {
+        self.sql(|conn| events::table.count().get_result(conn))
+            .await
+    }
+}
+
+/// The columns of a session row the tests look at.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct SessionRow {
+    pub store_id: i64,
+    pub status: String,
+    pub admin_id: Option<i64>,
+    pub last_message_id: Option<i64>,
+    pub message_count: i64,
+    pub unread_by_admin: i64,
+    pub unread_by_store: i64,
+}
+
+/// A row of the `events` table, its data parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub all_admins: bool,
+    pub admin_ids: Vec<i64>,
+    pub store_id: Option<i64>,
+}
+
+impl Event {
+    /// The session the event is about.
+    pub fn session_id(&self) -> i64 {
+        let field = match EventKind::parse(&self.kind).expect("a known kind") {
+            EventKind::SessionOpened
+            | EventKind::SessionUpdated
+            | EventKind::SessionTransferred
+            | EventKind::SessionClosed => "id",
+            EventKind::SessionClaimed
+            | EventKind::AdminConnected
+            | EventKind::AdminDisconnected
+            | EventKind::NewMessage
+            | EventKind::MessageStatus => "session_id",
+        };
+        self.data[field].as_i64().expect("a session id in the data")
+    }
+
+    /// A field of the data, as an integer.
+    pub fn int(&self, field: &str) -> i64 {
+        self.data[field]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{field} in {:?}", self.data))
+    }
+}
+
+/// The kinds of the events about `session`, in id order.
+pub fn kinds_of(events: &[Event], session: SessionId) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e.session_id() == session.get())
+        .map(|e| e.kind.as_str())
+        .collect()
+}
+
+/// Runs `n` futures made by `make` on their own tasks, all released at once by a barrier, and
+/// returns their outputs in index order.
+pub async fn race<T, F, Fut>(n: usize, make: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let work = make(i);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for task in tasks {
+        out.push(task.await.expect("a racing task panicked"));
+    }
+    out
+}
+
+pub fn text(content: &str) -> Draft {
+    Draft {
+        content: content.to_owned(),
+        ..Draft::default()
+    }
+}
+
+pub fn keyed(content: &str, key: &str) -> Draft {
+    Draft {
+        client_message_id: Some(key.to_owned()),
+        ..text(content)
+    }
+}
+
+pub fn page(limit: u32, offset: u64) -> Page {
+    Page::new(limit, offset, 500).unwrap()
+}
+
+pub fn cursor(limit: u32, before: Option<MessageId>) -> MessageCursor {
+    MessageCursor { before, limit }
+}
