@@ -1270,3 +1270,128 @@ fn a_session_view_is_the_session_object_with_the_viewers_unread_count() {
     assert_eq!(value["unread_count"], 2);
     assert!(object.contains_key("last_message"));
 }
+
+// --- delivery, typing, replay --------------------------------------------------------------
+
+#[tokio::test]
+async fn marking_delivered_publishes_what_the_repository_recorded() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    m.messages
+        .expect_mark_delivered()
+        .withf(|reader, ids, _| *reader == as_admin(2) && ids.len() == 2)
+        .times(1)
+        .returning(|_, ids, on_delivered| {
+            let moved: Vec<_> = ids
+                .iter()
+                .map(|id| (*id, Sender::Store(store_id(12))))
+                .collect();
+            let events = on_delivered(session_id(5), &moved, MessageStatus::Delivered);
+            assert_eq!(events.len(), 1);
+            assert!(events[0].audience().includes(as_store(12)));
+            Ok(vec![recorded(90, EventKind::MessageStatus)])
+        });
+    let ids = vec![MessageId::parse(7).unwrap(), MessageId::parse(8).unwrap()];
+    chat(m).mark_delivered(as_admin(2), ids).await.unwrap();
+    assert_eq!(event_ids(&published), [90]);
+}
+
+#[tokio::test]
+async fn marking_nothing_delivered_asks_nothing() {
+    let mut m = mocks();
+    m.messages.expect_mark_delivered().never();
+    chat(m)
+        .mark_delivered(as_store(12), Vec::new())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn typing_reaches_the_other_side_only() {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
+    let chat = chat(m);
+    let to_admin = chat
+        .typing_audience(as_store(12), session_id(5))
+        .await
+        .unwrap();
+    assert_eq!(to_admin.admins, vec![admin_id(2)]);
+    assert_eq!(to_admin.store, None);
+    let to_store = chat
+        .typing_audience(as_admin(2), session_id(5))
+        .await
+        .unwrap();
+    assert_eq!(to_store.store, Some(store_id(12)));
+    assert!(to_store.admins.is_empty() && !to_store.all_admins);
+}
+
+#[tokio::test]
+async fn typing_is_refused_where_one_may_not_write() {
+    let mut m = mocks();
+    m.sessions.expect_find().returning(|id| {
+        Ok(match id.get() {
+            5 => Some(details(5, SessionStatus::Claimed, Some(3))),
+            6 => Some(details(6, SessionStatus::Closed, None)),
+            _ => None,
+        })
+    });
+    let chat = chat(m);
+    assert!(matches!(
+        chat.typing_audience(as_admin(2), session_id(5)).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    assert!(matches!(
+        chat.typing_audience(as_store(13), session_id(5)).await,
+        Err(ChatError::NotFound("session"))
+    ));
+    assert!(matches!(
+        chat.typing_audience(as_store(12), session_id(6)).await,
+        Err(ChatError::SessionClosed)
+    ));
+    assert!(matches!(
+        chat.typing_audience(as_store(12), session_id(9)).await,
+        Err(ChatError::NotFound("session"))
+    ));
+}
+
+#[tokio::test]
+async fn typing_in_an_open_session_reaches_nobody_yet() {
+    let mut m = mocks();
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    let audience = chat(m)
+        .typing_audience(as_store(12), session_id(5))
+        .await
+        .unwrap();
+    assert!(audience.admins.is_empty() && audience.store.is_none() && !audience.all_admins);
+}
+
+#[tokio::test]
+async fn replay_reads_the_feed_for_the_reader() {
+    let mut m = mocks();
+    m.feed
+        .expect_replay()
+        .withf(|reader, after, limit| {
+            *reader == as_store(12)
+                && after.map(crate::ids::EventId::get) == Some(10)
+                && *limit == 50
+        })
+        .returning(|_, _, _| {
+            Ok(crate::ports::Replay::Events(vec![recorded(
+                11,
+                EventKind::NewMessage,
+            )]))
+        });
+    let replay = chat(m)
+        .replay(
+            as_store(12),
+            Some(crate::ids::EventId::parse(10).unwrap()),
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(replay, crate::ports::Replay::Events(events) if events.len() == 1));
+}
