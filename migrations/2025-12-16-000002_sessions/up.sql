@@ -46,8 +46,9 @@ CREATE TABLE messages (
 );
 
 CREATE INDEX messages_by_session ON messages (session_id, id);
--- Idempotent sends: one message per client_message_id in a session.
-CREATE UNIQUE INDEX messages_client_message_id ON messages (session_id, client_message_id)
+-- Idempotent sends: one message per sender and client_message_id in a session.
+CREATE UNIQUE INDEX messages_client_message_id
+    ON messages (session_id, sender_type, sender_id, client_message_id)
     WHERE client_message_id IS NOT NULL;
 
 ALTER TABLE sessions

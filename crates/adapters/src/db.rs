@@ -1,17 +1,74 @@
 //! The connection pool, and running blocking diesel work off the async executor.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat_domain::RepositoryError;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 /// A pooled connection.
-pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+pub type Conn = PooledConnection<Manager>;
+
+/// A connection and whether a failure showed it lost its server.
+pub struct Tracked {
+    conn: PgConnection,
+    lost: bool,
+}
+
+impl std::fmt::Debug for Tracked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracked")
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Tracked {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+/// Diesel's connection manager, plus: a connection on which a query failed for a lost server
+/// is discarded, not returned to the pool (diesel alone only notices broken transactions, and
+/// a test query on every checkout would cost a round trip per request).
+#[derive(Debug)]
+pub struct Manager {
+    inner: ConnectionManager<PgConnection>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Tracked;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Tracked, Self::Error> {
+        Ok(Tracked {
+            conn: self.inner.connect()?,
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Tracked) -> Result<(), Self::Error> {
+        self.inner.is_valid(&mut conn.conn)
+    }
+
+    fn has_broken(&self, conn: &mut Tracked) -> bool {
+        conn.lost || conn.conn.is_broken()
+    }
+}
 
 /// Pool sizing and timeouts.
 #[derive(Debug, Clone)]
@@ -43,8 +100,8 @@ struct SessionSetup {
     statement_timeout_ms: u128,
 }
 
-impl r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+impl r2d2::CustomizeConnection<Tracked, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut Tracked) -> Result<(), diesel::r2d2::Error> {
         use diesel::connection::SimpleConnection;
         conn.batch_execute(&format!(
             "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
@@ -58,9 +115,10 @@ impl r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSet
 /// connection happens on the async side, not in a blocking thread.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<Manager>,
     permits: Arc<Semaphore>,
     connection_timeout: Duration,
+    errors: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Database {
@@ -78,13 +136,14 @@ impl Database {
     /// down; requests then fail with [`RepositoryError::Unavailable`] until it is back.
     #[must_use]
     pub fn new(url: &str, settings: &PoolSettings) -> Self {
-        let manager = ConnectionManager::<PgConnection>::new(url);
+        let manager = Manager {
+            inner: ConnectionManager::new(url),
+        };
         let pool = Pool::builder()
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
             .connection_timeout(settings.connection_timeout)
-            // A broken connection is detected by the query that fails on it; a test query on
-            // every checkout would cost a round trip per request.
+            // A lost connection is detected by the query that fails on it (see `Manager`).
             .test_on_check_out(false)
             .connection_customizer(Box::new(SessionSetup {
                 statement_timeout_ms: settings.statement_timeout.as_millis(),
@@ -94,6 +153,7 @@ impl Database {
             pool,
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
             connection_timeout: settings.connection_timeout,
+            errors: Arc::default(),
         }
     }
 
@@ -102,6 +162,13 @@ impl Database {
     pub fn state(&self) -> (u32, u32) {
         let state = self.pool.state();
         (state.connections, state.idle_connections)
+    }
+
+    /// How many database operations failed for the database (unreachable, or an unexpected
+    /// error), since start.
+    #[must_use]
+    pub fn error_count(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     /// A connection for blocking code (command-line tools, tests).
@@ -122,24 +189,40 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> Result<T, RepositoryError> + Send + 'static,
     {
-        let permit = tokio::time::timeout(
+        let Ok(Ok(permit)) = tokio::time::timeout(
             self.connection_timeout,
             self.permits.clone().acquire_owned(),
         )
         .await
-        .map_err(|_| RepositoryError::unavailable("timed out waiting for a database connection"))?
-        .map_err(RepositoryError::internal)?;
+        else {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(RepositoryError::unavailable(
+                "timed out waiting for a database connection",
+            ));
+        };
         let pool = self.pool.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _entered = span.enter();
             let mut conn = pool.get().map_err(RepositoryError::unavailable)?;
-            work(&mut conn)
+            let result = work(&mut conn.conn);
+            if matches!(result, Err(RepositoryError::Unavailable(_))) {
+                conn.lost = true;
+            }
+            result
         })
         .in_current_span()
         .await
-        .map_err(RepositoryError::internal)?
+        .map_err(RepositoryError::internal)
+        .and_then(|r| r);
+        if matches!(
+            result,
+            Err(RepositoryError::Unavailable(_) | RepositoryError::Internal(_))
+        ) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 }
 

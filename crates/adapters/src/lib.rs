@@ -1,6 +1,7 @@
 //! The adapters of the support chat service: PostgreSQL repositories (diesel 2 + r2d2) that
 //! implement the domain's ports, and the embedded migrations.
 
+mod conversations;
 mod db;
 mod directory;
 mod feed;
@@ -18,7 +19,7 @@ pub mod testing;
 
 pub use db::{Conn, Database, PoolSettings};
 pub use hub::Hub;
-pub use relay::Relay;
+pub use relay::{Relay, RelayStatus};
 pub use tokens::token_hash;
 
 /// The PostgreSQL implementation of every repository port of the domain.

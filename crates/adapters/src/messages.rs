@@ -56,9 +56,18 @@ fn append(
             chat_domain::session::TransitionError::NotYours,
         ));
     };
+    // Access first: a repeated key must not show anybody a message they may not see.
+    let current = session_details(session, store.clone(), None)?;
+    if let Err(reason) = current.check_write(new.author) {
+        return Ok(AppendOutcome::Refused(reason));
+    }
+    let sender = chat_domain::model::Sender::from(new.author);
     if let Some(key) = &new.client_message_id {
+        // Keys are the sender's own: one side's key never returns the other side's message.
         let existing: Option<MessageRow> = messages::table
             .filter(messages::session_id.eq(new.session_id.get()))
+            .filter(messages::sender_type.eq(sender.kind()))
+            .filter(messages::sender_id.eq(sender.id()))
             .filter(messages::client_message_id.eq(key.as_str()))
             .select(MessageRow::as_select())
             .first(conn)
@@ -69,11 +78,6 @@ fn append(
             ));
         }
     }
-    let current = session_details(session, store.clone(), None)?;
-    if let Err(reason) = current.check_write(new.author) {
-        return Ok(AppendOutcome::Refused(reason));
-    }
-    let sender = chat_domain::model::Sender::from(new.author);
     let attachment = new.body.attachment();
     let row: MessageRow = diesel::insert_into(messages::table)
         .values(NewMessageRow {

@@ -7,6 +7,7 @@
 //! (or taken from the hub's cache of events this instance published). After a lost
 //! connection the relay reconnects and reads everything it missed before going on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_domain::events::{Audience, EventKind, RecordedEvent};
@@ -266,35 +267,23 @@ async fn session(
     result
 }
 
-/// A running relay.
-#[derive(Debug)]
-pub struct Relay {
-    ready: watch::Receiver<bool>,
-    task: tokio::task::JoinHandle<()>,
+/// Whether the relay is connected and caught up. Cheap to clone; made before the relay
+/// starts, so that health checks can hold it.
+#[derive(Debug, Clone)]
+pub struct RelayStatus {
+    ready: Arc<watch::Sender<bool>>,
 }
 
-impl Relay {
-    /// Starts relaying from the database at `url` into `hub`, from the events committed from
-    /// now on. Reconnects by itself, with backoff, when the connection is lost.
-    #[must_use]
-    pub fn spawn(url: String, hub: Hub) -> Self {
-        let (ready_tx, ready) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut last = None;
-            let mut backoff = Duration::from_millis(50);
-            loop {
-                match session(&url, &hub, &mut last, &ready_tx).await {
-                    Ok(()) => backoff = Duration::from_millis(50),
-                    Err(err) => tracing::warn!(%err, "relay failed; reconnecting"),
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        });
-        Self { ready, task }
+impl Default for RelayStatus {
+    fn default() -> Self {
+        Self {
+            ready: Arc::new(watch::channel(false).0),
+        }
     }
+}
 
-    /// Whether the relay is connected and caught up.
+impl RelayStatus {
+    /// Whether the relay is connected and caught up now.
     #[must_use]
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
@@ -302,8 +291,36 @@ impl Relay {
 
     /// Waits until the relay is connected and caught up.
     pub async fn wait_ready(&self) {
-        let mut ready = self.ready.clone();
+        let mut ready = self.ready.subscribe();
         let _ = ready.wait_for(|r| *r).await;
+    }
+}
+
+/// A running relay; stops when dropped.
+#[derive(Debug)]
+pub struct Relay {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Starts relaying from the database at `url` into `hub`, from the events committed from
+    /// now on, reporting through `status`. Reconnects by itself, with backoff, when the
+    /// connection is lost, and then reads what it missed.
+    #[must_use]
+    pub fn spawn(url: String, hub: Hub, status: RelayStatus) -> Self {
+        let task = tokio::spawn(async move {
+            let mut last = None;
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match session(&url, &hub, &mut last, &status.ready).await {
+                    Ok(()) => backoff = Duration::from_millis(50),
+                    Err(err) => tracing::warn!(%err, "relay failed; reconnecting"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        });
+        Self { task }
     }
 }
 

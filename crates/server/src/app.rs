@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chat_adapters::{Database, Hub, Postgres};
+use chat_adapters::{Database, Hub, Postgres, RelayStatus};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy};
 
@@ -33,6 +33,8 @@ pub struct AppState {
     pub postgres: Postgres,
     /// The live connections of this instance.
     pub hub: Hub,
+    /// Whether the event relay is connected.
+    pub relay: RelayStatus,
     /// Messages that reached a live socket of the other side, to be marked delivered.
     pub deliveries: crate::realtime::Deliveries,
     /// The settings in force.
@@ -65,6 +67,7 @@ impl AppState {
             access: Access::new(adapters),
             postgres,
             hub,
+            relay: RelayStatus::default(),
             settings: Arc::new(settings),
         }
     }

@@ -26,7 +26,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         demo::seed(app.state()).await?;
     }
     tracing::info!(addr = %app.addr(), "listening");
-    app.run().await?;
+    app.run_until_stopped().await?;
     Ok(())
 }
 

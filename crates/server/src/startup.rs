@@ -27,8 +27,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = AppState::new(settings);
         state.migrate().await?;
-        let relay = Relay::spawn(state.settings.database_url.clone(), state.hub.clone());
-        if tokio::time::timeout(Duration::from_secs(10), relay.wait_ready())
+        let relay = Relay::spawn(
+            state.settings.database_url.clone(),
+            state.hub.clone(),
+            state.relay.clone(),
+        );
+        if tokio::time::timeout(Duration::from_secs(10), state.relay.wait_ready())
             .await
             .is_err()
         {
@@ -65,12 +69,6 @@ impl Application {
         self.server.handle()
     }
 
-    /// Whether the event relay is connected and caught up.
-    #[must_use]
-    pub fn relay_ready(&self) -> bool {
-        self.relay.is_ready()
-    }
-
     /// Serves until stopped.
     ///
     /// # Errors
@@ -80,6 +78,48 @@ impl Application {
         self.pruner.abort();
         drop(self.relay);
         result
+    }
+}
+
+impl Application {
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting, closes
+    /// every WebSocket with 1001 (clients resume elsewhere with `since`), and finishes the
+    /// requests in flight.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let hub = self.state.hub.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            hub.shut_down();
+            handle.stop(true).await;
+        });
+        self.run().await
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

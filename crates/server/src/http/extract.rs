@@ -133,17 +133,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 return Err(ApiError::UnsupportedMediaType);
             };
             let mut de = serde_json::Deserializer::from_slice(bytes);
-            serde_path_to_error::deserialize(&mut de)
-                .map(JsonBody)
-                .map_err(|err| {
-                    let path = err.path().to_string();
-                    let inner = err.into_inner();
-                    if path == "." || inner.is_syntax() || inner.is_eof() {
-                        ApiError::BadRequest(format!("malformed JSON body: {inner}"))
-                    } else {
-                        ApiError::BadRequest(format!("{path}: {inner}"))
-                    }
-                })
+            let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                if path == "." || inner.is_syntax() || inner.is_eof() {
+                    ApiError::BadRequest(format!("malformed JSON body: {inner}"))
+                } else {
+                    ApiError::BadRequest(format!("{path}: {inner}"))
+                }
+            })?;
+            // One JSON value and nothing after it.
+            de.end()
+                .map_err(|err| ApiError::BadRequest(format!("malformed JSON body: {err}")))?;
+            Ok(JsonBody(value))
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod store;
 
 use std::net::TcpListener;
@@ -99,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 ApiError::BadRequest(format!("invalid path: {err}")).into()
             }),
         )
+        .configure(health::routes)
         .configure(crate::realtime::routes)
         .service(
             web::scope("/v1/chat/admin")
@@ -129,6 +131,9 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             .configure(|cfg| configure(cfg, &state))
     })
     .workers(workers)
+    // Signals are handled by the application, which closes WebSockets first.
+    .disable_signals()
+    .shutdown_timeout(10)
     .listen(listener)?
     .run();
     Ok(server)

@@ -1,0 +1,44 @@
+//! Liveness and readiness, without auth.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::error::error_response;
+use crate::app::AppState;
+
+/// `/healthz` and `/readyz`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)));
+}
+
+/// The process is up and serving.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The service can do its work: the database answers, its schema is current, and the event
+/// relay listens.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let current = state
+        .postgres
+        .database()
+        .run(|conn| {
+            chat_adapters::migrations::is_current(conn)
+                .map_err(chat_domain::RepositoryError::unavailable)
+        })
+        .await;
+    let unavailable = |message: &str| {
+        error_response(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            "unavailable",
+        )
+    };
+    match current {
+        Err(_) => unavailable("the database is unavailable"),
+        Ok(false) => unavailable("database migrations are pending"),
+        Ok(true) if !state.relay.is_ready() => unavailable("the event relay is not connected"),
+        Ok(true) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+    }
+}
