@@ -8,6 +8,8 @@
 //! let body = expect_json(resp, 200).await;
 //! ```
 
+pub mod ws;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chat_domain::events::RecordedEvent;
 use chat_domain::ids::{AdminId, SessionId, StoreId};
-use chat_domain::model::{Listing, MySessionsFilter, Page, SessionDetails, SessionStatus};
+use chat_domain::model::{
+    Conversation, Listing, MySessionsFilter, Page, SessionDetails, SessionStatus,
+};
 use chat_domain::ports::{OpenedRecipe, OpenedSession, SessionRepository};
 use chat_domain::session::Transition;
 use chat_domain::RepositoryError;
@@ -12,6 +14,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
+use crate::conversations;
 use crate::db::db_error;
 use crate::feed::record;
 use crate::rows::{details, DetailsRow, MessageRow, SessionRow, StoreRow};
@@ -287,6 +290,22 @@ impl SessionRepository for Postgres {
                     .map_err(db_error)?;
                 listing(rows, total)
             })
+            .await
+    }
+
+    async fn list_conversations(
+        &self,
+        active: Option<bool>,
+        page: Page,
+    ) -> Result<Listing<Conversation>, RepositoryError> {
+        self.db
+            .run(move |conn| conversations::list(conn, active, page))
+            .await
+    }
+
+    async fn conversation(&self, id: SessionId) -> Result<Option<Conversation>, RepositoryError> {
+        self.db
+            .run(move |conn| conversations::find(conn, id.get()))
             .await
     }
 }

@@ -419,6 +419,140 @@ pub enum MySessionsFilter {
     Closed,
 }
 
+/// A page of a list by number, as integrations ask for it: page `number` (from 1) of pages
+/// of `size` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberedPage {
+    number: u64,
+    size: u32,
+}
+
+impl NumberedPage {
+    /// # Errors
+    /// Returns a [`ValidationError`] for `page` when `number` is 0, for `page_size` when
+    /// `size` is 0 or above `max_size`.
+    pub fn new(number: u64, size: u32, max_size: u32) -> Result<Self, ValidationError> {
+        if number == 0 {
+            return Err(ValidationError::new("page", "must be at least 1"));
+        }
+        if size == 0 || size > max_size {
+            return Err(ValidationError::new(
+                "page_size",
+                format!("must be between 1 and {max_size}"),
+            ));
+        }
+        Ok(Self { number, size })
+    }
+
+    /// The number of the page, from 1.
+    #[must_use]
+    pub fn number(self) -> u64 {
+        self.number
+    }
+
+    /// Items per page.
+    #[must_use]
+    pub fn size(self) -> u32 {
+        self.size
+    }
+
+    /// The items of this page, as a window of the list.
+    #[must_use]
+    pub fn window(self) -> Page {
+        Page {
+            limit: self.size,
+            offset: (self.number - 1).saturating_mul(u64::from(self.size)),
+        }
+    }
+
+    /// Whether this page exists in a list of `total` items: the first always does (an empty
+    /// list has one empty page), a later one only when it starts before the end.
+    #[must_use]
+    pub fn exists_in(self, total: u64) -> bool {
+        self.number == 1 || self.window().offset < total
+    }
+
+    /// Whether a page follows this one in a list of `total` items.
+    #[must_use]
+    pub fn has_next(self, total: u64) -> bool {
+        self.number.saturating_mul(u64::from(self.size)) < total
+    }
+
+    /// Whether a page precedes this one.
+    #[must_use]
+    pub fn has_previous(self) -> bool {
+        self.number > 1
+    }
+}
+
+/// A session as integrations see it (the public API): its store as the `user`, the admin it
+/// has or had as the `agent`, and how many messages it holds.
+///
+/// Serializes as the contract's conversation object, `messages` being the count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The session itself.
+    pub session: Session,
+    /// The store that opened it.
+    pub store: Store,
+    /// The admin holding it, or the one it had when it was closed; `None` when it never had
+    /// one (or was released back to the queue).
+    pub agent: Option<Admin>,
+    /// How many messages the session holds (a maintained counter, never a count of rows).
+    pub message_count: i64,
+}
+
+/// The store of a conversation, as the `user` of the public API.
+#[derive(Serialize)]
+struct ConversationUser<'a> {
+    id: StoreId,
+    email: &'a Email,
+    name: &'a Name,
+    key: &'a StoreKey,
+}
+
+impl Conversation {
+    /// Whether the conversation is still going on: open or claimed.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.session.status != SessionStatus::Closed
+    }
+
+    /// Writes the fields of the conversation object, with `messages` as given: the count in
+    /// lists, a page of the messages when one conversation is shown.
+    pub(crate) fn write_fields<S: SerializeStruct, M: Serialize + ?Sized>(
+        &self,
+        out: &mut S,
+        messages: &M,
+    ) -> Result<(), S::Error> {
+        let s = &self.session;
+        out.serialize_field("id", &s.id)?;
+        out.serialize_field(
+            "user",
+            &ConversationUser {
+                id: self.store.id,
+                email: &self.store.email,
+                name: &self.store.name,
+                key: &self.store.key,
+            },
+        )?;
+        out.serialize_field("active", &self.is_active())?;
+        out.serialize_field("agent", &self.agent)?;
+        out.serialize_field("messages", messages)?;
+        out.serialize_field("status", &s.status)?;
+        out.serialize_field("created", &s.created)?;
+        out.serialize_field("last_message_at", &s.last_message_at)
+    }
+}
+
+impl Serialize for Conversation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("Conversation", 8)?;
+        self.write_fields(&mut out, &self.message_count)?;
+        out.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +573,97 @@ mod tests {
         assert!(Page::new(100, 0, 500).is_ok());
         assert_eq!(Page::new(0, 0, 500).unwrap_err().field(), "limit");
         assert!(Page::new(501, 0, 500).is_err());
+    }
+
+    #[test]
+    fn numbered_pages_are_windows_of_the_list() {
+        assert_eq!(NumberedPage::new(0, 50, 200).unwrap_err().field(), "page");
+        assert_eq!(
+            NumberedPage::new(1, 0, 200).unwrap_err().field(),
+            "page_size"
+        );
+        assert_eq!(
+            NumberedPage::new(1, 201, 200).unwrap_err().field(),
+            "page_size"
+        );
+        let third = NumberedPage::new(3, 5, 200).unwrap();
+        assert_eq!((third.window().limit(), third.window().offset()), (5, 10));
+        assert!(third.has_previous());
+        assert!(!NumberedPage::new(1, 5, 200).unwrap().has_previous());
+        // 23 items in pages of 5: pages 1 to 5 exist, the fifth is the last.
+        assert!(third.exists_in(23) && third.has_next(23));
+        let fifth = NumberedPage::new(5, 5, 200).unwrap();
+        assert!(fifth.exists_in(23) && !fifth.has_next(23));
+        assert!(!NumberedPage::new(6, 5, 200).unwrap().exists_in(23));
+        // Exactly 10 items: page 2 is the last, page 3 does not exist.
+        assert!(!NumberedPage::new(2, 5, 200).unwrap().has_next(10));
+        assert!(!NumberedPage::new(3, 5, 200).unwrap().exists_in(10));
+        // An empty list has one empty page.
+        let first = NumberedPage::new(1, 50, 200).unwrap();
+        assert!(first.exists_in(0) && !first.has_next(0));
+        assert!(!NumberedPage::new(2, 50, 200).unwrap().exists_in(0));
+        // Huge page numbers do not overflow.
+        assert!(!NumberedPage::new(u64::MAX, 200, 200).unwrap().exists_in(10));
+    }
+
+    fn conversation(status: SessionStatus, agent: Option<Admin>) -> Conversation {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2025, 12, 16, 11, 5, 0).unwrap();
+        Conversation {
+            session: Session {
+                id: SessionId::parse(748_553).unwrap(),
+                store_id: StoreId::parse(12).unwrap(),
+                admin_id: agent.as_ref().map(|a| a.id),
+                status,
+                last_message_at: at,
+                created: at,
+                updated: at,
+            },
+            store: Store {
+                id: StoreId::parse(12).unwrap(),
+                name: Name::parse("name", "Ivory Caribou").unwrap(),
+                logo_url: LogoUrl::parse("").unwrap(),
+                email: Email::parse("email", "store@example.com").unwrap(),
+                key: StoreKey::parse("EVvyMuAMtxAw").unwrap(),
+            },
+            agent,
+            message_count: 1,
+        }
+    }
+
+    #[test]
+    fn a_conversation_serializes_as_in_the_public_api() {
+        let closed = conversation(SessionStatus::Closed, None);
+        assert_eq!(
+            serde_json::to_value(&closed).unwrap(),
+            serde_json::json!({
+                "id": 748_553,
+                "user": {
+                    "id": 12,
+                    "email": "store@example.com",
+                    "name": "Ivory Caribou",
+                    "key": "EVvyMuAMtxAw"
+                },
+                "active": false,
+                "agent": null,
+                "messages": 1,
+                "status": "closed",
+                "created": "2025-12-16T11:05:00Z",
+                "last_message_at": "2025-12-16T11:05:00Z"
+            })
+        );
+        let ann = Admin {
+            id: AdminId::parse(3).unwrap(),
+            name: Name::parse("name", "Ann").unwrap(),
+            email: Email::parse("email", "ann@example.com").unwrap(),
+        };
+        let claimed = conversation(SessionStatus::Claimed, Some(ann));
+        let json = serde_json::to_value(&claimed).unwrap();
+        assert_eq!(json["active"], true);
+        assert_eq!(
+            json["agent"],
+            serde_json::json!({"id": 3, "name": "Ann", "email": "ann@example.com"})
+        );
+        assert!(conversation(SessionStatus::Open, None).is_active());
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::error::RepositoryError;
 use crate::events::{DomainEvent, RecordedEvent};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Admin, AdminProfile, ApiKey, Listing, Message, MessageBody, MessageCursor, MessagePage,
-    MessageStatus, MySessionsFilter, Page, Participant, Sender, SessionDetails, Store,
+    Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageBody, MessageCursor,
+    MessagePage, MessageStatus, MySessionsFilter, Page, Participant, Sender, SessionDetails, Store,
     StoreProfile,
 };
 use crate::principal::Principal;
@@ -113,6 +113,25 @@ pub trait SessionRepository: Send + Sync + 'static {
         store: StoreId,
         page: Page,
     ) -> Result<Listing<SessionDetails>, RepositoryError>;
+
+    /// Every conversation, newest first (by creation, then id), with its store, its agent
+    /// and its message count, and how many there are; `active` keeps only the open and
+    /// claimed ones (`Some(true)`) or only the closed ones (`Some(false)`). Reads the
+    /// maintained message counter: never counts or loads messages.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn list_conversations(
+        &self,
+        active: Option<bool>,
+        page: Page,
+    ) -> Result<Listing<Conversation>, RepositoryError>;
+
+    /// The conversation `id`; `None` when there is no such session.
+    ///
+    /// # Errors
+    /// As [`SessionRepository::find`].
+    async fn conversation(&self, id: SessionId) -> Result<Option<Conversation>, RepositoryError>;
 }
 
 /// A message to store.
@@ -142,8 +161,8 @@ pub enum AppendOutcome {
         /// The events recorded with it.
         events: Vec<RecordedEvent>,
     },
-    /// A message with the same `client_message_id` already exists in the session: this is
-    /// it, and nothing was stored.
+    /// The author already wrote a message with the same `client_message_id` in the session:
+    /// this is it, and nothing was stored.
     Duplicate(Message),
     /// The session does not accept the author's message now (the reason), or does not exist
     /// ([`TransitionError::NotYours`]).
@@ -166,10 +185,11 @@ pub enum ReadOutcome {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores a message, in one transaction that locks the session: when the session already
-    /// has a message with the same `client_message_id` that one is returned
-    /// ([`AppendOutcome::Duplicate`]); otherwise, when the session accepts the author's
-    /// message ([`SessionDetails::check_write`] on the locked session), the message is stored,
+    /// Stores a message, in one transaction that locks the session: when the session does
+    /// not accept the author's message ([`SessionDetails::check_write`] on the locked
+    /// session) nothing is stored ([`AppendOutcome::Refused`]); when the author already wrote
+    /// a message with the same `client_message_id` in the session, that one is returned
+    /// ([`AppendOutcome::Duplicate`]); otherwise the message is stored,
     /// the session's last message, activity time, message count and the other side's unread
     /// count are updated, and the events `on_sent` returns are recorded.
     ///

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chat_adapters::{Database, Hub, Postgres, RelayStatus};
 use chat_domain::ports::{Ports, SystemClock};
-use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy};
+use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Conversations};
 
 use crate::settings::Settings;
 
@@ -29,6 +29,8 @@ pub struct AppState {
     pub chat: Chat<Live>,
     /// Authentication and provisioning.
     pub access: Access<Live>,
+    /// The conversations of the public API.
+    pub conversations: Conversations<Live>,
     /// The repositories, for what is not a use case (health, demo data, typing).
     pub postgres: Postgres,
     /// The live connections of this instance.
@@ -64,6 +66,7 @@ impl AppState {
         Self {
             deliveries: crate::realtime::Deliveries::start(chat.clone()),
             chat,
+            conversations: Conversations::new(adapters.clone()),
             access: Access::new(adapters),
             postgres,
             hub,

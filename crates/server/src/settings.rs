@@ -20,6 +20,10 @@ pub struct Settings {
     pub bind_addr: String,
     /// The PostgreSQL database URL (a secret: never logged).
     pub database_url: String,
+    /// The service's public URL (`https://chat.example.com`, no trailing slash), for the
+    /// absolute links of the public API; empty to derive it from each request (scheme and
+    /// host, honouring `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`).
+    pub public_base_url: String,
     /// The connection pool.
     pub database: DatabaseSettings,
     /// The HTTP server.
@@ -82,6 +86,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// The largest request body, in bytes.
     pub body_limit_bytes: usize,
+    /// The kernel send buffer of each connection (0: the system's default).
+    pub socket_send_buffer_bytes: usize,
 }
 
 /// Rules of the chat.
@@ -208,6 +214,9 @@ impl Settings {
         {
             return Err(invalid("database_url", "must be a postgres:// URL"));
         }
+        if let Some(problem) = base_url_problem(&self.public_base_url) {
+            return Err(invalid("public_base_url", problem));
+        }
         if self.database.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));
         }
@@ -264,6 +273,34 @@ impl Settings {
     }
 }
 
+/// What is wrong with a public base URL, if anything: it is empty, or `http(s)://host[:port]`
+/// with an optional path, without a trailing slash, query or fragment.
+fn base_url_problem(url: &str) -> Option<&'static str> {
+    if url.is_empty() {
+        return None;
+    }
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Some("must be empty or an http:// or https:// URL");
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Some("must name a host");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain spaces");
+    }
+    if url.contains(['?', '#']) {
+        return Some("must not have a query or a fragment");
+    }
+    if url.ends_with('/') {
+        return Some("must not end with a slash");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +349,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bind_addr"));
+    }
+
+    #[test]
+    fn the_public_base_url_is_empty_or_an_http_url_without_a_trailing_slash() {
+        let mut settings = Settings::defaults();
+        assert_eq!(settings.public_base_url, "");
+        settings.database_url = "postgres://localhost/chat".into();
+        for good in [
+            "",
+            "https://chat.example.com",
+            "http://127.0.0.1:8000",
+            "https://example.com/chat",
+        ] {
+            settings.public_base_url = good.into();
+            assert!(settings.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "chat.example.com",
+            "ftp://example.com",
+            "https://",
+            "https:///chat",
+            "https://example.com/",
+            "https://example.com/chat/",
+            "https://example.com?x=1",
+            "https://exa mple.com",
+        ] {
+            settings.public_base_url = bad.into();
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains("public_base_url"), "{bad}: {err}");
+        }
     }
 }

@@ -4,11 +4,13 @@
 
 mod access;
 mod chat;
+mod conversations;
 
 use std::sync::Arc;
 
 pub use access::{Access, NewStore};
 pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
+pub use conversations::{ConversationThread, Conversations};
 
 use crate::events::RecordedEvent;
 use crate::ports::{Notifier, Ports};

@@ -8,7 +8,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use chat_domain::ids::{AdminId, MessageId, StoreId};
+use chat_domain::ids::{AdminId, ApiKeyId, MessageId, StoreId};
 use chat_domain::model::{MessageCursor, Page};
 use chat_domain::{ChatError, Principal, ValidationError};
 use futures_util::future::LocalBoxFuture;
@@ -90,6 +90,23 @@ impl FromRequest for StoreCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match principal(req) {
             Ok(Principal::Store(id)) => Ok(Self(id)),
+            Ok(_) => Err(wrong_kind()),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// The calling integration's API key (403 for any other kind of token).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyCaller(pub ApiKeyId);
+
+impl FromRequest for ApiKeyCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match principal(req) {
+            Ok(Principal::ApiKey(id)) => Ok(Self(id)),
             Ok(_) => Err(wrong_kind()),
             Err(e) => Err(e),
         })

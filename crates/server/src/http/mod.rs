@@ -5,6 +5,7 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod public;
 pub mod store;
 
 use std::net::TcpListener;
@@ -112,6 +113,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .wrap(from_fn(extract::authenticate))
                 .configure(store::routes),
         )
+        .service(
+            web::scope("/api/public")
+                .wrap(from_fn(extract::authenticate))
+                .configure(public::routes),
+        )
         .default_service(web::to(not_found));
 }
 
@@ -124,11 +130,21 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
+    let send_buffer = state.settings.http.socket_send_buffer_bytes;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(ErrorHandlers::new().default_handler(json_errors))
             .configure(|cfg| configure(cfg, &state))
+    })
+    .on_connect(move |connection, _| {
+        if send_buffer > 0 {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Err(err) = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer) {
+                    tracing::debug!(%err, "could not size the send buffer");
+                }
+            }
+        }
     })
     .workers(workers)
     // Signals are handled by the application, which closes WebSockets first.

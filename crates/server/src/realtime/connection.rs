@@ -19,6 +19,9 @@ use serde_json::value::RawValue;
 
 use crate::app::AppState;
 
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// What a client may send.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -63,13 +66,13 @@ impl Connection {
         }
     }
 
-    pub async fn run(mut self, since: Option<Option<EventId>>, messages: MessageStream) {
+    pub async fn run(mut self, since: Option<Option<EventId>>, mut messages: MessageStream) {
         let end = match since {
             Some(after) => match self.replay(after).await {
-                Ok(()) => self.live(messages).await,
+                Ok(()) => self.live(&mut messages).await,
                 Err(end) => end,
             },
-            None => self.live(messages).await,
+            None => self.live(&mut messages).await,
         };
         self.state.hub.disconnect(self.subscription.id);
         let typing: Vec<SessionId> = self.typing.drain().map(|(s, _)| s).collect();
@@ -77,18 +80,39 @@ impl Connection {
             self.announce_typing(session, false).await;
         }
         if let End::Close(code, reason) = end {
-            let _ = self
-                .session
-                .close(Some(CloseReason {
-                    code: CloseCode::from(code),
-                    description: Some(reason.to_owned()),
-                }))
-                .await;
+            // The closing handshake: the connection stays open (`linger` keeps the outgoing
+            // stream alive) until the client answers the close frame, or a short while, so
+            // that a client still reading its backlog finds the close frame and its code.
+            let linger = self.session.clone();
+            let send_timeout = self.send_timeout();
+            let close = self.session.close(Some(CloseReason {
+                code: CloseCode::from(code),
+                description: Some(reason.to_owned()),
+            }));
+            if tokio::time::timeout(send_timeout, close).await.is_ok() {
+                let answered = async {
+                    while let Some(Ok(message)) = messages.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE, answered).await;
+            }
+            drop(linger);
         }
     }
 
+    /// How long a write may wait for a client that does not read before it counts as gone.
+    fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.state.settings.ws.client_timeout_secs)
+    }
+
     async fn send(&mut self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
-        self.session.text(text).await.map_err(|_| End::Gone)
+        match tokio::time::timeout(self.send_timeout(), self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(End::Gone),
+        }
     }
 
     /// Sends the events after `after` from the feed; live events meanwhile wait in the
@@ -123,7 +147,7 @@ impl Connection {
         }
     }
 
-    async fn live(&mut self, mut messages: MessageStream) -> End {
+    async fn live(&mut self, messages: &mut MessageStream) -> End {
         let ws = &self.state.settings.ws;
         let timeout = Duration::from_secs(ws.client_timeout_secs);
         let typing_ttl = Duration::from_secs(ws.typing_ttl_secs);

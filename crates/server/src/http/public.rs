@@ -1,0 +1,380 @@
+//! The public API of integrations (section 7 of the contract), with an API key: every
+//! conversation in numbered pages with absolute links (the style of seed 002, like Django
+//! REST framework's page-number pagination), one conversation with its messages, and the
+//! provisioning of stores, admins and tokens.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat_domain::ids::{SessionId, StoreId};
+use chat_domain::model::{Admin, Conversation, NumberedPage, Store};
+use chat_domain::usecases::NewStore;
+use chat_domain::values::{StoreKey, Token};
+use chat_domain::{ChatError, Principal};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{path_id, ApiKeyCaller, JsonBody, ListQuery};
+use crate::app::AppState;
+use crate::settings::Settings;
+
+type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
+
+/// Conversations per page unless `?page_size=` says otherwise.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest `?page_size=`.
+pub const MAX_PAGE_SIZE: u32 = 200;
+/// The canonical path of the list, as its links show it.
+const CONVERSATIONS_PATH: &str = "/api/public/conversations/";
+
+/// The public routes, mounted under `/api/public`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/conversations").route(web::get().to(conversations)));
+    cfg.service(web::resource("/conversations/{id}").route(web::get().to(conversation)));
+    cfg.service(web::resource("/stores/{id}").route(web::put().to(put_store)));
+    cfg.service(web::resource("/stores/{id}/tokens").route(web::post().to(store_token)));
+    cfg.service(web::resource("/admins").route(web::post().to(create_admin)));
+    cfg.service(web::resource("/tokens").route(web::delete().to(revoke)));
+}
+
+/// The query string of the list; values are parsed by hand so that errors name them.
+#[derive(Debug, Deserialize)]
+struct ConversationsQuery {
+    status: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+}
+
+/// DRF's answer to a page that does not exist (0, past the end, not a number).
+fn invalid_page() -> ApiError {
+    ApiError::NotFound("Invalid page.".to_owned())
+}
+
+impl ConversationsQuery {
+    /// `?status=true` (open or claimed), `?status=false` (closed), or all.
+    fn active(&self) -> Result<Option<bool>> {
+        match self.status.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(_) => Err(ApiError::BadRequest(
+                "status: must be true or false".to_owned(),
+            )),
+        }
+    }
+
+    /// `?page=` (from 1; anything else is an invalid page) and `?page_size=` (1 to 200).
+    fn page(&self) -> Result<NumberedPage> {
+        let number = match self.page.as_deref() {
+            None => 1,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(invalid_page)?,
+        };
+        let size = match self.page_size.as_deref() {
+            None => DEFAULT_PAGE_SIZE,
+            Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "page_size: must be an integer between 1 and {MAX_PAGE_SIZE}"
+                ))
+            })?,
+        };
+        NumberedPage::new(number, size, MAX_PAGE_SIZE).map_err(|e| ApiError::Chat(e.into()))
+    }
+}
+
+/// Absolute links to other pages of the list the request asked for.
+struct Links {
+    base: String,
+    /// The request's query parameters other than `page`, as they were written.
+    kept: Vec<String>,
+}
+
+impl Links {
+    /// The configured public URL, or the request's scheme and host (as a reverse proxy
+    /// reports them in `X-Forwarded-Proto`, `X-Forwarded-Host` or `Forwarded`).
+    fn new(settings: &Settings, req: &HttpRequest) -> Self {
+        let base = if settings.public_base_url.is_empty() {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        } else {
+            settings.public_base_url.clone()
+        };
+        let kept = req
+            .query_string()
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !is_page_param(pair))
+            .map(str::to_owned)
+            .collect();
+        Self { base, kept }
+    }
+
+    /// The URL of page `number`; the first page has no `page` parameter, as in DRF.
+    fn page(&self, number: u64) -> String {
+        let mut params = self.kept.clone();
+        if number > 1 {
+            params.push(format!("page={number}"));
+        }
+        let mut url = format!("{}{CONVERSATIONS_PATH}", self.base);
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(&params.join("&"));
+        }
+        url
+    }
+}
+
+/// Whether one `key=value` of a query string is the `page` parameter (its key decoded).
+fn is_page_param(pair: &str) -> bool {
+    web::Query::<Vec<(String, String)>>::from_query(pair)
+        .is_ok_and(|q| q.first().is_some_and(|(key, _)| key == "page"))
+}
+
+/// A page of the list, as seed 002 shows it.
+#[derive(Debug, Serialize)]
+struct ConversationPage<'a> {
+    count: u64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: &'a [Conversation],
+}
+
+async fn conversations(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ConversationsQuery>,
+) -> Result {
+    let active = query.active()?;
+    let page = query.page()?;
+    let listing = state
+        .conversations
+        .list(active, page)
+        .await
+        .map_err(|err| match err {
+            ChatError::NotFound("page") => invalid_page(),
+            other => other.into(),
+        })?;
+    let links = Links::new(&state.settings, &req);
+    Ok(HttpResponse::Ok().json(ConversationPage {
+        count: listing.total,
+        next: page
+            .has_next(listing.total)
+            .then(|| links.page(page.number() + 1)),
+        previous: page.has_previous().then(|| links.page(page.number() - 1)),
+        results: &listing.items,
+    }))
+}
+
+async fn conversation(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result {
+    let id = path_id("conversation_id", &id, SessionId::parse)?;
+    let thread = state.conversations.get(id, query.cursor()?).await?;
+    Ok(HttpResponse::Ok().json(thread))
+}
+
+#[derive(Debug, Deserialize)]
+struct StoreBody {
+    name: Option<String>,
+    email: Option<String>,
+    logo_url: Option<String>,
+}
+
+/// The store object with its public key, for the marketplace that provisions it.
+#[derive(Debug, Serialize)]
+struct ProvisionedStore<'a> {
+    #[serde(flatten)]
+    store: &'a Store,
+    key: &'a StoreKey,
+}
+
+/// PUT replaces: a missing `logo_url` clears the logo.
+async fn put_store(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<StoreBody>,
+) -> Result {
+    let id = path_id("store_id", &id, StoreId::parse)?;
+    let (store, _) = state
+        .access
+        .put_store(&NewStore {
+            id: id.get(),
+            name: body.name.unwrap_or_default(),
+            email: body.email.unwrap_or_default(),
+            logo_url: body.logo_url.unwrap_or_default(),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ProvisionedStore {
+        store: &store,
+        key: &store.key,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct MintedToken<'a> {
+    token: &'a Token,
+}
+
+async fn store_token(_: ApiKeyCaller, state: web::Data<AppState>, id: web::Path<String>) -> Result {
+    let id = path_id("store_id", &id, StoreId::parse)?;
+    let token = state.access.issue_token(Principal::Store(id)).await?;
+    Ok(HttpResponse::Created().json(MintedToken { token: &token }))
+}
+
+#[derive(Debug, Deserialize)]
+struct AdminBody {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// A new admin with its first token.
+#[derive(Debug, Serialize)]
+struct ProvisionedAdmin<'a> {
+    #[serde(flatten)]
+    admin: &'a Admin,
+    token: &'a Token,
+}
+
+async fn create_admin(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<AdminBody>,
+) -> Result {
+    let (admin, token) = state
+        .access
+        .create_admin(
+            body.name.as_deref().unwrap_or_default(),
+            body.email.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(ProvisionedAdmin {
+        admin: &admin,
+        token: &token,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokeBody {
+    token: Option<String>,
+}
+
+/// Revokes at once: the token's open WebSockets, on every instance, are closed at commit.
+async fn revoke(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<RevokeBody>,
+) -> Result {
+    state
+        .access
+        .revoke(body.token.as_deref().unwrap_or_default())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn query(raw: &str) -> ConversationsQuery {
+        web::Query::<ConversationsQuery>::from_query(raw)
+            .unwrap()
+            .into_inner()
+    }
+
+    fn links(base: &str, req: &HttpRequest) -> Links {
+        let mut settings = Settings::defaults();
+        base.clone_into(&mut settings.public_base_url);
+        Links::new(&settings, req)
+    }
+
+    #[test]
+    fn pages_are_parsed_like_drf() {
+        let page = query("").page().unwrap();
+        assert_eq!((page.number(), page.size()), (1, DEFAULT_PAGE_SIZE));
+        let page = query("page=3&page_size=5").page().unwrap();
+        assert_eq!((page.number(), page.size()), (3, 5));
+        for bad in ["page=0", "page=x", "page=", "page=-1", "page=1.5"] {
+            let err = query(bad).page().unwrap_err();
+            assert!(
+                matches!(&err, ApiError::NotFound(m) if m == "Invalid page."),
+                "{bad}: {err:?}"
+            );
+        }
+        for bad in ["page_size=0", "page_size=201", "page_size=x", "page_size="] {
+            let err = query(bad).page().unwrap_err();
+            assert_eq!(err.status_and_code().1, "invalid_request", "{bad}");
+            assert!(err.to_string().contains("page_size"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn status_is_true_or_false() {
+        assert_eq!(query("").active().unwrap(), None);
+        assert_eq!(query("status=true").active().unwrap(), Some(true));
+        assert_eq!(query("status=False").active().unwrap(), Some(false));
+        for bad in ["status=", "status=1", "status=open"] {
+            let err = query(bad).active().unwrap_err();
+            assert!(err.to_string().starts_with("status:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn links_replace_the_page_and_keep_the_rest() {
+        let req = TestRequest::get()
+            .uri("/api/public/conversations?status=true&page=2&page_size=5")
+            .insert_header(("Host", "chat.example.com"))
+            .to_http_request();
+        let to = links("", &req);
+        assert_eq!(
+            to.page(3),
+            "http://chat.example.com/api/public/conversations/?status=true&page_size=5&page=3"
+        );
+        assert_eq!(
+            to.page(1),
+            "http://chat.example.com/api/public/conversations/?status=true&page_size=5"
+        );
+
+        let bare = TestRequest::get()
+            .uri("/api/public/conversations/")
+            .insert_header(("Host", "chat.example.com"))
+            .to_http_request();
+        assert_eq!(
+            links("", &bare).page(1),
+            "http://chat.example.com/api/public/conversations/"
+        );
+        // An encoded `page` key is still the page.
+        let encoded = TestRequest::get()
+            .uri("/api/public/conversations/?pag%65=2")
+            .to_http_request();
+        assert_eq!(
+            links("https://x.io", &encoded).page(3),
+            "https://x.io/api/public/conversations/?page=3"
+        );
+    }
+
+    #[test]
+    fn links_honour_the_proxy_or_the_configured_base() {
+        let req = TestRequest::get()
+            .uri("/api/public/conversations/")
+            .insert_header(("Host", "10.0.0.5:8000"))
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .insert_header(("X-Forwarded-Host", "chat.example.com"))
+            .to_http_request();
+        assert_eq!(
+            links("", &req).page(2),
+            "https://chat.example.com/api/public/conversations/?page=2"
+        );
+        assert_eq!(
+            links("https://support.example.com/chat", &req).page(2),
+            "https://support.example.com/chat/api/public/conversations/?page=2"
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! A WebSocket client as a browser or an app would use it, and more instances of the service
+//! on one test database.
+
+use std::time::Duration;
+
+use chat_server::{Application, Settings};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::TestApp;
+
+/// How long a test waits for a frame it expects.
+pub const EXPECT: Duration = Duration::from_secs(5);
+/// How long silence must last for "nothing more arrives".
+pub const QUIET: Duration = Duration::from_millis(400);
+
+/// How a client authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// `Authorization: Token <t>`.
+    Header(&'a str),
+    /// `?token=<t>`, as browsers do.
+    Query(&'a str),
+    /// No token at all.
+    None,
+}
+
+/// A connected WebSocket client.
+#[derive(Debug)]
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// Why a connection was refused: the HTTP status of the refused handshake.
+#[derive(Debug)]
+pub struct Refused(pub u16, pub String);
+
+impl WsClient {
+    /// Connects to `path` of the server at `base_url` (`http://...`), with `since` when
+    /// resuming.
+    ///
+    /// # Errors
+    /// The status and body of a refused handshake.
+    ///
+    /// # Panics
+    /// When the server cannot be reached at all.
+    pub async fn connect(
+        base_url: &str,
+        path: &str,
+        auth: Auth<'_>,
+        since: Option<i64>,
+    ) -> Result<Self, Refused> {
+        let mut url = format!("{}{path}", base_url.replacen("http://", "ws://", 1));
+        let mut query = Vec::new();
+        if let Auth::Query(token) = auth {
+            query.push(format!("token={token}"));
+        }
+        if let Some(since) = since {
+            query.push(format!("since={since}"));
+        }
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        let mut request = url.into_client_request().expect("a WebSocket request");
+        if let Auth::Header(token) = auth {
+            request.headers_mut().insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Token {token}")).expect("a header"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Self { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                Err(Refused(status, body))
+            }
+            Err(err) => panic!("could not reach the WebSocket endpoint: {err}"),
+        }
+    }
+
+    /// Connects an admin whose socket has a tiny receive buffer, as a client on a slow link
+    /// that stops reading: the server's writes back up after a few kilobytes.
+    ///
+    /// # Panics
+    /// When refused.
+    pub async fn stalling_admin(base_url: &str, token: &str) -> Self {
+        let addr: std::net::SocketAddr = base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("a socket address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .set_recv_buffer_size(2048)
+            .expect("a small receive buffer");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let url = format!("ws://{addr}/v1/chat/admin/ws/");
+        let mut request = url.into_client_request().expect("a WebSocket request");
+        request.headers_mut().insert(
+            "Authorization",
+            HeaderValue::from_str(&format!("Token {token}")).expect("a header"),
+        );
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("an admin socket");
+        Self { stream }
+    }
+
+    /// Connects an admin.
+    ///
+    /// # Panics
+    /// When refused.
+    pub async fn admin(app_url: &str, token: &str, since: Option<i64>) -> Self {
+        Self::connect(app_url, "/v1/chat/admin/ws/", Auth::Header(token), since)
+            .await
+            .expect("an admin socket")
+    }
+
+    /// Connects a store.
+    ///
+    /// # Panics
+    /// When refused.
+    pub async fn store(app_url: &str, token: &str, since: Option<i64>) -> Self {
+        Self::connect(app_url, "/v1/chat/store/ws/", Auth::Header(token), since)
+            .await
+            .expect("a store socket")
+    }
+
+    /// The next text frame as JSON within `wait`, answering pings; `None` on silence or close.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match frame.ok()? {
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(text.as_str()).expect("a JSON frame"))
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The next text frame.
+    ///
+    /// # Panics
+    /// When none comes within [`EXPECT`].
+    pub async fn next(&mut self) -> Value {
+        self.next_within(EXPECT).await.expect("a frame")
+    }
+
+    /// The next frame that is an event (skipping `typing`, `pong`, `error`).
+    ///
+    /// # Panics
+    /// When none comes within [`EXPECT`].
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame.get("event_id").is_some() {
+                return frame;
+            }
+        }
+    }
+
+    /// The next event, which must be of `kind`.
+    ///
+    /// # Panics
+    /// When it is of another kind or does not come.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let event = self.next_event().await;
+        assert_eq!(event["type"], kind, "expected {kind}, got {event}");
+        event
+    }
+
+    /// Every frame until [`QUIET`] passes without one.
+    pub async fn drain(&mut self) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next_within(QUIET).await {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// Asserts that no event arrives within [`QUIET`].
+    ///
+    /// # Panics
+    /// When one does.
+    pub async fn expect_silence(&mut self) {
+        let events: Vec<Value> = self
+            .drain()
+            .await
+            .into_iter()
+            .filter(|f| f.get("event_id").is_some())
+            .collect();
+        assert!(events.is_empty(), "expected no event, got {events:?}");
+    }
+
+    /// Sends a JSON text frame.
+    ///
+    /// # Panics
+    /// When the socket is closed.
+    pub async fn send(&mut self, value: &Value) {
+        self.stream
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Sends a raw text frame.
+    ///
+    /// # Panics
+    /// When the socket is closed.
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Reads until the server closes, returning the close code (skipping other frames).
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut errors = 0;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match frame {
+                Ok(Message::Close(Some(close))) => return Some(u16::from(close.code)),
+                Ok(Message::Close(None)) => return Some(1005),
+                Ok(_) => {}
+                // Answering a ping the server sent before it closed may fail once; the close
+                // frame may still be there to read.
+                Err(_) if errors < 3 => errors += 1,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Drops the connection abruptly, as a lost network would.
+    pub fn kill(self) {
+        drop(self.stream);
+    }
+}
+
+/// Another instance of the service on the database of `app`.
+pub struct Instance {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl Instance {
+    /// Starts another instance on `app`'s database.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn spawn(app: &TestApp) -> Self {
+        let mut settings = Settings::defaults();
+        app.db().url().clone_into(&mut settings.database_url);
+        settings.bind_addr = "127.0.0.1:0".to_owned();
+        settings.http.workers = 2;
+        settings.database.pool_size = 10;
+        let instance = Application::build(settings)
+            .await
+            .expect("build another instance");
+        let base_url = format!("http://{}", instance.addr());
+        let handle = instance.handle();
+        tokio::spawn(instance.run());
+        Self { base_url, handle }
+    }
+}
