@@ -99,6 +99,9 @@ impl TestApp {
         settings.bind_addr = "127.0.0.1:0".to_owned();
         settings.http.workers = 2;
         settings.database.pool_size = 10;
+        // Tests send in bursts; the limits have their own tests, which turn them on.
+        settings.rate_limit.requests_per_second = 0;
+        settings.rate_limit.sends_per_second = 0;
         configure(&mut settings);
         settings.validate().expect("valid test settings");
         let app = Application::build(settings)
@@ -134,6 +137,31 @@ impl TestApp {
     #[must_use]
     pub fn db(&self) -> &TestDatabase {
         &self.db
+    }
+
+    /// Makes the test's database refuse (and drop) every connection, as a database that
+    /// went away would, or take them again.
+    ///
+    /// # Panics
+    /// When the server cannot be told.
+    pub async fn set_database_reachable(&self, reachable: bool) {
+        use diesel::connection::SimpleConnection;
+        let name = self.db.name().to_owned();
+        let url = self.db.url().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let maintenance = format!("{}/postgres", &url[..url.rfind('/').expect("a URL")]);
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&maintenance)
+                .expect("connect to the server");
+            conn.batch_execute(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND {};",
+                !reachable
+            ))
+            .expect("change the test database");
+        })
+        .await
+        .expect("reach the server");
     }
 
     fn unique(&self) -> i64 {

@@ -287,6 +287,8 @@ impl Instance {
         settings.bind_addr = "127.0.0.1:0".to_owned();
         settings.http.workers = 2;
         settings.database.pool_size = 10;
+        settings.rate_limit.requests_per_second = 0;
+        settings.rate_limit.sends_per_second = 0;
         let instance = Application::build(settings)
             .await
             .expect("build another instance");

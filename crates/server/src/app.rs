@@ -37,6 +37,10 @@ pub struct AppState {
     pub hub: Hub,
     /// Whether the event relay is connected.
     pub relay: RelayStatus,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Rate limits per token holder.
+    pub limits: Arc<crate::http::limits::RateLimits>,
     /// Messages that reached a live socket of the other side, to be marked delivered.
     pub deliveries: crate::realtime::Deliveries,
     /// The settings in force.
@@ -71,6 +75,8 @@ impl AppState {
             postgres,
             hub,
             relay: RelayStatus::default(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            limits: Arc::new(crate::http::limits::RateLimits::new(&settings.rate_limit)),
             settings: Arc::new(settings),
         }
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod metrics;
 pub mod realtime;
 pub mod settings;
 pub mod startup;

@@ -36,6 +36,22 @@ pub struct Settings {
     pub ws: WsSettings,
     /// The event feed.
     pub events: EventSettings,
+    /// Rate limits per token holder.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Rate limits per token holder (per instance). A rate of 0 turns the limit off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second, sustained.
+    pub requests_per_second: u32,
+    /// Requests allowed at once above the rate.
+    pub requests_burst: u32,
+    /// Message sends per second, sustained.
+    pub sends_per_second: u32,
+    /// Sends allowed at once above the rate.
+    pub sends_burst: u32,
 }
 
 /// WebSockets.
@@ -88,6 +104,8 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// The kernel send buffer of each connection (0: the system's default).
     pub socket_send_buffer_bytes: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty for none.
+    pub cors_origins: Vec<String>,
 }
 
 /// Rules of the chat.
@@ -231,6 +249,16 @@ impl Settings {
         }
         if self.chat.max_content_chars == 0 {
             return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        if let Some(origin) =
+            self.http.cors_origins.iter().find(|o| {
+                !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
+            })
+        {
+            return Err(invalid(
+                "http.cors_origins",
+                format!("must hold origins such as https://example.com, not `{origin}`"),
+            ));
         }
         if self.ws.buffer == 0 {
             return Err(invalid("ws.buffer", "must be at least 1"));

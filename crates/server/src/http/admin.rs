@@ -100,7 +100,13 @@ async fn claim(
     JsonBody(body): JsonBody<SessionRef>,
 ) -> Result {
     let id = required("session_id", body.session_id, SessionId::parse)?;
-    Ok(HttpResponse::Ok().json(state.chat.claim(admin, id).await?))
+    let claimed = state.chat.claim(admin, id).await;
+    match &claimed {
+        Ok(_) => state.metrics.claim(true),
+        Err(chat_domain::ChatError::AlreadyClaimed) => state.metrics.claim(false),
+        Err(_) => {}
+    }
+    Ok(HttpResponse::Ok().json(claimed?))
 }
 
 async fn release(

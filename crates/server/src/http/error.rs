@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// Over the rate limit; retry after the given wait.
+    #[error("too many requests: slow down and retry later")]
+    RateLimited(std::time::Duration),
 }
 
 /// The body of every error response.
@@ -52,6 +55,7 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Chat(err) => match err {
                 ChatError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
                 ChatError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -119,10 +123,15 @@ impl ResponseError for ApiError {
             );
         }
         let mut response = error_response(status, &self.message(), code);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match self {
+            Self::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

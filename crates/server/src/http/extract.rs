@@ -47,6 +47,20 @@ pub async fn authenticate(
         .authenticate(token)
         .await
         .map_err(ApiError::from)?;
+    let span = tracing::Span::current();
+    span.record("principal_kind", principal.kind());
+    span.record("principal_id", principal.id());
+    let limited = state.limits.request(&principal).and_then(|()| {
+        if req.path().ends_with("/message/send") {
+            state.limits.send(&principal)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(wait) = limited {
+        state.metrics.rate_limited();
+        return Err(ApiError::RateLimited(wait).into());
+    }
     req.extensions_mut().insert(principal);
     next.call(req).await
 }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
+pub mod observe;
 pub mod public;
 pub mod store;
 
@@ -41,6 +43,25 @@ pub fn sent_response(sent: Sent) -> HttpResponse {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".to_owned()))
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state))
+}
+
+/// CORS for browser clients, from the configured origins (none: same-origin only).
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(3600)
 }
 
 /// The code of a status that reached the client without a JSON body.
@@ -102,6 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
             }),
         )
         .configure(health::routes)
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
         .configure(crate::realtime::routes)
         .service(
             web::scope("/v1/chat/admin")
@@ -135,6 +157,8 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
         App::new()
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(ErrorHandlers::new().default_handler(json_errors))
+            .wrap(cors(&state.settings.http.cors_origins))
+            .wrap(from_fn(observe::observe))
             .configure(|cfg| configure(cfg, &state))
     })
     .on_connect(move |connection, _| {

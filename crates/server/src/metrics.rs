@@ -1,0 +1,193 @@
+//! Prometheus metrics: what the service counts as it runs, and what it reads off its parts
+//! (hub, pool, database errors) when scraped.
+
+use std::sync::atomic::Ordering;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::app::AppState;
+
+/// The service's metrics. One per process, held by the application state.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    claims: IntCounterVec,
+    rate_limited: IntCounter,
+    sockets: IntGaugeVec,
+    delivered: IntCounter,
+    too_slow: IntCounter,
+    pool: IntGaugeVec,
+    db_errors: IntCounter,
+    last_event: IntGauge,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("a unique metric");
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("a unique metric");
+    metric
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("a unique metric");
+    metric
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics.
+    ///
+    /// # Panics
+    /// Never: names and labels are fixed.
+    #[must_use]
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("chat".to_owned()), None).expect("a registry");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["method", "route"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("a unique metric");
+        let last_event = IntGauge::new("last_event_id", "The last event delivered to the hub.")
+            .expect("a valid metric");
+        registry
+            .register(Box::new(last_event.clone()))
+            .expect("a unique metric");
+        Self {
+            requests: counter_vec(
+                &registry,
+                "http_requests_total",
+                "HTTP requests by route and status.",
+                &["method", "route", "status"],
+            ),
+            latency,
+            claims: counter_vec(
+                &registry,
+                "claims_total",
+                "Claims by outcome (won or lost).",
+                &["outcome"],
+            ),
+            rate_limited: counter(
+                &registry,
+                "rate_limited_total",
+                "Requests refused with 429.",
+            ),
+            sockets: gauge_vec(
+                &registry,
+                "websocket_connections",
+                "Open WebSocket connections by kind.",
+                &["kind"],
+            ),
+            delivered: counter(
+                &registry,
+                "events_delivered_total",
+                "Event frames handed to WebSocket connections.",
+            ),
+            too_slow: counter(
+                &registry,
+                "slow_clients_dropped_total",
+                "WebSocket clients closed with 1013 for not keeping up.",
+            ),
+            pool: gauge_vec(
+                &registry,
+                "db_pool_connections",
+                "Database pool connections by state.",
+                &["state"],
+            ),
+            db_errors: counter(
+                &registry,
+                "db_errors_total",
+                "Database operations that failed (unreachable or unexpected).",
+            ),
+            last_event,
+            registry,
+        }
+    }
+
+    /// Counts a finished request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, route, status.to_string().as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// Counts a claim that won (or not).
+    pub fn claim(&self, won: bool) {
+        self.claims
+            .with_label_values(&[if won { "won" } else { "lost" }])
+            .inc();
+    }
+
+    /// Counts a request refused for its rate.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// Reads the live parts and renders everything in the Prometheus text format.
+    #[must_use]
+    pub fn render(&self, state: &AppState) -> String {
+        let (admins, stores) = state.hub.open_connections();
+        self.sockets
+            .with_label_values(&["admin"])
+            .set(i64::try_from(admins).unwrap_or(i64::MAX));
+        self.sockets
+            .with_label_values(&["store"])
+            .set(i64::try_from(stores).unwrap_or(i64::MAX));
+        let stats = state.hub.stats();
+        catch_up(&self.delivered, stats.delivered.load(Ordering::Relaxed));
+        catch_up(&self.too_slow, stats.too_slow.load(Ordering::Relaxed));
+        let database = state.postgres.database();
+        catch_up(&self.db_errors, database.error_count());
+        let (open, idle) = database.state();
+        self.pool
+            .with_label_values(&["in_use"])
+            .set(i64::from(open.saturating_sub(idle)));
+        self.pool.with_label_values(&["idle"]).set(i64::from(idle));
+        self.last_event.set(state.hub.last_event());
+        let mut out = Vec::new();
+        // Encoding into memory cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Moves a counter up to a total kept elsewhere (counters only go up).
+fn catch_up(counter: &IntCounter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
+}
