@@ -730,35 +730,9 @@ async fn a_chunked_body_over_the_limit_is_a_json_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_is_a_json_503_and_the_service_recovers() {
-    use diesel::connection::SimpleConnection;
-
     let app = TestApp::spawn_with(|s| s.database.connection_timeout_ms = 300).await;
     let (admin, store, sid, _) = claimed_world(&app).await;
-    let name = app.db().name().to_owned();
-    let url = app.db().url().to_owned();
-    let cut = move |allow: bool| {
-        let url = url.clone();
-        let name = name.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let maintenance = format!("{}/postgres", &url[..url.rfind('/').unwrap()]);
-                let mut conn =
-                    <diesel::PgConnection as diesel::Connection>::establish(&maintenance)
-                        .expect("connect to the server");
-                conn.batch_execute(&format!(
-                    "ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}; \
-                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = '{name}' AND {};",
-                    !allow
-                ))
-                .expect("change the test database");
-            })
-            .await
-            .unwrap();
-        }
-    };
-
-    cut(false).await;
+    app.set_database_reachable(false).await;
     for _ in 0..3 {
         let resp = app.get("/v1/chat/admin/sessions/my/", &admin.token).await;
         assert_eq!(
@@ -779,7 +753,7 @@ async fn the_database_going_away_is_a_json_503_and_the_service_recovers() {
         assert_error(resp, 503, "unavailable").await;
     }
 
-    cut(true).await;
+    app.set_database_reachable(true).await;
     // The database itself takes connections again.
     let url = app.db().url().to_owned();
     tokio::task::spawn_blocking(move || {

@@ -504,6 +504,9 @@ async fn two_instances_on_one_database_deliver_each_others_events() {
     );
     admin_on_second.expect("session_updated").await;
     store_on_first.expect("new_message").await;
+    // It reached the admin's socket on the other instance: delivered.
+    let status = store_on_first.expect("message_status").await;
+    assert_eq!(status["data"]["status"], "delivered");
 
     // And the other way round.
     let resp = app

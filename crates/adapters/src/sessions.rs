@@ -86,6 +86,56 @@ fn window(page: Page) -> (i64, i64) {
     )
 }
 
+/// Which sessions a list shows.
+#[derive(Debug, Clone, Copy)]
+enum Selection {
+    /// The open queue, newest activity first.
+    Open,
+    /// An admin's sessions in a status, newest activity first.
+    Admin(AdminId, SessionStatus),
+    /// A store's sessions, newest first.
+    Store(StoreId),
+}
+
+/// A page of a selection, and the size of the whole selection (one count, one page query).
+fn list(
+    conn: &mut PgConnection,
+    selection: Selection,
+    page: Page,
+) -> Result<Listing<SessionDetails>, RepositoryError> {
+    let (limit, offset) = window(page);
+    let mut count = sessions::table.into_boxed();
+    let mut rows = with_details().into_boxed();
+    // The same condition on both queries.
+    macro_rules! only {
+        ($condition:expr) => {{
+            count = count.filter($condition);
+            rows = rows.filter($condition);
+        }};
+    }
+    match selection {
+        Selection::Open => only!(sessions::status.eq(SessionStatus::Open.as_str())),
+        Selection::Admin(admin, status) => {
+            only!(sessions::admin_id.eq(admin.get()));
+            only!(sessions::status.eq(status.as_str()));
+        }
+        Selection::Store(store) => only!(sessions::store_id.eq(store.get())),
+    }
+    rows = match selection {
+        Selection::Open | Selection::Admin(..) => {
+            rows.order((sessions::last_message_at.desc(), sessions::id.desc()))
+        }
+        Selection::Store(_) => rows.order((sessions::created.desc(), sessions::id.desc())),
+    };
+    let total: i64 = count.count().get_result(conn).map_err(db_error)?;
+    let rows = rows
+        .limit(limit)
+        .offset(offset)
+        .load::<DetailsRow>(conn)
+        .map_err(db_error)?;
+    listing(rows, total)
+}
+
 /// Inserts a new open session for `store` unless it has one that is not closed, and records
 /// its events, in one transaction. `None` when another one exists (or won a race).
 fn insert_open(
@@ -214,24 +264,8 @@ impl SessionRepository for Postgres {
     }
 
     async fn list_open(&self, page: Page) -> Result<Listing<SessionDetails>, RepositoryError> {
-        let (limit, offset) = window(page);
         self.db
-            .run(move |conn| {
-                let open = SessionStatus::Open.as_str();
-                let total: i64 = sessions::table
-                    .filter(sessions::status.eq(open))
-                    .count()
-                    .get_result(conn)
-                    .map_err(db_error)?;
-                let rows = with_details()
-                    .filter(sessions::status.eq(open))
-                    .order((sessions::last_message_at.desc(), sessions::id.desc()))
-                    .limit(limit)
-                    .offset(offset)
-                    .load::<DetailsRow>(conn)
-                    .map_err(db_error)?;
-                listing(rows, total)
-            })
+            .run(move |conn| list(conn, Selection::Open, page))
             .await
     }
 
@@ -241,30 +275,12 @@ impl SessionRepository for Postgres {
         filter: MySessionsFilter,
         page: Page,
     ) -> Result<Listing<SessionDetails>, RepositoryError> {
-        let (limit, offset) = window(page);
         let status = match filter {
             MySessionsFilter::Claimed => SessionStatus::Claimed,
             MySessionsFilter::Closed => SessionStatus::Closed,
-        }
-        .as_str();
+        };
         self.db
-            .run(move |conn| {
-                let total: i64 = sessions::table
-                    .filter(sessions::admin_id.eq(admin.get()))
-                    .filter(sessions::status.eq(status))
-                    .count()
-                    .get_result(conn)
-                    .map_err(db_error)?;
-                let rows = with_details()
-                    .filter(sessions::admin_id.eq(admin.get()))
-                    .filter(sessions::status.eq(status))
-                    .order((sessions::last_message_at.desc(), sessions::id.desc()))
-                    .limit(limit)
-                    .offset(offset)
-                    .load::<DetailsRow>(conn)
-                    .map_err(db_error)?;
-                listing(rows, total)
-            })
+            .run(move |conn| list(conn, Selection::Admin(admin, status), page))
             .await
     }
 
@@ -273,23 +289,8 @@ impl SessionRepository for Postgres {
         store: StoreId,
         page: Page,
     ) -> Result<Listing<SessionDetails>, RepositoryError> {
-        let (limit, offset) = window(page);
         self.db
-            .run(move |conn| {
-                let total: i64 = sessions::table
-                    .filter(sessions::store_id.eq(store.get()))
-                    .count()
-                    .get_result(conn)
-                    .map_err(db_error)?;
-                let rows = with_details()
-                    .filter(sessions::store_id.eq(store.get()))
-                    .order((sessions::created.desc(), sessions::id.desc()))
-                    .limit(limit)
-                    .offset(offset)
-                    .load::<DetailsRow>(conn)
-                    .map_err(db_error)?;
-                listing(rows, total)
-            })
+            .run(move |conn| list(conn, Selection::Store(store), page))
             .await
     }
 

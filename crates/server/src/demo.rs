@@ -1,7 +1,8 @@
-//! Demo data for a first run: an admin, the seeds' store (id 12, "Tech Store") and an API key,
-//! made only on a database without admins, with their tokens printed once.
+//! Demo data for a first run, shaped after the product docs: an admin, the stores "Tech Store"
+//! (id 12) and "Fashion Boutique" (id 15) each with an open session, and an API key. Made only
+//! on a database without admins; the tokens are printed once, with ready `curl` lines.
 
-use chat_domain::usecases::NewStore;
+use chat_domain::usecases::{Draft, NewStore};
 use chat_domain::Principal;
 
 use crate::app::AppState;
@@ -18,30 +19,64 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let (admin, admin_token) = access
         .create_admin("Demo Admin", "admin@example.com")
         .await?;
-    let store = NewStore {
-        id: 12,
-        name: "Tech Store".to_owned(),
-        email: "store@example.com".to_owned(),
-        logo_url: "https://example.com/logo.jpg".to_owned(),
-    };
-    let (store, _) = access.put_store(&store).await?;
-    let store_token = access.issue_token(Principal::Store(store.id)).await?;
+    let mut store_tokens = Vec::new();
+    let mut sessions = Vec::new();
+    for (id, name, email, logo, first_message) in [
+        (
+            12,
+            "Tech Store",
+            "store@example.com",
+            "https://example.com/logo.jpg",
+            "I need help with shipping",
+        ),
+        (
+            15,
+            "Fashion Boutique",
+            "info@fashionboutique.com",
+            "https://example.com/logo2.jpg",
+            "Hello?",
+        ),
+    ] {
+        let store = NewStore {
+            id,
+            name: name.to_owned(),
+            email: email.to_owned(),
+            logo_url: logo.to_owned(),
+        };
+        let (store, _) = access.put_store(&store).await?;
+        let token = access.issue_token(Principal::Store(store.id)).await?;
+        let draft = Draft {
+            content: first_message.to_owned(),
+            ..Draft::default()
+        };
+        let sent = state.chat.send_as_store(store.id, &draft).await?;
+        sessions.push(sent.message.session_id);
+        store_tokens.push((store.id, token));
+    }
     let (_, api_key) = access.create_api_key("Demo integration").await?;
     let base = format!("http://{}", state.settings.bind_addr);
+    let admin_token = admin_token.expose();
+    let store_token = store_tokens[0].1.expose();
     println!(
-        "\nDemo data created (shown once; run `chat-server create-token` for more):\n\
-         \x20 admin #{admin_id} token: {admin}\n\
-         \x20 store #{store_id} token: {store_tok}\n\
-         \x20 API key:           {key}\n\n\
-         Try it:\n\
-         \x20 curl -X POST \"{base}/v1/chat/store/message/send/\" -H \"Content-Type: application/json\" \
-         -H \"Authorization: Token {store_tok}\" -d '{{\"content\": \"I need help with shipping\"}}'\n\
-         \x20 curl -X GET \"{base}/v1/chat/admin/sessions/open/\" -H \"Authorization: Token {admin}\"\n",
+        "\nDemo data created. The tokens are shown once (mint more with `chat-server create-token`):\n\
+         \x20 admin #{admin_id} (Demo Admin)      {admin_token}\n\
+         \x20 store #{s12} (Tech Store)       {store_token}\n\
+         \x20 store #{s15} (Fashion Boutique) {fashion}\n\
+         \x20 API key                       {key}\n\n\
+         Open sessions: #{first} (Tech Store) and #{second} (Fashion Boutique). Try:\n\n\
+         curl -X GET \"{base}/v1/chat/admin/sessions/open/\" -H \"Authorization: Token {admin_token}\"\n\n\
+         curl -X POST \"{base}/v1/chat/admin/session/claim/\" -H \"Content-Type: application/json\" \
+         -H \"Authorization: Token {admin_token}\" -d '{{\"session_id\": {first}}}'\n\n\
+         curl -X POST \"{base}/v1/chat/store/message/send/\" -H \"Content-Type: application/json\" \
+         -H \"Authorization: Token {store_token}\" -d '{{\"content\": \"Any news?\"}}'\n\n\
+         curl -X GET \"{base}/api/public/conversations/\" -H \"Authorization: Token {key}\"\n",
         admin_id = admin.id,
-        admin = admin_token.expose(),
-        store_id = store.id,
-        store_tok = store_token.expose(),
+        s12 = store_tokens[0].0,
+        s15 = store_tokens[1].0,
+        fashion = store_tokens[1].1.expose(),
         key = api_key.expose(),
+        first = sessions[0],
+        second = sessions[1],
     );
     Ok(())
 }

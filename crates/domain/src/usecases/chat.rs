@@ -157,6 +157,24 @@ impl<P: Ports> Chat<P> {
         Ok(Self::views(listing, Participant::Store(store)))
     }
 
+    /// The session `id`.
+    async fn load(&self, id: SessionId) -> Result<SessionDetails, ChatError> {
+        self.ports
+            .sessions
+            .find(id)
+            .await?
+            .ok_or(ChatError::NotFound("session"))
+    }
+
+    /// The store's session that is not closed.
+    async fn current(&self, store: StoreId) -> Result<SessionDetails, ChatError> {
+        self.ports
+            .sessions
+            .current_for_store(store)
+            .await?
+            .ok_or(ChatError::NotFound("session"))
+    }
+
     async fn thread(
         &self,
         details: SessionDetails,
@@ -182,12 +200,7 @@ impl<P: Ports> Chat<P> {
         id: SessionId,
         cursor: MessageCursor,
     ) -> Result<SessionThread, ChatError> {
-        let details = self
-            .ports
-            .sessions
-            .find(id)
-            .await?
-            .ok_or(ChatError::NotFound("session"))?;
+        let details = self.load(id).await?;
         details.check_read(viewer)?;
         self.thread(details, viewer, cursor).await
     }
@@ -201,12 +214,7 @@ impl<P: Ports> Chat<P> {
         store: StoreId,
         cursor: MessageCursor,
     ) -> Result<SessionThread, ChatError> {
-        let details = self
-            .ports
-            .sessions
-            .current_for_store(store)
-            .await?
-            .ok_or(ChatError::NotFound("session"))?;
+        let details = self.current(store).await?;
         self.thread(details, Participant::Store(store), cursor)
             .await
     }
@@ -243,12 +251,7 @@ impl<P: Ports> Chat<P> {
         F: Fn(&SessionDetails) -> Result<Option<Transition>, ChatError> + Send + Sync,
     {
         for _ in 0..MAX_ATTEMPTS {
-            let current = self
-                .ports
-                .sessions
-                .find(id)
-                .await?
-                .ok_or(ChatError::NotFound("session"))?;
+            let current = self.load(id).await?;
             let Some(transition) = decide(&current)? else {
                 return Ok(SessionView::new(current, viewer));
             };
@@ -335,12 +338,7 @@ impl<P: Ports> Chat<P> {
     /// # Errors
     /// [`ChatError::NotFound`] when it has none.
     pub async fn close_current(&self, store: StoreId) -> Result<SessionView, ChatError> {
-        let current = self
-            .ports
-            .sessions
-            .current_for_store(store)
-            .await?
-            .ok_or(ChatError::NotFound("session"))?;
+        let current = self.current(store).await?;
         self.close(Participant::Store(store), current.session.id)
             .await
     }
@@ -512,12 +510,7 @@ impl<P: Ports> Chat<P> {
         who: Participant,
         id: SessionId,
     ) -> Result<Audience, ChatError> {
-        let details = self
-            .ports
-            .sessions
-            .find(id)
-            .await?
-            .ok_or(ChatError::NotFound("session"))?;
+        let details = self.load(id).await?;
         details.check_write(who)?;
         Ok(match who {
             Participant::Admin(_) => Audience {

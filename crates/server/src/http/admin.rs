@@ -8,6 +8,11 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{path_id, required, AdminCaller, JsonBody, ListQuery};
+use super::openapi::{
+    AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, MySessionsParams,
+    NotClaimedOrClosed, NotFoundSession, PageParams, ReadMarkSchema, ServerErrors,
+    SessionListSchema, SessionSchema, SessionThreadSchema, ThreadParams,
+};
 use super::{list_response, sent_response};
 use crate::app::AppState;
 
@@ -26,33 +31,64 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/session/{id}").route(web::get().to(session)));
 }
 
-#[derive(Debug, Deserialize)]
+/// The session an action is about.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SessionRef {
+    #[schema(value_type = i64, minimum = 1)]
     session_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The session to hand over and the admin to hand it to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TransferBody {
+    #[schema(value_type = i64, minimum = 1)]
     session_id: Option<i64>,
+    /// Another admin.
+    #[schema(value_type = i64, minimum = 1)]
     admin_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Marks the other side's messages of the session read, up to `message_id`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ReadBody {
+    #[schema(value_type = i64, minimum = 1)]
     pub session_id: Option<i64>,
+    #[schema(value_type = i64, minimum = 1)]
     pub message_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A message from an admin: content, an attachment, or both.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = AdminSendBody)]
 struct SendBody {
+    #[schema(value_type = i64, minimum = 1)]
     session_id: Option<i64>,
+    /// The text (at most 5000 characters by default); may be empty with an attachment.
     #[serde(default)]
     content: Option<String>,
+    /// An `http` or `https` URL of at most 2048 characters.
     attachment_url: Option<String>,
+    /// `image`, `video`, `audio` or `file`.
     attachment_type: Option<String>,
+    /// An idempotency key of at most 64 characters: the same key in the same session
+    /// returns the message first created (200) and creates nothing.
+    #[schema(max_length = 64)]
     client_message_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/admin/sessions/open/",
+    operation_id = "admin_open_sessions",
+    summary = "The open queue",
+    tag = "admin",
+    params(PageParams),
+    responses(
+        (status = 200, description = "The open queue, newest `last_message_at` first; `count` is the total.", body = SessionListSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn open_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -62,6 +98,19 @@ async fn open_sessions(
     Ok(list_response(listing))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/admin/sessions/my/",
+    operation_id = "admin_my_sessions",
+    summary = "My sessions",
+    tag = "admin",
+    params(MySessionsParams),
+    responses(
+        (status = 200, description = "The caller's claimed sessions (or closed ones with `?status=closed`), newest activity first.", body = SessionListSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn my_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -80,6 +129,20 @@ async fn my_sessions(
     Ok(list_response(listing))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/admin/session/{id}/",
+    operation_id = "admin_session",
+    summary = "Get a session",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The session id."), ThreadParams),
+    responses(
+        (status = 200, description = "The session with a page of its messages. An open session can be read by any admin, a claimed one only by its admin (403 otherwise).", body = SessionThreadSchema),
+        (status = 404, response = NotFoundSession),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn session(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -94,6 +157,22 @@ async fn session(
     Ok(HttpResponse::Ok().json(thread))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/session/claim/",
+    operation_id = "admin_claim",
+    summary = "Claim a session",
+    tag = "admin",
+    request_body = SessionRef,
+    responses(
+        (status = 200, description = "The session, claimed by the caller (claiming it again is a safe retry).", body = SessionSchema),
+        (status = 404, response = NotFoundSession),
+        (status = 409, description = "`already_claimed`: another admin won it; `session_closed`: it is closed.", body = ErrorSchema,
+            example = json!({"error": "session is already claimed by another admin", "code": "already_claimed"})),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn claim(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -109,6 +188,21 @@ async fn claim(
     Ok(HttpResponse::Ok().json(claimed?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/session/release/",
+    operation_id = "admin_release",
+    summary = "Release a session to the queue",
+    tag = "admin",
+    request_body = SessionRef,
+    responses(
+        (status = 200, description = "The session, back in the open queue.", body = SessionSchema),
+        (status = 404, response = NotFoundSession),
+        (status = 409, response = NotClaimedOrClosed),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn release(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -118,6 +212,21 @@ async fn release(
     Ok(HttpResponse::Ok().json(state.chat.release(admin, id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/session/transfer/",
+    operation_id = "admin_transfer",
+    summary = "Transfer a session to another admin",
+    tag = "admin",
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "The session, now claimed by the other admin.", body = SessionSchema),
+        (status = 404, description = "`not_found`: no such session or admin.", body = ErrorSchema),
+        (status = 409, response = NotClaimedOrClosed),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn transfer(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -128,6 +237,21 @@ async fn transfer(
     Ok(HttpResponse::Ok().json(state.chat.transfer(admin, id, to).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/session/close/",
+    operation_id = "admin_close",
+    summary = "Close a session",
+    tag = "admin",
+    request_body = SessionRef,
+    responses(
+        (status = 200, description = "The session, closed.", body = SessionSchema),
+        (status = 404, response = NotFoundSession),
+        (status = 409, response = NotClaimedOrClosed),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn close(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -138,6 +262,22 @@ async fn close(
     Ok(HttpResponse::Ok().json(closed))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/session/read/",
+    operation_id = "admin_mark_read",
+    summary = "Mark the store's messages read",
+    tag = "admin",
+    request_body = ReadBody,
+    responses(
+        (status = 200, description = "The store's messages up to `message_id` are read.", body = ReadMarkSchema),
+        (status = 404, description = "`not_found`: no such session, or a message not in it.", body = ErrorSchema),
+        (status = 409, description = "`not_claimed`: a session the caller neither holds nor held.", body = ErrorSchema,
+            example = json!({"error": "session is not claimed", "code": "not_claimed"})),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn mark_read(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -152,6 +292,22 @@ async fn mark_read(
     Ok(HttpResponse::Ok().json(mark))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/admin/message/send/",
+    operation_id = "admin_send",
+    summary = "Send a message",
+    tag = "admin",
+    request_body = SendBody,
+    responses(
+        (status = 201, description = "The new message.", body = MessageSchema),
+        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = MessageSchema),
+        (status = 404, response = NotFoundSession),
+        (status = 409, response = NotClaimedOrClosed),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
 async fn send(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,

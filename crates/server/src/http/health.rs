@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::error::error_response;
+use super::openapi::{HealthSchema, UnavailableResponse};
 use crate::app::AppState;
 
 /// `/healthz` and `/readyz`.
@@ -13,12 +14,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Liveness",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`: the process is up.", body = HealthSchema),
+    ),
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// The service can do its work: the database answers, its schema is current, and the event
 /// relay listens.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Readiness",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`: the database answers, its schema is current and the event relay listens.", body = HealthSchema),
+        (status = 503, response = UnavailableResponse),
+    ),
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let current = state
         .postgres

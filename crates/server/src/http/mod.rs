@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub mod public;
 pub mod store;
 
@@ -46,6 +47,15 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /metrics`, in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The service's metrics, in the Prometheus text format.", content_type = "text/plain", body = String),
+    ),
+)]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -124,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         )
         .configure(health::routes)
         .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi::document)))
         .configure(crate::realtime::routes)
         .service(
             web::scope("/v1/chat/admin")

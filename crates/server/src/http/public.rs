@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{path_id, ApiKeyCaller, JsonBody, ListQuery};
+use super::openapi::{
+    AuthErrors, BodyErrors, ConversationPageSchema, ConversationThreadSchema, ConversationsParams,
+    ErrorSchema, InvalidRequest, MintedTokenSchema, ProvisionedAdminSchema, ProvisionedStoreSchema,
+    ServerErrors, ThreadParams,
+};
 use crate::app::AppState;
 use crate::settings::Settings;
 
@@ -140,6 +145,21 @@ struct ConversationPage<'a> {
     results: &'a [Conversation],
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/public/conversations/",
+    operation_id = "public_conversations",
+    summary = "List conversations",
+    tag = "public",
+    params(ConversationsParams),
+    responses(
+        (status = 200, description = "A page of conversations, newest first; `next` and `previous` are absolute URLs keeping the other query parameters.", body = ConversationPageSchema),
+        (status = 404, description = "`not_found`: a page that does not exist (0, past the end, not a number).", body = ErrorSchema,
+            example = json!({"error": "Invalid page.", "code": "not_found"})),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn conversations(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -167,6 +187,20 @@ async fn conversations(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/public/conversations/{id}/",
+    operation_id = "public_conversation",
+    summary = "Get a conversation",
+    tag = "public",
+    params(("id" = i64, Path, description = "The conversation (session) id."), ThreadParams),
+    responses(
+        (status = 200, description = "The conversation with a page of its messages (oldest first) and `message_count`.", body = ConversationThreadSchema),
+        (status = 404, description = "`not_found`: no such conversation.", body = ErrorSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn conversation(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -178,10 +212,16 @@ async fn conversation(
     Ok(HttpResponse::Ok().json(thread))
 }
 
-#[derive(Debug, Deserialize)]
+/// A store as the marketplace describes it; PUT replaces, so a missing `logo_url` clears it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StoreBody {
+    /// Display name.
+    #[schema(value_type = String)]
     name: Option<String>,
+    /// Contact address.
+    #[schema(value_type = String)]
     email: Option<String>,
+    /// An `http` or `https` URL of the logo.
     logo_url: Option<String>,
 }
 
@@ -194,6 +234,20 @@ struct ProvisionedStore<'a> {
 }
 
 /// PUT replaces: a missing `logo_url` clears the logo.
+#[utoipa::path(
+    put,
+    path = "/api/public/stores/{id}/",
+    operation_id = "public_put_store",
+    summary = "Create or update a store",
+    tag = "public",
+    params(("id" = i64, Path, description = "The marketplace's own id of the store.")),
+    request_body = StoreBody,
+    responses(
+        (status = 200, description = "The store, created or updated, with its public key.", body = ProvisionedStoreSchema),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn put_store(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -221,15 +275,34 @@ struct MintedToken<'a> {
     token: &'a Token,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/public/stores/{id}/tokens/",
+    operation_id = "public_store_token",
+    summary = "Mint a store token",
+    tag = "public",
+    params(("id" = i64, Path, description = "The marketplace's own id of the store.")),
+    responses(
+        (status = 201, description = "A new token of the store, shown this once.", body = MintedTokenSchema),
+        (status = 404, description = "`not_found`: no such store.", body = ErrorSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn store_token(_: ApiKeyCaller, state: web::Data<AppState>, id: web::Path<String>) -> Result {
     let id = path_id("store_id", &id, StoreId::parse)?;
     let token = state.access.issue_token(Principal::Store(id)).await?;
     Ok(HttpResponse::Created().json(MintedToken { token: &token }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new admin.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct AdminBody {
+    /// Display name, shown to stores.
+    #[schema(value_type = String)]
     name: Option<String>,
+    /// Contact address, unique among admins.
+    #[schema(value_type = String)]
     email: Option<String>,
 }
 
@@ -241,6 +314,19 @@ struct ProvisionedAdmin<'a> {
     token: &'a Token,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/public/admins/",
+    operation_id = "public_create_admin",
+    summary = "Create an admin",
+    tag = "public",
+    request_body = AdminBody,
+    responses(
+        (status = 201, description = "The new admin and its first token, shown this once.", body = ProvisionedAdminSchema),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn create_admin(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -259,12 +345,29 @@ async fn create_admin(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The token (or API key) to revoke.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RevokeBody {
+    /// The raw token.
+    #[schema(value_type = String)]
     token: Option<String>,
 }
 
 /// Revokes at once: the token's open WebSockets, on every instance, are closed at commit.
+#[utoipa::path(
+    delete,
+    path = "/api/public/tokens/",
+    operation_id = "public_revoke",
+    summary = "Revoke a token",
+    tag = "public",
+    request_body = RevokeBody,
+    responses(
+        (status = 204, description = "Revoked at once: the token stops working and its open WebSockets are closed, on every instance."),
+        (status = 404, description = "`not_found`: no such token.", body = ErrorSchema),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("api_key" = [])),
+)]
 async fn revoke(
     _: ApiKeyCaller,
     state: web::Data<AppState>,

@@ -9,6 +9,11 @@ use serde::Deserialize;
 use super::admin::ReadBody;
 use super::error::ApiError;
 use super::extract::{path_id, required, JsonBody, ListQuery, StoreCaller};
+use super::openapi::{
+    AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, NotFoundSession,
+    PageParams, ReadMarkSchema, ServerErrors, SessionListSchema, SessionSchema,
+    SessionThreadSchema, ThreadParams,
+};
 use super::{list_response, sent_response};
 use crate::app::AppState;
 
@@ -28,14 +33,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/session/{id}").route(web::get().to(session)));
 }
 
-#[derive(Debug, Deserialize)]
+/// A message from a store: content, an attachment, or both.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = StoreSendBody)]
 struct SendBody {
+    /// The text (at most 5000 characters by default); may be empty with an attachment.
     content: Option<String>,
+    /// An `http` or `https` URL of at most 2048 characters.
     attachment_url: Option<String>,
+    /// `image`, `video`, `audio` or `file`.
     attachment_type: Option<String>,
+    /// An idempotency key of at most 64 characters: the same key in the same session
+    /// returns the message first created (200) and creates nothing.
+    #[schema(max_length = 64)]
     client_message_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/store/session/",
+    operation_id = "store_open_session",
+    summary = "Open a session",
+    tag = "store",
+    responses(
+        (status = 201, description = "A new session, in the open queue.", body = SessionSchema),
+        (status = 200, description = "The store's session already open or claimed.", body = SessionSchema),
+        AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn open_session(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
     let (session, created) = state.chat.open_session(store).await?;
     Ok(if created {
@@ -45,6 +71,20 @@ async fn open_session(StoreCaller(store): StoreCaller, state: web::Data<AppState
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/store/session/",
+    operation_id = "store_current_session",
+    summary = "Get the current session",
+    tag = "store",
+    params(ThreadParams),
+    responses(
+        (status = 200, description = "The store's current (open or claimed) session with a page of its messages.", body = SessionThreadSchema),
+        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn current_session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -54,6 +94,19 @@ async fn current_session(
     Ok(HttpResponse::Ok().json(thread))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/store/sessions/",
+    operation_id = "store_sessions",
+    summary = "List the store's sessions",
+    tag = "store",
+    params(PageParams),
+    responses(
+        (status = 200, description = "The store's sessions, closed ones too, newest activity first; `count` is the total.", body = SessionListSchema),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn sessions(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -63,6 +116,20 @@ async fn sessions(
     Ok(list_response(listing))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/store/session/{id}/",
+    operation_id = "store_session",
+    summary = "Get a session",
+    tag = "store",
+    params(("id" = i64, Path, description = "The session id."), ThreadParams),
+    responses(
+        (status = 200, description = "One of the store's sessions with a page of its messages.", body = SessionThreadSchema),
+        (status = 404, response = NotFoundSession),
+        InvalidRequest, AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -77,10 +144,39 @@ async fn session(
     Ok(HttpResponse::Ok().json(thread))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/store/session/close/",
+    operation_id = "store_close",
+    summary = "Close the current session",
+    tag = "store",
+    responses(
+        (status = 200, description = "The store's current session, closed.", body = SessionSchema),
+        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorSchema),
+        (status = 409, description = "`session_closed`: the session is closed.", body = ErrorSchema,
+            example = json!({"error": "session is closed", "code": "session_closed"})),
+        AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn close(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
     Ok(HttpResponse::Ok().json(state.chat.close_current(store).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/store/session/read/",
+    operation_id = "store_mark_read",
+    summary = "Mark the admins' messages read",
+    tag = "store",
+    request_body = ReadBody,
+    responses(
+        (status = 200, description = "The admins' messages up to `message_id` are read.", body = ReadMarkSchema),
+        (status = 404, description = "`not_found`: no such session of the store, or a message not in it.", body = ErrorSchema),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn mark_read(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -95,6 +191,20 @@ async fn mark_read(
     Ok(HttpResponse::Ok().json(mark))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/store/message/send/",
+    operation_id = "store_send",
+    summary = "Send a message",
+    tag = "store",
+    request_body = SendBody,
+    responses(
+        (status = 201, description = "The new message; it opens a session when none is open.", body = MessageSchema),
+        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = MessageSchema),
+        BodyErrors, AuthErrors, ServerErrors,
+    ),
+    security(("store_token" = [])),
+)]
 async fn send(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,

@@ -14,6 +14,10 @@ pub use self::delivery::Deliveries;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;
+use crate::http::openapi::{
+    ForbiddenResponse, InternalResponse, InvalidRequestResponse, UnauthorizedResponse,
+    UnavailableResponse, WsParams, WS_DESCRIPTION,
+};
 
 /// The WebSocket routes. Registered before the REST scopes, which would otherwise take them.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,6 +31,24 @@ struct WsQuery {
     since: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/admin/ws/",
+    operation_id = "admin_ws",
+    tag = "realtime",
+    summary = "The admin WebSocket",
+    description = WS_DESCRIPTION,
+    params(WsParams),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open."),
+        (status = 400, response = InvalidRequestResponse),
+        (status = 401, response = UnauthorizedResponse),
+        (status = 403, response = ForbiddenResponse),
+        (status = 500, response = InternalResponse),
+        (status = 503, response = UnavailableResponse),
+    ),
+    security(("admin_token" = []), ("admin_token_query" = [])),
+)]
 async fn admin_ws(
     req: HttpRequest,
     body: web::Payload,
@@ -40,6 +62,24 @@ async fn admin_ws(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/chat/store/ws/",
+    operation_id = "store_ws",
+    tag = "realtime",
+    summary = "The store WebSocket",
+    description = WS_DESCRIPTION,
+    params(WsParams),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open."),
+        (status = 400, response = InvalidRequestResponse),
+        (status = 401, response = UnauthorizedResponse),
+        (status = 403, response = ForbiddenResponse),
+        (status = 500, response = InternalResponse),
+        (status = 503, response = UnavailableResponse),
+    ),
+    security(("store_token" = []), ("store_token_query" = [])),
+)]
 async fn store_ws(
     req: HttpRequest,
     body: web::Payload,
@@ -83,8 +123,23 @@ async fn upgrade(
         chat_adapters::token_hash(&token),
         state.settings.ws.buffer,
     );
+    let span = tracing::info_span!(
+        "websocket",
+        connection = subscription.id,
+        kind = match who {
+            Participant::Admin(_) => "admin",
+            Participant::Store(_) => "store",
+        },
+        id = match who {
+            Participant::Admin(id) => id.get(),
+            Participant::Store(id) => id.get(),
+        },
+    );
     let connection = connection::Connection::new(state.into_inner(), who, subscription, session);
-    actix_web::rt::spawn(connection.run(since, messages));
+    actix_web::rt::spawn(tracing::Instrument::instrument(
+        connection.run(since, messages),
+        span,
+    ));
     Ok(response)
 }
 
