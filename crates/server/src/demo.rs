@@ -59,10 +59,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let store_token = store_tokens[0].1.expose();
     println!(
         "\nDemo data created. The tokens are shown once (mint more with `chat-server create-token`):\n\
-         \x20 admin #{admin_id} (Demo Admin)      {admin_token}\n\
-         \x20 store #{s12} (Tech Store)       {store_token}\n\
-         \x20 store #{s15} (Fashion Boutique) {fashion}\n\
-         \x20 API key                       {key}\n\n\
+         \x20 {admin_label:<28} {admin_token}\n\
+         \x20 {s12_label:<28} {store_token}\n\
+         \x20 {s15_label:<28} {fashion}\n\
+         \x20 {key_label:<28} {key}\n\n\
          Open sessions: #{first} (Tech Store) and #{second} (Fashion Boutique). Try:\n\n\
          curl -X GET \"{base}/v1/chat/admin/sessions/open/\" -H \"Authorization: Token {admin_token}\"\n\n\
          curl -X POST \"{base}/v1/chat/admin/session/claim/\" -H \"Content-Type: application/json\" \
@@ -70,9 +70,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
          curl -X POST \"{base}/v1/chat/store/message/send/\" -H \"Content-Type: application/json\" \
          -H \"Authorization: Token {store_token}\" -d '{{\"content\": \"Any news?\"}}'\n\n\
          curl -X GET \"{base}/api/public/conversations/\" -H \"Authorization: Token {key}\"\n",
-        admin_id = admin.id,
-        s12 = store_tokens[0].0,
-        s15 = store_tokens[1].0,
+        admin_label = format!("admin #{} (Demo Admin)", admin.id),
+        s12_label = format!("store #{} (Tech Store)", store_tokens[0].0),
+        s15_label = format!("store #{} (Fashion Boutique)", store_tokens[1].0),
+        key_label = "API key",
         fashion = store_tokens[1].1.expose(),
         key = api_key.expose(),
         first = sessions[0],
