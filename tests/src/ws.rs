@@ -161,6 +161,21 @@ impl WsClient {
         self.next_within(EXPECT).await.expect("a frame")
     }
 
+    /// The next frame that is not an event (`typing`, `pong`, `error`...), skipping events
+    /// (such as one of a change made just before this client connected, which the relay may
+    /// still be bringing round).
+    ///
+    /// # Panics
+    /// When none comes within [`EXPECT`].
+    pub async fn next_notice(&mut self) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame.get("event_id").is_none() {
+                return frame;
+            }
+        }
+    }
+
     /// The next frame that is an event (skipping `typing`, `pong`, `error`).
     ///
     /// # Panics

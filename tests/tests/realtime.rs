@@ -235,39 +235,40 @@ async fn typing_reaches_the_other_side_and_expires() {
     store_ws
         .send(&json!({ "type": "typing", "session_id": session, "is_typing": true }))
         .await;
-    let typing = admin_ws.next().await;
+    let typing = admin_ws.next_notice().await;
     assert_eq!(
         typing,
         json!({ "type": "typing", "data": { "session_id": session, "sender_type": "store", "is_typing": true } })
     );
     // Never refreshed: it expires by itself.
-    let expired = admin_ws
-        .next_within(Duration::from_secs(4))
-        .await
-        .expect("expiry");
+    let expired = admin_ws.next_notice().await;
     assert_eq!(expired["data"]["is_typing"], false);
 
     admin_ws
         .send(&json!({ "type": "typing", "session_id": session, "is_typing": true }))
         .await;
-    let to_store = store_ws.next().await;
+    let to_store = store_ws.next_notice().await;
     assert_eq!(to_store["type"], "typing");
     assert_eq!(to_store["data"]["sender_type"], "admin");
     admin_ws
         .send(&json!({ "type": "typing", "session_id": session, "is_typing": false }))
         .await;
-    assert_eq!(store_ws.next().await["data"]["is_typing"], false);
+    assert_eq!(store_ws.next_notice().await["data"]["is_typing"], false);
 
-    // Only the other side: the other admin saw nothing.
-    assert!(bystander_ws.drain().await.is_empty());
+    // Only the other side: the other admin saw no typing.
+    assert!(bystander_ws
+        .drain()
+        .await
+        .iter()
+        .all(|frame| frame["type"] != "typing"));
 
     // Typing where one may not write is an error frame, and the socket stays open.
     bystander_ws
         .send(&json!({ "type": "typing", "session_id": session, "is_typing": true }))
         .await;
-    assert_eq!(bystander_ws.next().await["type"], "error");
+    assert_eq!(bystander_ws.next_notice().await["type"], "error");
     bystander_ws.send(&json!({ "type": "ping" })).await;
-    assert_eq!(bystander_ws.next().await, json!({ "type": "pong" }));
+    assert_eq!(bystander_ws.next_notice().await, json!({ "type": "pong" }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,9 +442,11 @@ async fn a_store_resumes_after_a_forced_disconnect_with_the_messages_sent_in_the
     let app = TestApp::spawn().await;
     let admin = app.create_admin("Ann").await;
     let store = app.create_store(12, "Tech Store").await;
+    let mut store_ws = WsClient::store(&app.base_url, &store.token, None).await;
     let session = app.open_session(&store, "hello").await;
     app.claim(&admin, session).await;
-    let mut store_ws = WsClient::store(&app.base_url, &store.token, None).await;
+    store_ws.expect("new_message").await;
+    store_ws.expect("admin_connected").await;
     app.admin_send(&admin, session, "one").await;
     let first = store_ws.expect("new_message").await;
     let since = first["event_id"].as_i64().expect("an event id");
@@ -593,4 +596,30 @@ async fn a_silent_client_is_dropped_after_the_timeout() {
         .is_none());
     alive.send(&json!({ "type": "ping" })).await;
     assert_eq!(alive.next().await, json!({ "type": "pong" }));
+}
+
+/// Token lookups are remembered, but a revocation through one instance reaches the others at
+/// once: their sockets close and the token stops working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_through_one_instance_takes_effect_on_the_others() {
+    let app = TestApp::spawn().await;
+    let second = Instance::spawn(&app).await;
+    let admin = app.create_admin("Ann").await;
+    let on_second = |path: &str| {
+        app.client
+            .get(format!("{}{path}", second.base_url))
+            .header("Authorization", format!("Token {}", admin.token))
+            .send()
+    };
+    // Known (and remembered) by the second instance.
+    for _ in 0..3 {
+        assert_eq!(on_second("/v1/chat/admin/sessions/my/").await.unwrap().status(), 200);
+    }
+    let mut socket = WsClient::admin(&second.base_url, &admin.token, None).await;
+
+    app.revoke(&admin.token).await;
+    assert_eq!(socket.close_code(Duration::from_secs(5)).await, Some(1008));
+    // The socket closing shows the announcement arrived; the token is refused from then on.
+    let resp = on_second("/v1/chat/admin/sessions/my/").await.unwrap();
+    chat_e2e::assert_unauthorized(resp).await;
 }

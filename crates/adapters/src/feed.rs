@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use crate::db::{db_error, pg_notify};
 use crate::relay::{TypingNotice, TYPING_CHANNEL};
-use crate::rows::{EventRow, NewEventRow};
+use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
 use crate::Postgres;
 
@@ -21,52 +21,73 @@ const FEED_LOCK: i64 = 0x6368_6174_6665_6564; // "chatfeed"
 
 /// Records `events` in the current transaction and returns them numbered.
 ///
-/// Takes the feed lock first and holds it until the transaction ends, so that ids are drawn in
-/// commit order. Call it last in the transaction, to hold the lock briefly.
+/// One statement takes the feed lock, which it holds until the transaction ends, then draws
+/// the ids: so ids are drawn in commit order. Call it last in the transaction, to hold the lock
+/// briefly.
 pub(crate) fn record(
     conn: &mut PgConnection,
     events: &[DomainEvent],
     now: DateTime<Utc>,
 ) -> Result<Vec<RecordedEvent>, diesel::result::Error> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
+
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = events
-        .iter()
-        .map(|event| {
-            let mut data = Vec::with_capacity(256);
-            event
-                .serialize_data(&mut serde_json::Serializer::new(&mut data))
-                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-            let audience = event.audience();
-            Ok(NewEventRow {
-                kind: event.kind().as_str(),
-                data: String::from_utf8(data)
-                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
-                all_admins: audience.all_admins,
-                admin_ids: audience.admins.iter().map(|a| a.get()).collect(),
-                store_id: audience.store.map(|s| s.get()),
-                created: now,
-            })
-        })
-        .collect::<Result<Vec<_>, diesel::result::Error>>()?;
-    diesel::select(advisory_xact_lock(FEED_LOCK)).execute(conn)?;
-    let stored: Vec<EventRow> = diesel::insert_into(events::table)
-        .values(&rows)
-        .returning(EventRow::as_returning())
-        .get_results(conn)?;
-    stored
+    let mut kinds = Vec::with_capacity(events.len());
+    let mut data = Vec::with_capacity(events.len());
+    let mut all_admins = Vec::with_capacity(events.len());
+    let mut admin_ids = Vec::with_capacity(events.len());
+    let mut store_ids = Vec::with_capacity(events.len());
+    for event in events {
+        let mut json = Vec::with_capacity(256);
+        event
+            .serialize_data(&mut serde_json::Serializer::new(&mut json))
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        let audience = event.audience();
+        kinds.push(event.kind().as_str());
+        data.push(
+            String::from_utf8(json)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+        );
+        all_admins.push(audience.all_admins);
+        let ids: Vec<String> = audience
+            .admins
+            .iter()
+            .map(|a| a.get().to_string())
+            .collect();
+        admin_ids.push(format!("{{{}}}", ids.join(",")));
+        store_ids.push(audience.store.map(|s| s.get()));
+    }
+    // The lock is a materialized CTE joined to every row: no row, hence no id, is made
+    // before the lock is held.
+    let stored: Vec<EventRow> = diesel::sql_query(
+        "WITH feed_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)) \
+         INSERT INTO events (kind, data, all_admins, admin_ids, store_id, created) \
+         SELECT e.kind, e.data, e.all_admins, e.admin_ids::bigint[], e.store_id, $7 \
+         FROM feed_lock, \
+              unnest($2::text[], $3::text[], $4::bool[], $5::text[], $6::bigint[]) \
+                WITH ORDINALITY AS e(kind, data, all_admins, admin_ids, store_id, n) \
+         ORDER BY e.n \
+         RETURNING id, kind, data, all_admins, admin_ids, store_id, created",
+    )
+    .bind::<BigInt, _>(FEED_LOCK)
+    .bind::<Array<Text>, _>(kinds)
+    .bind::<Array<Text>, _>(data)
+    .bind::<Array<Bool>, _>(all_admins)
+    .bind::<Array<Text>, _>(admin_ids)
+    .bind::<Array<Nullable<BigInt>>, _>(store_ids)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)?;
+    let mut recorded = stored
         .into_iter()
         .map(|row| {
             RecordedEvent::try_from(row)
                 .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
         })
-        .collect()
-}
-
-diesel::define_sql_function! {
-    #[sql_name = "pg_advisory_xact_lock"]
-    fn advisory_xact_lock(key: diesel::sql_types::BigInt);
+        .collect::<Result<Vec<_>, _>>()?;
+    recorded.sort_by_key(|e| e.id);
+    Ok(recorded)
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ pub mod relay;
 mod rows;
 pub mod schema;
 mod sessions;
+mod token_cache;
 mod tokens;
 
 #[cfg(feature = "testing")]
@@ -20,19 +21,27 @@ pub mod testing;
 pub use db::{Conn, Database, PoolSettings};
 pub use hub::Hub;
 pub use relay::{Relay, RelayStatus};
+pub use token_cache::TokenCache;
 pub use tokens::token_hash;
 
 /// The PostgreSQL implementation of every repository port of the domain.
 #[derive(Debug, Clone)]
 pub struct Postgres {
     db: Database,
+    tokens: TokenCache,
 }
 
 impl Postgres {
-    /// Repositories over `db`.
+    /// Repositories over `db`, without a token cache.
     #[must_use]
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self::with_token_cache(db, TokenCache::default())
+    }
+
+    /// Repositories over `db`, remembering token lookups in `tokens` while it is live.
+    #[must_use]
+    pub fn with_token_cache(db: Database, tokens: TokenCache) -> Self {
+        Self { db, tokens }
     }
 
     /// The underlying database.

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
 use crate::hub::Hub;
+use crate::token_cache::TokenCache;
 
 /// The channel of event announcements.
 pub const EVENTS_CHANNEL: &str = "chat_events";
@@ -199,6 +200,7 @@ fn relay_typing(hub: &Hub, payload: &str) {
 async fn session(
     url: &str,
     hub: &Hub,
+    tokens: &TokenCache,
     last: &mut Option<i64>,
     ready: &watch::Sender<bool>,
 ) -> Result<(), RelayError> {
@@ -244,6 +246,8 @@ async fn session(
             }
         };
         *last = Some(delivered);
+        // Listening for revocations from now on: token lookups may be remembered again.
+        tokens.set_live(true);
         ready.send_replace(true);
         while let Some(note) = notes.recv().await {
             match note.channel() {
@@ -253,7 +257,10 @@ async fn session(
                 }
                 TYPING_CHANNEL => relay_typing(hub, note.payload()),
                 REVOCATIONS_CHANNEL => match hex::decode(note.payload()) {
-                    Ok(hash) => hub.revoke(&hash),
+                    Ok(hash) => {
+                        tokens.forget(&hash);
+                        hub.revoke(&hash);
+                    }
                     Err(err) => tracing::warn!(%err, "malformed revocation"),
                 },
                 other => tracing::debug!(channel = other, "ignored notification"),
@@ -262,6 +269,8 @@ async fn session(
         Ok(())
     }
     .await;
+    // Revocations may go unheard until the relay is back: stop trusting remembered tokens.
+    tokens.set_live(false);
     ready.send_replace(false);
     driver.abort();
     result
@@ -304,15 +313,16 @@ pub struct Relay {
 
 impl Relay {
     /// Starts relaying from the database at `url` into `hub`, from the events committed from
-    /// now on, reporting through `status`. Reconnects by itself, with backoff, when the
+    /// now on, removing revoked tokens from `tokens` (live only while listening), reporting
+    /// through `status`. Reconnects by itself, with backoff, when the
     /// connection is lost, and then reads what it missed.
     #[must_use]
-    pub fn spawn(url: String, hub: Hub, status: RelayStatus) -> Self {
+    pub fn spawn(url: String, hub: Hub, tokens: TokenCache, status: RelayStatus) -> Self {
         let task = tokio::spawn(async move {
             let mut last = None;
             let mut backoff = Duration::from_millis(50);
             loop {
-                match session(&url, &hub, &mut last, &status.ready).await {
+                match session(&url, &hub, &tokens, &mut last, &status.ready).await {
                     Ok(()) => backoff = Duration::from_millis(50),
                     Err(err) => tracing::warn!(%err, "relay failed; reconnecting"),
                 }

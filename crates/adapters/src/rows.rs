@@ -203,7 +203,7 @@ pub(crate) struct NewMessageRow<'a> {
     pub created: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct EventRow {
     pub id: i64,
@@ -242,15 +242,4 @@ impl TryFrom<EventRow> for RecordedEvent {
             data: row.data,
         })
     }
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = events)]
-pub(crate) struct NewEventRow {
-    pub kind: &'static str,
-    pub data: String,
-    pub all_admins: bool,
-    pub admin_ids: Vec<i64>,
-    pub store_id: Option<i64>,
-    pub created: DateTime<Utc>,
 }

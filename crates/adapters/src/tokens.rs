@@ -48,10 +48,16 @@ fn owner(
 impl TokenStore for Postgres {
     async fn authenticate(&self, token: &Token) -> Result<Option<Principal>, RepositoryError> {
         let hash = token_hash(token);
-        self.db
+        if let Some(owner) = self.tokens.get(&hash) {
+            return Ok(Some(owner));
+        }
+        let ticket = self.tokens.ticket();
+        let lookup = hash.clone();
+        let owner = self
+            .db
             .run(move |conn| {
                 tokens::table
-                    .filter(tokens::token_hash.eq(hash))
+                    .filter(tokens::token_hash.eq(lookup))
                     .filter(tokens::revoked_at.is_null())
                     .select((tokens::admin_id, tokens::store_id, tokens::api_key_id))
                     .first::<(Option<i64>, Option<i64>, Option<i64>)>(conn)
@@ -60,7 +66,11 @@ impl TokenStore for Postgres {
                     .map(|(admin, store, key)| owner(admin, store, key))
                     .transpose()
             })
-            .await
+            .await?;
+        if let Some(owner) = owner {
+            self.tokens.put(ticket, hash, owner);
+        }
+        Ok(owner)
     }
 
     async fn issue(&self, owner: Principal) -> Result<Token, RepositoryError> {
@@ -89,6 +99,8 @@ impl TokenStore for Postgres {
 
     async fn revoke(&self, token: &Token) -> Result<bool, RepositoryError> {
         let hash = token_hash(token);
+        // Here at once; on the other instances when the announcement arrives.
+        self.tokens.forget(&hash);
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {

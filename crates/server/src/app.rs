@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chat_adapters::{Database, Hub, Postgres, RelayStatus};
+use chat_adapters::{Database, Hub, Postgres, RelayStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Conversations};
 
@@ -37,6 +37,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Whether the event relay is connected.
     pub relay: RelayStatus,
+    /// Token lookups remembered while the relay listens for revocations.
+    pub tokens: TokenCache,
     /// Counters and gauges for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rate limits per token holder.
@@ -52,7 +54,8 @@ impl AppState {
     #[must_use]
     pub fn new(settings: Settings) -> Self {
         let db = Database::new(&settings.database_url, &settings.pool());
-        let postgres = Postgres::new(db);
+        let tokens = TokenCache::default();
+        let postgres = Postgres::with_token_cache(db, tokens.clone());
         let hub = Hub::new();
         let adapters = Arc::new(Adapters::<Live> {
             sessions: postgres.clone(),
@@ -75,6 +78,7 @@ impl AppState {
             postgres,
             hub,
             relay: RelayStatus::default(),
+            tokens,
             metrics: Arc::new(crate::metrics::Metrics::new()),
             limits: Arc::new(crate::http::limits::RateLimits::new(&settings.rate_limit)),
             settings: Arc::new(settings),

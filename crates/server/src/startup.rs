@@ -30,6 +30,7 @@ impl Application {
         let relay = Relay::spawn(
             state.settings.database_url.clone(),
             state.hub.clone(),
+            state.tokens.clone(),
             state.relay.clone(),
         );
         if tokio::time::timeout(Duration::from_secs(10), state.relay.wait_ready())
