@@ -12,8 +12,9 @@ use serde::Deserialize;
 /// The defaults, compiled in so that the binary runs from any folder.
 pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
-/// Every setting of the service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Every setting of the service. Its `Debug` output hides the database URL, which holds a
+/// password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where the HTTP server listens.
@@ -38,6 +39,23 @@ pub struct Settings {
     pub events: EventSettings,
     /// Rate limits per token holder.
     pub rate_limit: RateLimitSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind_addr", &self.bind_addr)
+            .field("database_url", &"<redacted>")
+            .field("public_base_url", &self.public_base_url)
+            .field("database", &self.database)
+            .field("http", &self.http)
+            .field("chat", &self.chat)
+            .field("log", &self.log)
+            .field("ws", &self.ws)
+            .field("events", &self.events)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
 }
 
 /// Rate limits per token holder (per instance). A rate of 0 turns the limit off.
@@ -355,6 +373,15 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_database_url_never_shows_in_debug_output() {
+        let mut settings = Settings::defaults();
+        settings.database_url = "postgres://chat:s3cret@db/chat".into();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("<redacted>"));
     }
 
     #[test]

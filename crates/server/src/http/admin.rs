@@ -89,6 +89,7 @@ struct SendBody {
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "open_sessions"))]
 async fn open_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -111,6 +112,7 @@ async fn open_sessions(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "my_sessions"))]
 async fn my_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -143,6 +145,7 @@ async fn my_sessions(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "session"))]
 async fn session(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -173,6 +176,7 @@ async fn session(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "claim"))]
 async fn claim(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -203,6 +207,7 @@ async fn claim(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "release"))]
 async fn release(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -227,6 +232,7 @@ async fn release(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "transfer"))]
 async fn transfer(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -252,6 +258,7 @@ async fn transfer(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "close"))]
 async fn close(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -278,6 +285,7 @@ async fn close(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "mark_read"))]
 async fn mark_read(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
@@ -308,6 +316,7 @@ async fn mark_read(
     ),
     security(("admin_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "send"))]
 async fn send(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,

@@ -160,6 +160,7 @@ struct ConversationPage<'a> {
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "conversations"))]
 async fn conversations(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -201,6 +202,7 @@ async fn conversations(
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "conversation"))]
 async fn conversation(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -248,6 +250,7 @@ struct ProvisionedStore<'a> {
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "put_store"))]
 async fn put_store(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -289,6 +292,7 @@ struct MintedToken<'a> {
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "store_token"))]
 async fn store_token(_: ApiKeyCaller, state: web::Data<AppState>, id: web::Path<String>) -> Result {
     let id = path_id("store_id", &id, StoreId::parse)?;
     let token = state.access.issue_token(Principal::Store(id)).await?;
@@ -327,6 +331,7 @@ struct ProvisionedAdmin<'a> {
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "create_admin"))]
 async fn create_admin(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
@@ -368,6 +373,7 @@ struct RevokeBody {
     ),
     security(("api_key" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "revoke"))]
 async fn revoke(
     _: ApiKeyCaller,
     state: web::Data<AppState>,

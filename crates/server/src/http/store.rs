@@ -62,6 +62,7 @@ struct SendBody {
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "open_session"))]
 async fn open_session(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
     let (session, created) = state.chat.open_session(store).await?;
     Ok(if created {
@@ -85,6 +86,7 @@ async fn open_session(StoreCaller(store): StoreCaller, state: web::Data<AppState
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "current_session"))]
 async fn current_session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -107,6 +109,7 @@ async fn current_session(
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "sessions"))]
 async fn sessions(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -130,6 +133,7 @@ async fn sessions(
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "session"))]
 async fn session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -159,6 +163,7 @@ async fn session(
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "close"))]
 async fn close(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
     Ok(HttpResponse::Ok().json(state.chat.close_current(store).await?))
 }
@@ -177,6 +182,7 @@ async fn close(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> R
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "mark_read"))]
 async fn mark_read(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
@@ -205,6 +211,7 @@ async fn mark_read(
     ),
     security(("store_token" = [])),
 )]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "send"))]
 async fn send(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
