@@ -613,7 +613,13 @@ async fn a_revocation_through_one_instance_takes_effect_on_the_others() {
     };
     // Known (and remembered) by the second instance.
     for _ in 0..3 {
-        assert_eq!(on_second("/v1/chat/admin/sessions/my/").await.unwrap().status(), 200);
+        assert_eq!(
+            on_second("/v1/chat/admin/sessions/my/")
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
     let mut socket = WsClient::admin(&second.base_url, &admin.token, None).await;
 
