@@ -193,7 +193,8 @@ impl Connection {
                         self.session.ping(b"").await.map_err(|_| End::Gone)
                     }
                 }
-                _ = typing_check.tick() => {
+                // Only while this client is typing somewhere: idle sockets never wake up for it.
+                _ = typing_check.tick(), if !self.typing.is_empty() => {
                     self.expire_typing(typing_ttl).await;
                     Ok(())
                 }
