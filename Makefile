@@ -8,13 +8,15 @@ DEV_DB := scripts/dev-db.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint fmt build db-start db-stop db-status psql
+.PHONY: help run test bench lint fmt build db-start db-stop db-status psql
 
 help:
 	@echo "Usage: make <target>"
 	@echo ""
 	@echo "  run        Start the chat server (release build) against the dev database"
 	@echo "  test       Run all tests, then doc tests, against the dev database"
+	@echo "  bench      Benchmarks beside their references (target/bench/report.md, .json);"
+	@echo "             BENCH_ARGS=--quick for a smoke run, BENCH_ARGS='--only latency,claims'"
 	@echo "  lint       Check formatting (rustfmt) and run clippy with warnings denied"
 	@echo "  fmt        Format all crates"
 	@echo "  build      Build the workspace (installs libpq-dev first if missing)"
@@ -32,6 +34,13 @@ run:
 test:
 	$(DEV_DB) exec $(CARGO) test --workspace --all-targets
 	$(DEV_DB) exec $(CARGO) test --workspace --doc
+
+# The service on its own database (chat_bench), driven over loopback from a separate process;
+# see docs/benchmarks.md.
+bench:
+	$(DEV_DB) deps
+	$(CARGO) build --release -p chat-server -p chat-bench
+	$(DEV_DB) exec ./target/release/chat-bench $(BENCH_ARGS)
 
 lint:
 	$(DEV_DB) deps

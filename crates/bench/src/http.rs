@@ -1,0 +1,86 @@
+//! The HTTP side: one keep-alive client, and the requests the scenarios make.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Client, StatusCode};
+
+/// A client for loopback: no proxy, no redirects, Nagle off, generous timeouts.
+///
+/// # Errors
+/// When the client cannot be built.
+pub fn client() -> anyhow::Result<Client> {
+    Ok(Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// `POST /v1/chat/store/message/send/` with `content` (no JSON escaping needed: the tool's
+/// contents are plain letters, digits and spaces); the status, or `None` when the request
+/// failed.
+pub async fn store_send(
+    client: &Client,
+    base: &str,
+    token: &str,
+    content: &str,
+) -> Option<StatusCode> {
+    post(
+        client,
+        base,
+        "/v1/chat/store/message/send/",
+        token,
+        format!(r#"{{"content":"{content}"}}"#),
+    )
+    .await
+}
+
+/// `GET path` as the holder of `token`; the status after reading the whole body, or `None`.
+pub async fn get(client: &Client, base: &str, path: &str, token: &str) -> Option<StatusCode> {
+    let resp = client
+        .get(format!("{base}{path}"))
+        .header(AUTHORIZATION, format!("Token {token}"))
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status();
+    resp.bytes().await.ok()?;
+    Some(status)
+}
+
+/// `POST path` with a JSON `body` as the holder of `token`; the status after reading the
+/// body, or `None`.
+pub async fn post(
+    client: &Client,
+    base: &str,
+    path: &str,
+    token: &str,
+    body: String,
+) -> Option<StatusCode> {
+    let resp = client
+        .post(format!("{base}{path}"))
+        .header(AUTHORIZATION, format!("Token {token}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status();
+    resp.bytes().await.ok()?;
+    Some(status)
+}
+
+/// A message content of about `len` characters carrying `tag` first (letters, digits and
+/// spaces only).
+#[must_use]
+pub fn content(tag: &str, len: usize) -> String {
+    let mut text = format!("{tag} hello I need help with my order it has not arrived yet");
+    while text.len() < len {
+        text.push_str(" please");
+    }
+    text.truncate(len.max(tag.len()));
+    text
+}

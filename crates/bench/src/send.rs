@@ -1,0 +1,235 @@
+//! Scenario 1, send throughput: stores send messages as fast as the service accepts them
+//! (closed loop: each store sends its next message when the last one is answered), against
+//! pgbench running the SQL the service runs for a send, with as many clients.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::report::{Figure, Goal};
+use crate::sql::EventRow;
+use crate::stats::Latencies;
+use crate::{db, http, server, sql, Bench};
+
+const NAME: &str = "send.throughput";
+const METRIC: &str = "sends/s, closed loop";
+
+/// The stores sending at once (and pgbench's clients): as many as the service's pool.
+const CLIENTS: i64 = 16;
+
+/// The goals of the scenario when it could not run.
+pub fn failed(why: &str) -> Vec<Figure> {
+    vec![Figure::failed(
+        1,
+        NAME,
+        METRIC,
+        "sends/s",
+        Goal::RatioAtLeast(0.8),
+        why,
+    )]
+}
+
+struct Loop {
+    ok: u64,
+    failed: u64,
+    secs: f64,
+    latencies: Latencies,
+}
+
+/// Every store sends in a loop for `duration`.
+async fn closed_loop(b: &Bench, base: &str, content: &str, duration: Duration) -> Loop {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for store in 1..=CLIENTS {
+        let client = b.http.clone();
+        let base = base.to_owned();
+        let content = content.to_owned();
+        let (ok, failed) = (ok.clone(), failed.clone());
+        tasks.spawn(async move {
+            let token = db::store_token(store);
+            let mut latencies = Latencies::new();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                match http::store_send(&client, &base, &token, &content).await {
+                    Some(StatusCode::CREATED) => {
+                        latencies.record_ns(
+                            u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                        );
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        });
+    }
+    let mut latencies = Latencies::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(l) = done {
+            latencies.merge(&l);
+        }
+    }
+    Loop {
+        ok: ok.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        secs: start.elapsed().as_secs_f64(),
+        latencies,
+    }
+}
+
+/// The newest event of `kind` recorded by the service (for events of the same size).
+pub async fn sample_event(db: &tokio_postgres::Client, kind: &str) -> anyhow::Result<String> {
+    let row = db
+        .query_opt(
+            "SELECT data FROM events WHERE kind = $1 ORDER BY id DESC LIMIT 1",
+            &[&kind],
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the service recorded no {kind} event"))?;
+    Ok(row.get(0))
+}
+
+/// Runs the scenario.
+///
+/// # Errors
+/// When the service or pgbench fails.
+#[allow(clippy::cast_precision_loss)]
+pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
+    let secs = b.pick(20, 4);
+    let db = b.fresh_db().await?;
+    db::add_stores(&db, 1..=CLIENTS).await?;
+    let sessions = db::add_sessions(&db, 1..=CLIENTS, None).await?;
+    anyhow::ensure!(
+        sessions == (1..=CLIENTS).collect::<Vec<_>>(),
+        "session ids do not follow store ids: {sessions:?}"
+    );
+    let content = http::content("throughput", 64);
+    let server = b.start_server("send").await?;
+    let base = server.base_url();
+    b.warm_up(&base, "/v1/chat/store/sessions/", &db::store_token(1))
+        .await;
+    // Warm up: connections, prepared statements, the pool.
+    let warm = closed_loop(b, &base, &content, Duration::from_secs(2)).await;
+    anyhow::ensure!(warm.ok > 0, "no send succeeded while warming up");
+    let backend = db
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get::<_, i32>(0);
+    let backend = u32::try_from(backend).unwrap_or(0);
+    let pg_before = server::postgres_cpu_secs(backend);
+    let cpu_before = server.cpu_secs()?;
+    let measured = closed_loop(b, &base, &content, Duration::from_secs(secs)).await;
+    let cpu = server.cpu_secs()? - cpu_before;
+    let pg_service = pg_before
+        .zip(server::postgres_cpu_secs(backend))
+        .map(|(a, b)| b - a);
+    let rate = measured.ok as f64 / measured.secs;
+    println!(
+        "  service: {rate:.0} sends/s ({} ok, {} failed, latency {})",
+        measured.ok,
+        measured.failed,
+        measured.latencies.summary()
+    );
+    let events = vec![
+        EventRow {
+            kind: "new_message".to_owned(),
+            data: sample_event(&db, "new_message").await?,
+            all_admins: false,
+            admin_ids: "'{}'".to_owned(),
+            store_id: "(:sid)::bigint".to_owned(),
+        },
+        EventRow {
+            kind: "session_updated".to_owned(),
+            data: sample_event(&db, "session_updated").await?,
+            all_admins: true,
+            admin_ids: "'{}'".to_owned(),
+            store_id: "DEFAULT".to_owned(),
+        },
+    ];
+    server.stop();
+    let script = sql::store_send("\\set sid :client_id + 1", &content, &events);
+    let pg_before = server::postgres_cpu_secs(backend);
+    let client_before = server::children_cpu_secs();
+    let reference = b
+        .pgbench
+        .run(
+            "send",
+            &script,
+            &[
+                "-c".into(),
+                CLIENTS.to_string(),
+                "-j".into(),
+                "2".into(),
+                "-T".into(),
+                secs.to_string(),
+            ],
+            true,
+        )
+        .await?;
+    let pg_reference = pg_before
+        .zip(server::postgres_cpu_secs(backend))
+        .map(|(a, b)| b - a);
+    let client_reference = server::children_cpu_secs() - client_before;
+    println!(
+        "  pgbench: {:.0} tps, latency {}",
+        reference.tps,
+        reference.latencies.summary()
+    );
+    let per = |cpu: f64, n: u64| {
+        if n > 0 {
+            cpu * 1e6 / n as f64
+        } else {
+            f64::NAN
+        }
+    };
+    let per_send_us = per(cpu, measured.ok);
+    let per_tx_us = per(client_reference, reference.transactions);
+    let pg_per_send = pg_service.map(|c| per(c, measured.ok));
+    let pg_per_tx = pg_reference.map(|c| per(c, reference.transactions));
+    Ok(vec![
+        Figure::info(
+            1,
+            NAME,
+            &format!("sends/s, {CLIENTS} stores, closed loop"),
+            rate,
+            "sends/s",
+        )
+        .against(
+            Some(reference.tps),
+            &format!("pgbench, the send's SQL, {CLIENTS} clients"),
+        )
+        .goal(Goal::RatioAtLeast(0.8))
+        .condition("no failed sends", measured.failed == 0),
+        Figure::info(
+            1,
+            "send.latency_p99",
+            "p99 of a send at full load",
+            measured.latencies.quantile_ms(0.99),
+            "ms",
+        )
+        .against(Some(reference.latencies.quantile_ms(0.99)), "pgbench"),
+        Figure::info(
+            1,
+            "send.client_cpu_per_send",
+            "CPU per send of the database's client: chat-server",
+            per_send_us,
+            "us",
+        )
+        .against(Some(per_tx_us), "pgbench"),
+        Figure::info(
+            1,
+            "send.postgres_cpu_per_send",
+            "PostgreSQL's CPU per send (all its processes)",
+            pg_per_send.unwrap_or(f64::NAN),
+            "us",
+        )
+        .against(pg_per_tx, "pgbench"),
+    ])
+}

@@ -1,0 +1,158 @@
+//! The SQL the service runs for each request measured, as its database layer (diesel) sends it
+//! (captured from PostgreSQL's statement log), turned into pgbench scripts. Parameters the
+//! service binds become pgbench variables; timestamps it binds become `now()`.
+//!
+//! Token lookups compute the hash of the deterministic bench tokens in SQL (see
+//! [`crate::db`]): the same index lookup as the service's, whose hash is computed in Rust.
+
+use crate::db::token_hash_sql;
+use crate::pgbench::literal;
+
+const SESSION_COLS: &str = r#""sessions"."id", "sessions"."store_id", "sessions"."admin_id", "sessions"."status", "sessions"."last_message_at", "sessions"."message_count", "sessions"."unread_by_admin", "sessions"."unread_by_store", "sessions"."created", "sessions"."updated""#;
+const STORE_COLS: &str = r#""stores"."id", "stores"."name", "stores"."email", "stores"."logo_url", "stores"."public_key""#;
+const MESSAGE_COLS: &str = r#""messages"."id", "messages"."session_id", "messages"."sender_type", "messages"."sender_id", "messages"."content", "messages"."attachment_url", "messages"."attachment_type", "messages"."status", "messages"."client_message_id", "messages"."created""#;
+const DETAILS_FROM: &str = r#"(("sessions" INNER JOIN "stores" ON ("sessions"."store_id" = "stores"."id")) LEFT OUTER JOIN "messages" ON ("messages"."id" = "sessions"."last_message_id"))"#;
+const EVENT_COLS: &str = r#""events"."id", "events"."kind", "events"."data", "events"."all_admins", "events"."admin_ids", "events"."store_id", "events"."created""#;
+/// The advisory lock that orders event ids (`FEED_LOCK` of the adapters).
+const FEED_LOCK: i64 = 0x6368_6174_6665_6564;
+
+/// The token lookup of every authenticated request; `prefix` `bs` for stores, `ba` for
+/// admins, `var` the pgbench variable holding the id.
+fn authenticate(prefix: &str, var: &str) -> String {
+    format!(
+        r#"SELECT "tokens"."admin_id", "tokens"."store_id", "tokens"."api_key_id" FROM "tokens" WHERE (("tokens"."token_hash" = {}) AND ("tokens"."revoked_at" IS NULL)) LIMIT 1;"#,
+        token_hash_sql(prefix, &format!(":{var}"))
+    )
+}
+
+fn details_select() -> String {
+    format!("SELECT {SESSION_COLS}, {STORE_COLS}, {MESSAGE_COLS} FROM {DETAILS_FROM}")
+}
+
+/// An event row as a send or a claim inserts it.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    /// `new_message`, `session_updated`...
+    pub kind: String,
+    /// The `data` JSON (a real one of the run, for the same size).
+    pub data: String,
+    /// Whether every admin gets it.
+    pub all_admins: bool,
+    /// SQL for `admin_ids` (`'{}'`, `ARRAY[(:sid)::bigint]`).
+    pub admin_ids: String,
+    /// SQL for `store_id` (`DEFAULT`, `:sid`).
+    pub store_id: String,
+}
+
+fn insert_events(events: &[EventRow]) -> String {
+    let values: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "({}, {}, {}, {}, {}, now())",
+                literal(&e.kind),
+                literal(&e.data),
+                e.all_admins,
+                e.admin_ids,
+                e.store_id
+            )
+        })
+        .collect();
+    format!(
+        r#"INSERT INTO "events" ("kind", "data", "all_admins", "admin_ids", "store_id", "created") VALUES {} RETURNING {EVENT_COLS};"#,
+        values.join(", ")
+    )
+}
+
+/// A store's send in its session `:sid` (store `:sid` too), as `POST
+/// /v1/chat/store/message/send/` runs it: the token lookup, the store's current session, then
+/// one transaction: lock the session row, insert the message, bump the session's counters, take
+/// the feed lock, insert the events. `setup` sets `sid` (pgbench meta-commands).
+#[must_use]
+pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
+    format!(
+        "{setup}\n\
+         {auth}\n\
+         {details} WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1;\n\
+         BEGIN;\n\
+         SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 FOR NO KEY UPDATE;\n\
+         INSERT INTO \"messages\" (\"session_id\", \"sender_type\", \"sender_id\", \"content\", \"attachment_url\", \"attachment_type\", \"client_message_id\", \"created\") VALUES (:sid, 'store', :sid, {content}, '', '', DEFAULT, now()) RETURNING {MESSAGE_COLS} \\gset m_\n\
+         UPDATE \"sessions\" SET \"last_message_id\" = :m_id, \"last_message_at\" = now(), \"updated\" = now(), \"message_count\" = (\"sessions\".\"message_count\" + 1), \"unread_by_admin\" = (\"sessions\".\"unread_by_admin\" + 1) WHERE (\"sessions\".\"id\" = :sid) RETURNING {SESSION_COLS};\n\
+         SELECT pg_advisory_xact_lock({FEED_LOCK});\n\
+         {events}\n\
+         COMMIT;\n",
+        auth = authenticate("bs", "sid"),
+        details = details_select(),
+        content = literal(content),
+        events = insert_events(events),
+    )
+}
+
+/// A claim of session `:sid` by admin `:aid`, as `POST /v1/chat/admin/session/claim/` runs
+/// it: the token lookup, the admin, the session; then, when it is still open, one
+/// transaction: the conditional update, the feed lock, the events (inserted only when the
+/// update won). `setup` sets `sid` and `aid`.
+#[must_use]
+pub fn claim(setup: &str, events: &[EventRow]) -> String {
+    let mut values = insert_events(events);
+    // Only a winner records events.
+    values = values.replacen(" VALUES ", " SELECT * FROM (VALUES ", 1);
+    values = values.replacen(
+        " RETURNING ",
+        ") AS v WHERE EXISTS (SELECT 1 FROM \"sessions\" WHERE \"sessions\".\"id\" = :sid AND \"sessions\".\"admin_id\" = :aid AND \"sessions\".\"status\" = 'claimed') RETURNING ",
+        1,
+    );
+    format!(
+        "{setup}\n\
+         {auth}\n\
+         SELECT \"admins\".\"id\", \"admins\".\"name\", \"admins\".\"email\" FROM \"admins\" WHERE (\"admins\".\"id\" = :aid) LIMIT 1;\n\
+         SELECT {SESSION_COLS}, {STORE_COLS}, {MESSAGE_COLS}, (\"sessions\".\"status\" = 'open')::int AS isopen FROM {DETAILS_FROM} WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 \\gset s_\n\
+         \\if :s_isopen\n\
+         BEGIN;\n\
+         UPDATE \"sessions\" SET \"status\" = 'claimed', \"admin_id\" = :aid, \"updated\" = now() WHERE (((\"sessions\".\"id\" = :sid) AND (\"sessions\".\"status\" = 'open')) AND (\"sessions\".\"admin_id\" IS NOT DISTINCT FROM NULL));\n\
+         SELECT pg_advisory_xact_lock({FEED_LOCK});\n\
+         {values}\n\
+         COMMIT;\n\
+         \\endif\n",
+        auth = authenticate("ba", "aid"),
+    )
+}
+
+/// `GET /v1/chat/admin/sessions/open/` (first page of 100) as admin `:aid`.
+#[must_use]
+pub fn open_queue(setup: &str) -> String {
+    format!(
+        "{setup}\n\
+         {auth}\n\
+         SELECT COUNT(*) FROM \"sessions\" WHERE (\"sessions\".\"status\" = 'open');\n\
+         {details} WHERE (\"sessions\".\"status\" = 'open') ORDER BY \"sessions\".\"last_message_at\" DESC, \"sessions\".\"id\" DESC LIMIT 100 OFFSET 0;\n",
+        auth = authenticate("ba", "aid"),
+        details = details_select(),
+    )
+}
+
+/// `GET /v1/chat/admin/sessions/my/` as admin `:aid`.
+#[must_use]
+pub fn my_sessions(setup: &str) -> String {
+    format!(
+        "{setup}\n\
+         {auth}\n\
+         SELECT COUNT(*) FROM \"sessions\" WHERE ((\"sessions\".\"admin_id\" = :aid) AND (\"sessions\".\"status\" = 'claimed'));\n\
+         {details} WHERE ((\"sessions\".\"admin_id\" = :aid) AND (\"sessions\".\"status\" = 'claimed')) ORDER BY \"sessions\".\"last_message_at\" DESC, \"sessions\".\"id\" DESC LIMIT 100 OFFSET 0;\n",
+        auth = authenticate("ba", "aid"),
+        details = details_select(),
+    )
+}
+
+/// `GET /v1/chat/admin/session/<:sid>/` (the newest 100 messages) as admin `:aid`.
+#[must_use]
+pub fn get_session(setup: &str) -> String {
+    format!(
+        "{setup}\n\
+         {auth}\n\
+         {details} WHERE (\"sessions\".\"id\" = :sid) LIMIT 1;\n\
+         SELECT {MESSAGE_COLS} FROM \"messages\" WHERE (\"messages\".\"session_id\" = :sid) ORDER BY \"messages\".\"id\" DESC LIMIT 101;\n",
+        auth = authenticate("ba", "aid"),
+        details = details_select(),
+    )
+}
