@@ -28,7 +28,7 @@ const STORES: i64 = 500;
 const STEPS: [u64; 13] = [
     50, 100, 200, 300, 400, 500, 600, 700, 850, 1_000, 1_250, 1_500, 2_000,
 ];
-/// The longest ramp, on each side.
+/// The longest ramp, on each side (half with `--quick`).
 const RAMP_LIMIT: Duration = Duration::from_secs(50);
 /// How long the last frame of a step may take.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -182,7 +182,7 @@ async fn ramp(
     let ramp_started = Instant::now();
     for rate in STEPS {
         // A bounded ramp: a machine fast enough to go further gets its best step so far.
-        if ramp_started.elapsed() > RAMP_LIMIT {
+        if ramp_started.elapsed() > b.pick(RAMP_LIMIT, RAMP_LIMIT / 2) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;

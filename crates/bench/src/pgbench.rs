@@ -49,27 +49,6 @@ pub struct Outcome {
     /// each connection (a new connection's first queries fill its caches; the service's pool
     /// is warm when it is measured).
     pub latencies: Latencies,
-    /// When each logged transaction ended (µs since the epoch) and how long it took (µs).
-    pub completions: Vec<(u64, u64)>,
-}
-
-impl Outcome {
-    /// Latencies measured from the moment the first transaction started (for a burst: how long
-    /// each transaction of the burst waited for its answer).
-    #[must_use]
-    pub fn since_first_start(&self) -> Latencies {
-        let start = self
-            .completions
-            .iter()
-            .map(|(end, took)| end.saturating_sub(*took))
-            .min()
-            .unwrap_or(0);
-        let mut latencies = Latencies::new();
-        for (end, _) in &self.completions {
-            latencies.record_us(end.saturating_sub(start));
-        }
-        latencies
-    }
 }
 
 fn parse_summary(stdout: &str) -> anyhow::Result<(f64, u64, u64)> {
@@ -106,15 +85,12 @@ fn parse_summary(stdout: &str) -> anyhow::Result<(f64, u64, u64)> {
 /// from 1).
 pub const WARM_UP: u64 = 3;
 
-/// A line of pgbench's log: (transaction number of its client, end in µs since the epoch,
-/// latency in µs).
-fn parse_log_line(line: &str) -> Option<(u64, u64, u64)> {
+/// A line of pgbench's log: (transaction number of its client, latency in µs).
+fn parse_log_line(line: &str) -> Option<(u64, u64)> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let number: u64 = fields.get(1)?.parse().ok()?;
     let took: u64 = fields.get(2)?.parse().ok()?;
-    let epoch: u64 = fields.get(4)?.parse().ok()?;
-    let us: u64 = fields.get(5)?.parse().ok()?;
-    Some((number, epoch * 1_000_000 + us, took))
+    Some((number, took))
 }
 
 fn log_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -192,11 +168,10 @@ impl Pgbench {
         if log {
             for file in log_files(&self.dir, &prefix) {
                 let text = std::fs::read_to_string(&file)?;
-                for (number, end, took) in text.lines().filter_map(parse_log_line) {
+                for (number, took) in text.lines().filter_map(parse_log_line) {
                     if number > WARM_UP {
                         outcome.latencies.record_us(took);
                     }
-                    outcome.completions.push((end, took));
                 }
                 let _ = std::fs::remove_file(file);
             }
@@ -234,7 +209,7 @@ mod tests {
         assert_eq!(parse_summary(old).unwrap().1, 1_000);
         assert_eq!(
             parse_log_line("3 12 2712 0 1700000000 123456 80"),
-            Some((12, 1_700_000_000_123_456, 2_712))
+            Some((12, 2_712))
         );
         assert_eq!(parse_log_line("3 12 skipped 0 1700000000 123456"), None);
         assert_eq!(literal("it's"), "'it''s'");

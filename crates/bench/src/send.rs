@@ -1,6 +1,7 @@
 //! Scenario 1, send throughput: stores send messages as fast as the service accepts them
 //! (closed loop: each store sends its next message when the last one is answered), against
-//! pgbench running the SQL the service runs for a send, with as many clients.
+//! pgbench running the SQL the service runs for a send, with as many clients. The two run in
+//! alternate slices (the service stopped while pgbench runs), so that both meet the same noise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -102,7 +103,9 @@ pub async fn sample_event(db: &tokio_postgres::Client, kind: &str) -> anyhow::Re
 /// When the service or pgbench fails.
 #[allow(clippy::cast_precision_loss)]
 pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
-    let secs = b.pick(20, 4);
+    // Slices of the service and of pgbench, alternated, so that both meet the same noise.
+    let slices = b.pick(3, 1);
+    let secs = b.pick(7, 4);
     let db = b.fresh_db().await?;
     db::add_stores(&db, 1..=CLIENTS).await?;
     let sessions = db::add_sessions(&db, 1..=CLIENTS, None).await?;
@@ -111,77 +114,106 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         "session ids do not follow store ids: {sessions:?}"
     );
     let content = http::content("throughput", 64);
-    let server = b.start_server("send").await?;
-    let base = server.base_url();
-    b.warm_up(&base, "/v1/chat/store/sessions/", &db::store_token(1))
-        .await;
-    // Warm up: connections, prepared statements, the pool.
-    let warm = closed_loop(b, &base, &content, Duration::from_secs(2)).await;
-    anyhow::ensure!(warm.ok > 0, "no send succeeded while warming up");
     let backend = db
         .query_one("SELECT pg_backend_pid()", &[])
         .await?
         .get::<_, i32>(0);
     let backend = u32::try_from(backend).unwrap_or(0);
-    let pg_before = server::postgres_cpu_secs(backend);
-    let cpu_before = server.cpu_secs()?;
-    let measured = closed_loop(b, &base, &content, Duration::from_secs(secs)).await;
-    let cpu = server.cpu_secs()? - cpu_before;
-    let pg_service = pg_before
-        .zip(server::postgres_cpu_secs(backend))
-        .map(|(a, b)| b - a);
-    let rate = measured.ok as f64 / measured.secs;
-    println!(
-        "  service: {rate:.0} sends/s ({} ok, {} failed, latency {})",
-        measured.ok,
-        measured.failed,
-        measured.latencies.summary()
-    );
-    let events = vec![
-        EventRow {
-            kind: "new_message".to_owned(),
-            data: sample_event(&db, "new_message").await?,
-            all_admins: false,
-            admin_ids: "'{}'".to_owned(),
-            store_id: "(:sid)::bigint".to_owned(),
-        },
-        EventRow {
-            kind: "session_updated".to_owned(),
-            data: sample_event(&db, "session_updated").await?,
-            all_admins: true,
-            admin_ids: "'{}'".to_owned(),
-            store_id: "DEFAULT".to_owned(),
-        },
-    ];
-    server.stop();
-    let script = sql::store_send("\\set sid :client_id + 1", &content, &events);
-    let pg_before = server::postgres_cpu_secs(backend);
-    let client_before = server::children_cpu_secs();
-    let reference = b
-        .pgbench
-        .run(
-            "send",
-            &script,
-            &[
-                "-c".into(),
-                CLIENTS.to_string(),
-                "-j".into(),
-                "2".into(),
-                "-T".into(),
-                secs.to_string(),
-            ],
-            true,
-        )
-        .await?;
-    let pg_reference = pg_before
-        .zip(server::postgres_cpu_secs(backend))
-        .map(|(a, b)| b - a);
-    let client_reference = server::children_cpu_secs() - client_before;
-    println!(
-        "  pgbench: {:.0} tps, latency {}",
-        reference.tps,
-        reference.latencies.summary()
-    );
+    let cpu_delta = |before: Option<f64>| {
+        before
+            .zip(server::postgres_cpu_secs(backend))
+            .map(|(a, b)| b - a)
+    };
+    let mut measured = Loop {
+        ok: 0,
+        failed: 0,
+        secs: 0.0,
+        latencies: Latencies::new(),
+    };
+    let (mut cpu, mut pg_service) = (0.0, Some(0.0));
+    let mut reference = crate::pgbench::Outcome::default();
+    let (mut tx_secs, mut client_reference, mut pg_reference) = (0.0, 0.0, Some(0.0));
+    let mut events = None;
+    for slice in 0..slices {
+        let server = b.start_server("send").await?;
+        let base = server.base_url();
+        b.warm_up(&base, "/v1/chat/store/sessions/", &db::store_token(1))
+            .await;
+        // Warm up: connections, prepared statements, the pool.
+        let warm = closed_loop(b, &base, &content, Duration::from_millis(1_500)).await;
+        anyhow::ensure!(warm.ok > 0, "no send succeeded while warming up");
+        let pg_before = server::postgres_cpu_secs(backend);
+        let cpu_before = server.cpu_secs()?;
+        let run = closed_loop(b, &base, &content, Duration::from_secs(secs)).await;
+        cpu += server.cpu_secs()? - cpu_before;
+        pg_service = pg_service.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        println!(
+            "  service: {:.0} sends/s ({} ok, {} failed, latency {})",
+            run.ok as f64 / run.secs,
+            run.ok,
+            run.failed,
+            run.latencies.summary()
+        );
+        measured.ok += run.ok;
+        measured.failed += run.failed;
+        measured.secs += run.secs;
+        measured.latencies.merge(&run.latencies);
+        if events.is_none() {
+            events = Some(vec![
+                EventRow {
+                    kind: "new_message".to_owned(),
+                    data: sample_event(&db, "new_message").await?,
+                    all_admins: false,
+                    admin_ids: "'{}'".to_owned(),
+                    store_id: "(:sid)::bigint".to_owned(),
+                },
+                EventRow {
+                    kind: "session_updated".to_owned(),
+                    data: sample_event(&db, "session_updated").await?,
+                    all_admins: true,
+                    admin_ids: "'{}'".to_owned(),
+                    store_id: "DEFAULT".to_owned(),
+                },
+            ]);
+        }
+        server.stop();
+        let script = sql::store_send(
+            "\\set sid :client_id + 1",
+            &content,
+            events.as_deref().unwrap_or_default(),
+        );
+        let pg_before = server::postgres_cpu_secs(backend);
+        let client_before = server::children_cpu_secs();
+        let outcome = b
+            .pgbench
+            .run(
+                &format!("send-{slice}"),
+                &script,
+                &[
+                    "-c".into(),
+                    CLIENTS.to_string(),
+                    "-j".into(),
+                    "2".into(),
+                    "-T".into(),
+                    secs.to_string(),
+                ],
+                true,
+            )
+            .await?;
+        pg_reference = pg_reference.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        client_reference += server::children_cpu_secs() - client_before;
+        println!(
+            "  pgbench: {:.0} tps, latency {}",
+            outcome.tps,
+            outcome.latencies.summary()
+        );
+        reference.tps += outcome.tps * secs as f64;
+        tx_secs += secs as f64;
+        reference.transactions += outcome.transactions;
+        reference.latencies.merge(&outcome.latencies);
+    }
+    reference.tps /= tx_secs.max(1e-9);
+    let rate = measured.ok as f64 / measured.secs.max(1e-9);
     let per = |cpu: f64, n: u64| {
         if n > 0 {
             cpu * 1e6 / n as f64

@@ -66,15 +66,6 @@ impl Latencies {
         ms(self.histogram.max())
     }
 
-    /// The mean in milliseconds.
-    #[must_use]
-    pub fn mean_ms(&self) -> f64 {
-        if self.histogram.is_empty() {
-            return f64::NAN;
-        }
-        self.histogram.mean() / 1_000.0
-    }
-
     /// `p50 / p99 / max` in milliseconds, for logs.
     #[must_use]
     pub fn summary(&self) -> String {
