@@ -234,13 +234,13 @@ impl Connection {
                     return self.error("session_id: must be a positive integer").await;
                 };
                 match self.state.chat.typing_audience(self.who, session).await {
-                    Ok(_) => {
+                    Ok(audience) => {
                         if is_typing {
                             self.typing.insert(session, Instant::now());
                         } else {
                             self.typing.remove(&session);
                         }
-                        self.announce_typing(session, is_typing).await;
+                        self.announce_to(&audience, session, is_typing).await;
                         Ok(())
                     }
                     Err(ChatError::Repository(err)) => {
@@ -272,13 +272,22 @@ impl Connection {
         }
     }
 
-    /// Tells the other side of `session`, on every instance, that this client is (not) typing.
+    /// Tells the other side of `session`, on every instance, that this client is (not) typing,
+    /// looking up who that is now.
     async fn announce_typing(&self, session: SessionId, is_typing: bool) {
-        let audience = match self.state.chat.typing_audience(self.who, session).await {
-            Ok(audience) => audience,
-            // The session moved on (closed, released): nobody left to tell.
-            Err(_) => return,
-        };
+        // When the session moved on (closed, released), there is nobody left to tell.
+        if let Ok(audience) = self.state.chat.typing_audience(self.who, session).await {
+            self.announce_to(&audience, session, is_typing).await;
+        }
+    }
+
+    /// Tells `audience`, on every instance, that this client is (not) typing in `session`.
+    async fn announce_to(
+        &self,
+        audience: &chat_domain::events::Audience,
+        session: SessionId,
+        is_typing: bool,
+    ) {
         if audience.admins.is_empty() && audience.store.is_none() {
             return;
         }
