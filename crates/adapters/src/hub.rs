@@ -5,7 +5,7 @@
 //! loses nothing), so that a slow client never slows the others.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytestring::ByteString;
@@ -33,7 +33,37 @@ pub struct Frame {
     pub event_id: Option<EventId>,
     /// The message this frame delivers to the other side of its session, if any: once the
     /// frame is written to the socket, the message counts as delivered.
-    pub delivers: Option<MessageId>,
+    pub delivers: Option<Arc<Delivery>>,
+}
+
+/// A message carried to the other side of its session, shared by every connection its frame
+/// goes to, so that the first socket it reaches reports it and the others need not.
+#[derive(Debug)]
+pub struct Delivery {
+    message: MessageId,
+    reported: AtomicBool,
+}
+
+impl Delivery {
+    fn new(message: MessageId) -> Self {
+        Self {
+            message,
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// The message delivered.
+    #[must_use]
+    pub const fn message(&self) -> MessageId {
+        self.message
+    }
+
+    /// The message, the first time it is asked for; `None` afterwards, once a connection has
+    /// taken it upon itself to report the delivery.
+    #[must_use]
+    pub fn take_report(&self) -> Option<MessageId> {
+        (!self.reported.swap(true, Ordering::AcqRel)).then_some(self.message)
+    }
 }
 
 /// Why the hub cuts a connection off.
@@ -324,10 +354,19 @@ impl Hub {
             .fetch_max(event.id.get(), Ordering::Relaxed);
         let text = ByteString::from(event_frame(event));
         let head = shown_message(event);
+        // A message goes to one side only (the other side of its sender), so one mark serves
+        // every connection that is told of it.
+        let delivery = head
+            .as_ref()
+            .and_then(|h| MessageId::parse(h.id).ok())
+            .map(|id| Arc::new(Delivery::new(id)));
         self.fan_out(&event.audience, |who| Frame {
             text: text.clone(),
             event_id: Some(event.id),
-            delivers: head.as_ref().and_then(|h| other_side(h, who)),
+            delivers: head
+                .as_ref()
+                .and_then(|h| other_side(h, who))
+                .and(delivery.clone()),
         });
     }
 
@@ -494,9 +533,12 @@ mod tests {
         let to_admin = a2.frames.recv().await.unwrap();
         assert_eq!(to_admin.event_id.unwrap().get(), 2);
         // The store's own message does not count as delivered when it reaches the store.
-        assert_eq!(to_admin.delivers.map(MessageId::get), Some(40));
+        let delivery = to_admin.delivers.expect("a store's message reaching an admin");
+        assert_eq!(delivery.message().get(), 40);
+        assert_eq!(delivery.take_report().map(MessageId::get), Some(40));
+        assert_eq!(delivery.take_report(), None, "reported once only");
         let echo = s12.frames.recv().await.unwrap();
-        assert_eq!(echo.delivers, None);
+        assert!(echo.delivers.is_none());
         assert!(s13.frames.try_recv().is_err());
         assert_eq!(hub.open_connections(), (2, 2));
     }

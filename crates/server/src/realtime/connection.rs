@@ -170,7 +170,12 @@ impl Connection {
                             if let Some(id) = frame.event_id {
                                 self.last_sent = id.get();
                             }
-                            if let (Ok(()), Some(message)) = (&sent, frame.delivers) {
+                            // The first socket a message reaches reports it, for all.
+                            let first = frame
+                                .delivers
+                                .filter(|_| sent.is_ok())
+                                .and_then(|d| d.take_report());
+                            if let Some(message) = first {
                                 self.state.deliveries.report(self.who, message);
                             }
                             sent

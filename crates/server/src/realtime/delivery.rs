@@ -1,7 +1,6 @@
 //! Marking messages delivered: connections report each message that reached their socket;
 //! a task batches the reports into few statements.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chat_domain::ids::MessageId;
@@ -14,12 +13,16 @@ use chat_domain::usecases::Chat;
 /// How long reports are gathered before they are written.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// The most reports written at once.
-const BATCH_MAX: usize = 500;
+const BATCH_MAX: usize = 1000;
+/// The most reports waiting to be written; past it new reports are dropped (their messages
+/// stay "sent", which is never a loss), so that a database that falls behind does not make
+/// the queue grow without bound.
+const QUEUE_MAX: usize = 65_536;
 
 /// Where connections report deliveries. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Deliveries {
-    reports: mpsc::UnboundedSender<(Participant, MessageId)>,
+    reports: mpsc::Sender<(Participant, MessageId)>,
 }
 
 impl Deliveries {
@@ -27,7 +30,7 @@ impl Deliveries {
     /// as in plain unit tests, reports are dropped: delivery marks are best effort).
     #[must_use]
     pub fn start(chat: Chat<Live>) -> Self {
-        let (reports, receiver) = mpsc::unbounded_channel();
+        let (reports, receiver) = mpsc::channel(QUEUE_MAX);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(run(chat, receiver));
         }
@@ -36,12 +39,13 @@ impl Deliveries {
 
     /// Reports that `message` reached a live socket of `reader`.
     pub fn report(&self, reader: Participant, message: MessageId) {
-        // The writer stops only with the process.
-        let _ = self.reports.send((reader, message));
+        if self.reports.try_send((reader, message)).is_err() {
+            tracing::debug!(%message, "delivery queue full, the mark is dropped");
+        }
     }
 }
 
-async fn run(chat: Chat<Live>, mut reports: mpsc::UnboundedReceiver<(Participant, MessageId)>) {
+async fn run(chat: Chat<Live>, mut reports: mpsc::Receiver<(Participant, MessageId)>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while reports.recv_many(&mut batch, BATCH_MAX).await > 0 {
         tokio::time::sleep(BATCH_WINDOW).await;
@@ -51,13 +55,20 @@ async fn run(chat: Chat<Live>, mut reports: mpsc::UnboundedReceiver<(Participant
                 Err(_) => break,
             }
         }
-        let mut by_reader: HashMap<Participant, Vec<MessageId>> = HashMap::new();
-        for (reader, message) in batch.drain(..) {
-            by_reader.entry(reader).or_default().push(message);
-        }
-        for (reader, messages) in by_reader {
+        // What a mark does depends only on the reader's side (it moves the messages of the
+        // other side), so one statement per side serves every reader of the batch.
+        let (by_admins, by_stores): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .partition(|(reader, _)| matches!(reader, Participant::Admin(_)));
+        for side in [by_admins, by_stores] {
+            let Some(&(reader, _)) = side.first() else {
+                continue;
+            };
+            let mut messages: Vec<MessageId> = side.into_iter().map(|(_, m)| m).collect();
+            messages.sort_unstable();
+            messages.dedup();
             if let Err(err) = chat.mark_delivered(reader, messages).await {
-                // The message stays "sent": delivery marks are best effort, never a loss.
+                // The messages stay "sent": delivery marks are best effort, never a loss.
                 tracing::warn!(%err, "could not mark messages delivered");
             }
         }
