@@ -533,7 +533,9 @@ mod tests {
         let to_admin = a2.frames.recv().await.unwrap();
         assert_eq!(to_admin.event_id.unwrap().get(), 2);
         // The store's own message does not count as delivered when it reaches the store.
-        let delivery = to_admin.delivers.expect("a store's message reaching an admin");
+        let delivery = to_admin
+            .delivers
+            .expect("a store's message reaching an admin");
         assert_eq!(delivery.message().get(), 40);
         assert_eq!(delivery.take_report().map(MessageId::get), Some(40));
         assert_eq!(delivery.take_report(), None, "reported once only");

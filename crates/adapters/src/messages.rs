@@ -2,12 +2,13 @@
 //! serialized: the last message, the counters and the events always agree.
 
 use async_trait::async_trait;
-use chat_domain::ids::{MessageId, SessionId};
+use chat_domain::ids::{MessageId, SessionId, StoreId};
 use chat_domain::model::{
-    Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails,
+    Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails, SessionStatus,
 };
 use chat_domain::ports::{
-    AppendOutcome, MessageRepository, NewMessage, ReadOutcome, SentRecipe, StatusRecipe,
+    AppendOutcome, Destination, MessageRepository, NewMessage, ReadOutcome, SentRecipe,
+    StatusRecipe,
 };
 use chat_domain::RepositoryError;
 use diesel::prelude::*;
@@ -38,6 +39,23 @@ fn lock_session(
         .optional()
 }
 
+/// Loads the store's live session and the store, locking the session row until the
+/// transaction ends. A session closed while we wait for its lock is not returned (PostgreSQL
+/// checks the condition again on the row it locks).
+fn lock_live_session(
+    conn: &mut PgConnection,
+    store: StoreId,
+) -> Result<Option<(SessionRow, StoreRow)>, DieselError> {
+    sessions::table
+        .inner_join(stores::table)
+        .filter(sessions::store_id.eq(store.get()))
+        .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
+        .select((SessionRow::as_select(), StoreRow::as_select()))
+        .for_no_key_update()
+        .first(conn)
+        .optional()
+}
+
 fn session_details(
     session: SessionRow,
     store: StoreRow,
@@ -51,11 +69,19 @@ fn append(
     new: &NewMessage,
     on_sent: SentRecipe,
 ) -> Result<AppendOutcome, DieselError> {
-    let Some((session, store)) = lock_session(conn, new.session_id)? else {
-        return Ok(AppendOutcome::Refused(
-            chat_domain::session::TransitionError::NotYours,
-        ));
+    let locked = match new.to {
+        Destination::Session(id) => lock_session(conn, id)?,
+        Destination::LiveSessionOf(store) => lock_live_session(conn, store)?,
     };
+    let Some((session, store)) = locked else {
+        return Ok(match new.to {
+            Destination::Session(_) => {
+                AppendOutcome::Refused(chat_domain::session::TransitionError::NotYours)
+            }
+            Destination::LiveSessionOf(_) => AppendOutcome::NoLiveSession,
+        });
+    };
+    let session_id = session.id;
     // Access first: a repeated key must not show anybody a message they may not see.
     let current = session_details(session, store.clone(), None)?;
     if let Err(reason) = current.check_write(new.author) {
@@ -65,7 +91,7 @@ fn append(
     if let Some(key) = &new.client_message_id {
         // Keys are the sender's own: one side's key never returns the other side's message.
         let existing: Option<MessageRow> = messages::table
-            .filter(messages::session_id.eq(new.session_id.get()))
+            .filter(messages::session_id.eq(session_id))
             .filter(messages::sender_type.eq(sender.kind()))
             .filter(messages::sender_id.eq(sender.id()))
             .filter(messages::client_message_id.eq(key.as_str()))
@@ -81,7 +107,7 @@ fn append(
     let attachment = new.body.attachment();
     let row: MessageRow = diesel::insert_into(messages::table)
         .values(NewMessageRow {
-            session_id: new.session_id.get(),
+            session_id,
             sender_type: sender.kind(),
             sender_id: sender.id(),
             content: new.body.content().as_str(),
@@ -92,7 +118,7 @@ fn append(
         })
         .returning(MessageRow::as_returning())
         .get_result(conn)?;
-    let target = sessions::table.filter(sessions::id.eq(new.session_id.get()));
+    let target = sessions::table.filter(sessions::id.eq(session_id));
     let bumped = (
         sessions::last_message_id.eq(row.id),
         sessions::last_message_at.eq(new.created),

@@ -134,11 +134,20 @@ pub trait SessionRepository: Send + Sync + 'static {
     async fn conversation(&self, id: SessionId) -> Result<Option<Conversation>, RepositoryError>;
 }
 
+/// Where a message is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The session with this id.
+    Session(SessionId),
+    /// The store's live session (open or claimed), whichever it is when the message is stored.
+    LiveSessionOf(StoreId),
+}
+
 /// A message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    /// The session to write in.
-    pub session_id: SessionId,
+    /// Where to write it.
+    pub to: Destination,
     /// Who writes.
     pub author: Participant,
     /// What it says.
@@ -167,6 +176,8 @@ pub enum AppendOutcome {
     /// The session does not accept the author's message now (the reason), or does not exist
     /// ([`TransitionError::NotYours`]).
     Refused(TransitionError),
+    /// The destination is a store's live session and the store has none.
+    NoLiveSession,
 }
 
 /// What [`MessageRepository::mark_read`] did.
@@ -185,7 +196,9 @@ pub enum ReadOutcome {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores a message, in one transaction that locks the session: when the session does
+    /// Stores a message, in one transaction that locks the session it goes to (for
+    /// [`Destination::LiveSessionOf`], the store's live session, if it has one, else
+    /// [`AppendOutcome::NoLiveSession`] and nothing is stored): when the session does
     /// not accept the author's message ([`SessionDetails::check_write`] on the locked
     /// session) nothing is stored ([`AppendOutcome::Refused`]); when the author already wrote
     /// a message with the same `client_message_id` in the session, that one is returned

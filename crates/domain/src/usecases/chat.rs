@@ -12,8 +12,8 @@ use crate::model::{
     SessionDetails,
 };
 use crate::ports::{
-    AppendOutcome, Clock, DirectoryRepository, EventFeed, MessageRepository, NewMessage, Ports,
-    ReadOutcome, Replay, SessionRepository,
+    AppendOutcome, Clock, Destination, DirectoryRepository, EventFeed, MessageRepository,
+    NewMessage, Ports, ReadOutcome, Replay, SessionRepository,
 };
 use crate::session::{self, Transition, TransitionError};
 use crate::values::{Attachment, ClientMessageId, MessageContent};
@@ -94,6 +94,14 @@ impl<P: Ports> Clone for Chat<P> {
             policy: self.policy,
         }
     }
+}
+
+/// Why a message was not stored.
+enum Unstored {
+    /// The session does not accept it (the reason).
+    Refused(TransitionError),
+    /// It was for a store's live session, and the store has none.
+    NoLiveSession,
 }
 
 impl<P: Ports> Chat<P> {
@@ -361,10 +369,8 @@ impl<P: Ports> Chat<P> {
         Ok((body, client_message_id))
     }
 
-    async fn append(
-        &self,
-        message: NewMessage,
-    ) -> Result<Result<Sent, TransitionError>, ChatError> {
+    /// Stores a message and publishes its events.
+    async fn append(&self, message: NewMessage) -> Result<Result<Sent, Unstored>, ChatError> {
         Ok(
             match self
                 .ports
@@ -385,7 +391,8 @@ impl<P: Ports> Chat<P> {
                     message,
                     created: false,
                 }),
-                AppendOutcome::Refused(reason) => Err(reason),
+                AppendOutcome::Refused(reason) => Err(Unstored::Refused(reason)),
+                AppendOutcome::NoLiveSession => Err(Unstored::NoLiveSession),
             },
         )
     }
@@ -404,13 +411,18 @@ impl<P: Ports> Chat<P> {
     ) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
         let message = NewMessage {
-            session_id: id,
+            to: Destination::Session(id),
             author: Participant::Admin(admin),
             body,
             client_message_id,
             created: self.ports.clock.now(),
         };
-        Ok(self.append(message).await??)
+        match self.append(message).await? {
+            Ok(sent) => Ok(sent),
+            Err(Unstored::Refused(reason)) => Err(reason.into()),
+            // Only a store's live session can be missing.
+            Err(Unstored::NoLiveSession) => Err(ChatError::NotFound("session")),
+        }
     }
 
     /// A store writes to support: in its session that is not closed, opening one when there
@@ -420,16 +432,11 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Invalid`] for a bad draft.
     pub async fn send_as_store(&self, store: StoreId, draft: &Draft) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
+        let mut now = self.ports.clock.now();
         for _ in 0..MAX_ATTEMPTS {
-            let now = self.ports.clock.now();
-            let opened = self
-                .ports
-                .sessions
-                .open_for_store(store, now, session::opened_events)
-                .await?;
-            self.ports.publish(&opened.events);
+            // Straight into the live session, found and locked as the message is stored.
             let message = NewMessage {
-                session_id: opened.session.session.id,
+                to: Destination::LiveSessionOf(store),
                 author: Participant::Store(store),
                 body: body.clone(),
                 client_message_id: client_message_id.clone(),
@@ -437,9 +444,19 @@ impl<P: Ports> Chat<P> {
             };
             match self.append(message).await? {
                 Ok(sent) => return Ok(sent),
-                // Closed between opening and writing: the next round opens a new session.
-                Err(TransitionError::Closed) => continue,
-                Err(reason) => return Err(reason.into()),
+                // None (the last one was closed, or this is the store's first message): open
+                // one, and write in it in the next round (unless it is closed meanwhile); the
+                // first message of a session is written at the time it opened.
+                Err(Unstored::NoLiveSession) => {
+                    now = self.ports.clock.now();
+                    let opened = self
+                        .ports
+                        .sessions
+                        .open_for_store(store, now, session::opened_events)
+                        .await?;
+                    self.ports.publish(&opened.events);
+                }
+                Err(Unstored::Refused(reason)) => return Err(reason.into()),
             }
         }
         Err(ChatError::Contention)

@@ -842,7 +842,7 @@ async fn an_admin_message_is_stored_and_published() {
     m.messages
         .expect_append()
         .withf(|msg, _| {
-            msg.session_id == session_id(5)
+            msg.to == Destination::Session(session_id(5))
                 && msg.author == as_admin(2)
                 && msg.body.content().as_str() == "On its way"
                 && msg.body.attachment().is_none()
@@ -983,30 +983,80 @@ async fn a_refused_admin_message_says_why() {
     ));
 }
 
+fn live_session_of_12(msg: &NewMessage) -> bool {
+    msg.to == Destination::LiveSessionOf(store_id(12)) && msg.author == as_store(12)
+}
+
+fn opened(id: i64, created: bool, events: Vec<RecordedEvent>) -> OpenedSession {
+    OpenedSession {
+        session: details(id, SessionStatus::Open, None),
+        created,
+        events,
+    }
+}
+
 #[tokio::test]
-async fn a_store_message_opens_the_session_then_is_stored() {
+async fn a_store_message_goes_straight_into_the_live_session() {
     let mut m = mocks();
     let published = m.published.clone();
+    m.sessions.expect_open_for_store().never();
+    m.messages
+        .expect_append()
+        .withf(|msg, _| {
+            live_session_of_12(msg)
+                && msg.body.content().as_str() == "Any news?"
+                && msg.created == now()
+        })
+        .times(1)
+        .returning(|_, on_sent| {
+            let stored = message(124, 5, Sender::Store(store_id(12)));
+            let session = details(5, SessionStatus::Claimed, Some(2));
+            let kinds: Vec<EventKind> = on_sent(&stored, &session)
+                .iter()
+                .map(|e| e.kind())
+                .collect();
+            assert_eq!(kinds, [EventKind::NewMessage]);
+            Ok(AppendOutcome::Created {
+                message: stored,
+                session: Box::new(session),
+                events: vec![recorded(9, EventKind::NewMessage)],
+            })
+        });
+    let sent = chat(m)
+        .send_as_store(store_id(12), &draft("Any news?"))
+        .await
+        .unwrap();
+    assert!(sent.created);
+    assert_eq!(sent.message.id.get(), 124);
+    assert_eq!(event_ids(&published), [9]);
+}
+
+#[tokio::test]
+async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
+    let mut m = mocks();
+    let published = m.published.clone();
+    let mut order = mockall::Sequence::new();
+    m.messages
+        .expect_append()
+        .withf(|msg, _| live_session_of_12(msg))
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
     m.sessions
         .expect_open_for_store()
         .withf(|s, at, _| *s == store_id(12) && *at == now())
         .times(1)
-        .returning(|_, _, _| {
-            Ok(OpenedSession {
-                session: details(5, SessionStatus::Open, None),
-                created: true,
-                events: vec![recorded(1, EventKind::SessionOpened)],
-            })
-        });
+        .in_sequence(&mut order)
+        .returning(|_, _, _| Ok(opened(5, true, vec![recorded(1, EventKind::SessionOpened)])));
     m.messages
         .expect_append()
         .withf(|msg, _| {
-            msg.session_id == session_id(5)
-                && msg.author == as_store(12)
+            live_session_of_12(msg)
                 && msg.body.content().as_str() == "I need help with shipping"
                 && msg.created == now()
         })
         .times(1)
+        .in_sequence(&mut order)
         .returning(|_, on_sent| {
             let stored = message(123, 5, Sender::Store(store_id(12)));
             let session = details(5, SessionStatus::Open, None);
@@ -1035,38 +1085,18 @@ async fn a_store_message_opens_the_session_then_is_stored() {
 }
 
 #[tokio::test]
-async fn a_store_message_in_a_session_closed_meanwhile_opens_a_new_one() {
+async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
     let mut m = mocks();
     let published = m.published.clone();
-    let opens = AtomicUsize::new(0);
-    m.sessions
-        .expect_open_for_store()
-        .times(2)
-        .returning(move |_, _, _| {
-            Ok(if opens.fetch_add(1, Ordering::SeqCst) == 0 {
-                // The session that is about to be closed.
-                OpenedSession {
-                    session: details(5, SessionStatus::Claimed, Some(2)),
-                    created: false,
-                    events: vec![],
-                }
-            } else {
-                OpenedSession {
-                    session: details(6, SessionStatus::Open, None),
-                    created: true,
-                    events: vec![recorded(60, EventKind::SessionOpened)],
-                }
-            })
-        });
-    let written_in = Arc::new(Mutex::new(Vec::new()));
-    let seen = written_in.clone();
+    let appends = AtomicUsize::new(0);
+    // Twice none (the session opened in between was closed before the write), then stored.
     m.messages
         .expect_append()
-        .times(2)
+        .times(3)
         .returning(move |msg, _| {
-            seen.lock().unwrap().push(msg.session_id.get());
-            Ok(if msg.session_id == session_id(5) {
-                AppendOutcome::Refused(TransitionError::Closed)
+            assert!(live_session_of_12(&msg));
+            Ok(if appends.fetch_add(1, Ordering::SeqCst) < 2 {
+                AppendOutcome::NoLiveSession
             } else {
                 AppendOutcome::Created {
                     message: message(70, 6, Sender::Store(store_id(12))),
@@ -1075,33 +1105,39 @@ async fn a_store_message_in_a_session_closed_meanwhile_opens_a_new_one() {
                 }
             })
         });
+    let opens = AtomicUsize::new(0);
+    m.sessions
+        .expect_open_for_store()
+        .times(2)
+        .returning(move |_, _, _| {
+            let n = opens.fetch_add(1, Ordering::SeqCst);
+            let id = i64::try_from(n).unwrap() + 5;
+            Ok(opened(
+                id,
+                true,
+                vec![recorded(50 + id, EventKind::SessionOpened)],
+            ))
+        });
     let sent = chat(m)
         .send_as_store(store_id(12), &draft("hello again"))
         .await
         .unwrap();
     assert!(sent.created);
     assert_eq!(sent.message.session_id, session_id(6));
-    assert_eq!(*written_in.lock().unwrap(), [5, 6]);
-    assert_eq!(event_ids(&published), [60, 61]);
+    assert_eq!(event_ids(&published), [55, 56, 61]);
 }
 
 #[tokio::test]
-async fn a_store_message_that_keeps_meeting_closed_sessions_gives_contention() {
+async fn a_store_message_that_never_finds_a_live_session_gives_contention() {
     let mut m = mocks();
-    m.sessions
-        .expect_open_for_store()
-        .times(MAX_ATTEMPTS)
-        .returning(|_, _, _| {
-            Ok(OpenedSession {
-                session: details(5, SessionStatus::Open, None),
-                created: false,
-                events: vec![],
-            })
-        });
     m.messages
         .expect_append()
         .times(MAX_ATTEMPTS)
-        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::Closed)));
+        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
+    m.sessions
+        .expect_open_for_store()
+        .times(MAX_ATTEMPTS)
+        .returning(|_, _, _| Ok(opened(5, false, vec![])));
     let err = chat(m)
         .send_as_store(store_id(12), &draft("hello"))
         .await
@@ -1110,18 +1146,9 @@ async fn a_store_message_that_keeps_meeting_closed_sessions_gives_contention() {
 }
 
 #[tokio::test]
-async fn a_store_message_refused_for_another_reason_is_not_retried() {
+async fn a_refused_store_message_is_not_retried() {
     let mut m = mocks();
-    m.sessions
-        .expect_open_for_store()
-        .times(1)
-        .returning(|_, _, _| {
-            Ok(OpenedSession {
-                session: details(5, SessionStatus::Open, None),
-                created: false,
-                events: vec![],
-            })
-        });
+    m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
         .times(1)
@@ -1137,16 +1164,13 @@ async fn a_store_message_refused_for_another_reason_is_not_retried() {
 async fn a_repeated_store_message_returns_the_first() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.sessions.expect_open_for_store().returning(|_, _, _| {
-        Ok(OpenedSession {
-            session: details(5, SessionStatus::Open, None),
-            created: false,
-            events: vec![],
-        })
-    });
+    m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg, _| msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("k"))
+        .withf(|msg, _| {
+            live_session_of_12(msg)
+                && msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("k")
+        })
         .times(1)
         .returning(|_, _| {
             Ok(AppendOutcome::Duplicate(message(
@@ -1168,6 +1192,20 @@ async fn a_repeated_store_message_returns_the_first() {
     assert!(!sent.created);
     assert_eq!(sent.message.id.get(), 123);
     assert!(published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_message_to_a_missing_session_is_not_found() {
+    let mut m = mocks();
+    m.messages
+        .expect_append()
+        .times(1)
+        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+    let err = chat(m)
+        .send_as_admin(admin_id(2), session_id(99), &draft("hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
 }
 
 // --- read marks --------------------------------------------------------------------------
