@@ -7,7 +7,7 @@ use chat_domain::ids::EventId;
 use chat_domain::model::Participant;
 use chat_domain::ports::{EventFeed, Replay};
 use chat_domain::RepositoryError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
 use crate::db::{db_error, pg_notify};
@@ -16,21 +16,31 @@ use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
 use crate::Postgres;
 
-/// The key of the transaction-level advisory lock that orders event ids by commit.
-const FEED_LOCK: i64 = 0x6368_6174_6665_6564; // "chatfeed"
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
+
+diesel::define_sql_function! {
+    /// `record_events(...)`: takes the feed lock, inserts the events and returns their ids,
+    /// in order (see the migration that defines it).
+    fn record_events(
+        kinds: Array<Text>,
+        data: Array<Text>,
+        all_admins: Array<Bool>,
+        admin_ids: Array<Text>,
+        store_ids: Array<Nullable<BigInt>>,
+        created: Timestamptz,
+    ) -> BigInt;
+}
 
 /// Records `events` in the current transaction and returns them numbered.
 ///
-/// One statement takes the feed lock, which it holds until the transaction ends, then draws
-/// the ids: so ids are drawn in commit order. Call it last in the transaction, to hold the lock
-/// briefly.
+/// The database function takes the feed lock, which it holds until the transaction ends, then
+/// draws the ids: so ids are drawn in commit order. Call it last in the transaction, to hold
+/// the lock briefly.
 pub(crate) fn record(
     conn: &mut PgConnection,
     events: &[DomainEvent],
     now: DateTime<Utc>,
 ) -> Result<Vec<RecordedEvent>, diesel::result::Error> {
-    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
-
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -59,35 +69,37 @@ pub(crate) fn record(
         admin_ids.push(format!("{{{}}}", ids.join(",")));
         store_ids.push(audience.store.map(|s| s.get()));
     }
-    // The lock is a materialized CTE joined to every row: no row, hence no id, is made
-    // before the lock is held.
-    let stored: Vec<EventRow> = diesel::sql_query(
-        "WITH feed_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)) \
-         INSERT INTO events (kind, data, all_admins, admin_ids, store_id, created) \
-         SELECT e.kind, e.data, e.all_admins, e.admin_ids::bigint[], e.store_id, $7 \
-         FROM feed_lock, \
-              unnest($2::text[], $3::text[], $4::bool[], $5::text[], $6::bigint[]) \
-                WITH ORDINALITY AS e(kind, data, all_admins, admin_ids, store_id, n) \
-         ORDER BY e.n \
-         RETURNING id, kind, data, all_admins, admin_ids, store_id, created",
-    )
-    .bind::<BigInt, _>(FEED_LOCK)
-    .bind::<Array<Text>, _>(kinds)
-    .bind::<Array<Text>, _>(data)
-    .bind::<Array<Bool>, _>(all_admins)
-    .bind::<Array<Text>, _>(admin_ids)
-    .bind::<Array<Nullable<BigInt>>, _>(store_ids)
-    .bind::<Timestamptz, _>(now)
+    // As the database stores it (microseconds), so that what is published now and what is
+    // replayed later agree.
+    let created = now.trunc_subsecs(6);
+    let ids: Vec<i64> = diesel::select(record_events(
+        &kinds,
+        &data,
+        &all_admins,
+        &admin_ids,
+        &store_ids,
+        created,
+    ))
     .load(conn)?;
-    let mut recorded = stored
-        .into_iter()
-        .map(|row| {
-            RecordedEvent::try_from(row)
-                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+    if ids.len() != events.len() {
+        return Err(diesel::result::Error::DeserializationError(
+            "the feed did not number every event".into(),
+        ));
+    }
+    ids.into_iter()
+        .zip(events)
+        .zip(data)
+        .map(|((id, event), data)| {
+            Ok(RecordedEvent {
+                id: EventId::parse(id)
+                    .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+                created,
+                kind: event.kind(),
+                audience: event.audience(),
+                data,
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    recorded.sort_by_key(|e| e.id);
-    Ok(recorded)
+        .collect()
 }
 
 #[async_trait]

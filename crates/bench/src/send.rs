@@ -164,15 +164,15 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
                     kind: "new_message".to_owned(),
                     data: sample_event(&db, "new_message").await?,
                     all_admins: false,
-                    admin_ids: "'{}'".to_owned(),
+                    admin_ids: "'{}'::bigint[]".to_owned(),
                     store_id: "(:sid)::bigint".to_owned(),
                 },
                 EventRow {
                     kind: "session_updated".to_owned(),
                     data: sample_event(&db, "session_updated").await?,
                     all_admins: true,
-                    admin_ids: "'{}'".to_owned(),
-                    store_id: "DEFAULT".to_owned(),
+                    admin_ids: "'{}'::bigint[]".to_owned(),
+                    store_id: "NULL::bigint".to_owned(),
                 },
             ]);
         }

@@ -12,9 +12,6 @@ const SESSION_COLS: &str = r#""sessions"."id", "sessions"."store_id", "sessions"
 const STORE_COLS: &str = r#""stores"."id", "stores"."name", "stores"."email", "stores"."logo_url", "stores"."public_key""#;
 const MESSAGE_COLS: &str = r#""messages"."id", "messages"."session_id", "messages"."sender_type", "messages"."sender_id", "messages"."content", "messages"."attachment_url", "messages"."attachment_type", "messages"."status", "messages"."client_message_id", "messages"."created""#;
 const DETAILS_FROM: &str = r#"(("sessions" INNER JOIN "stores" ON ("sessions"."store_id" = "stores"."id")) LEFT OUTER JOIN "messages" ON ("messages"."id" = "sessions"."last_message_id"))"#;
-const EVENT_COLS: &str = r#""events"."id", "events"."kind", "events"."data", "events"."all_admins", "events"."admin_ids", "events"."store_id", "events"."created""#;
-/// The advisory lock that orders event ids (`FEED_LOCK` of the adapters).
-const FEED_LOCK: i64 = 0x6368_6174_6665_6564;
 
 /// The token lookup of every authenticated request; `prefix` `bs` for stores, `ba` for
 /// admins, `var` the pgbench variable holding the id.
@@ -44,47 +41,39 @@ pub struct EventRow {
     pub store_id: String,
 }
 
-fn insert_events(events: &[EventRow]) -> String {
-    let values: Vec<String> = events
-        .iter()
-        .map(|e| {
-            format!(
-                "({}, {}, {}, {}, {}, now())",
-                literal(&e.kind),
-                literal(&e.data),
-                e.all_admins,
-                e.admin_ids,
-                e.store_id
-            )
-        })
-        .collect();
+/// The events' insert as the feed records them (the `record_events` function: the feed lock,
+/// then the rows), when `condition` holds.
+fn insert_events(events: &[EventRow], condition: &str) -> String {
+    let column =
+        |f: &dyn Fn(&EventRow) -> String| events.iter().map(f).collect::<Vec<_>>().join(", ");
     format!(
-        r#"INSERT INTO "events" ("kind", "data", "all_admins", "admin_ids", "store_id", "created") VALUES {} RETURNING {EVENT_COLS};"#,
-        values.join(", ")
+        "SELECT record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], now()) WHERE {condition};",
+        column(&|e| literal(&e.kind)),
+        column(&|e| literal(&e.data)),
+        column(&|e| e.all_admins.to_string()),
+        column(&|e| format!("({})::text", e.admin_ids)),
+        column(&|e| e.store_id.clone()),
     )
 }
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
-/// /v1/chat/store/message/send/` runs it: the token lookup, the store's current session, then
-/// one transaction: lock the session row, insert the message, bump the session's counters, take
-/// the feed lock, insert the events. `setup` sets `sid` (pgbench meta-commands).
+/// /v1/chat/store/message/send/` runs it: the token lookup, then one transaction: find and
+/// lock the store's live session, insert the message, bump the session's counters, take the
+/// feed lock, insert the events. `setup` sets `sid` (pgbench meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
     format!(
         "{setup}\n\
          {auth}\n\
-         {details} WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1;\n\
          BEGIN;\n\
-         SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 FOR NO KEY UPDATE;\n\
+         SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE;\n\
          INSERT INTO \"messages\" (\"session_id\", \"sender_type\", \"sender_id\", \"content\", \"attachment_url\", \"attachment_type\", \"client_message_id\", \"created\") VALUES (:sid, 'store', :sid, {content}, '', '', DEFAULT, now()) RETURNING {MESSAGE_COLS} \\gset m_\n\
          UPDATE \"sessions\" SET \"last_message_id\" = :m_id, \"last_message_at\" = now(), \"updated\" = now(), \"message_count\" = (\"sessions\".\"message_count\" + 1), \"unread_by_admin\" = (\"sessions\".\"unread_by_admin\" + 1) WHERE (\"sessions\".\"id\" = :sid) RETURNING {SESSION_COLS};\n\
-         SELECT pg_advisory_xact_lock({FEED_LOCK});\n\
          {events}\n\
          COMMIT;\n",
         auth = authenticate("bs", "sid"),
-        details = details_select(),
         content = literal(content),
-        events = insert_events(events),
+        events = insert_events(events, "true"),
     )
 }
 
@@ -94,13 +83,10 @@ pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
 /// update won). `setup` sets `sid` and `aid`.
 #[must_use]
 pub fn claim(setup: &str, events: &[EventRow]) -> String {
-    let mut values = insert_events(events);
     // Only a winner records events.
-    values = values.replacen(" VALUES ", " SELECT * FROM (VALUES ", 1);
-    values = values.replacen(
-        " RETURNING ",
-        ") AS v WHERE EXISTS (SELECT 1 FROM \"sessions\" WHERE \"sessions\".\"id\" = :sid AND \"sessions\".\"admin_id\" = :aid AND \"sessions\".\"status\" = 'claimed') RETURNING ",
-        1,
+    let values = insert_events(
+        events,
+        "EXISTS (SELECT 1 FROM \"sessions\" WHERE \"sessions\".\"id\" = :sid AND \"sessions\".\"admin_id\" = :aid AND \"sessions\".\"status\" = 'claimed')",
     );
     format!(
         "{setup}\n\
@@ -110,7 +96,6 @@ pub fn claim(setup: &str, events: &[EventRow]) -> String {
          \\if :s_isopen\n\
          BEGIN;\n\
          UPDATE \"sessions\" SET \"status\" = 'claimed', \"admin_id\" = :aid, \"updated\" = now() WHERE (((\"sessions\".\"id\" = :sid) AND (\"sessions\".\"status\" = 'open')) AND (\"sessions\".\"admin_id\" IS NOT DISTINCT FROM NULL));\n\
-         SELECT pg_advisory_xact_lock({FEED_LOCK});\n\
          {values}\n\
          COMMIT;\n\
          \\endif\n",

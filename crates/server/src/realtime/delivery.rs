@@ -11,7 +11,7 @@ use crate::app::Live;
 use chat_domain::usecases::Chat;
 
 /// How long reports are gathered before they are written.
-const BATCH_WINDOW: Duration = Duration::from_millis(5);
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// The most reports written at once.
 const BATCH_MAX: usize = 1000;
 /// The most reports waiting to be written; past it new reports are dropped (their messages

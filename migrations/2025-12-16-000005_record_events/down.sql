@@ -1,0 +1,1 @@
+DROP FUNCTION record_events(text[], text[], boolean[], text[], bigint[], timestamptz);
