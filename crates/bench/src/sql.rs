@@ -2,25 +2,16 @@
 //! (captured from PostgreSQL's statement log), turned into pgbench scripts. Parameters the
 //! service binds become pgbench variables; timestamps it binds become `now()`.
 //!
-//! Token lookups compute the hash of the deterministic bench tokens in SQL (see
-//! [`crate::db`]): the same index lookup as the service's, whose hash is computed in Rust.
+//! No token lookup: the service keeps the tokens it has looked up in memory (dropped at once
+//! when one is revoked), so a request of a token seen before reaches the database only for
+//! its own work.
 
-use crate::db::token_hash_sql;
 use crate::pgbench::literal;
 
 const SESSION_COLS: &str = r#""sessions"."id", "sessions"."store_id", "sessions"."admin_id", "sessions"."status", "sessions"."last_message_at", "sessions"."message_count", "sessions"."unread_by_admin", "sessions"."unread_by_store", "sessions"."created", "sessions"."updated""#;
 const STORE_COLS: &str = r#""stores"."id", "stores"."name", "stores"."email", "stores"."logo_url", "stores"."public_key""#;
 const MESSAGE_COLS: &str = r#""messages"."id", "messages"."session_id", "messages"."sender_type", "messages"."sender_id", "messages"."content", "messages"."attachment_url", "messages"."attachment_type", "messages"."status", "messages"."client_message_id", "messages"."created""#;
 const DETAILS_FROM: &str = r#"(("sessions" INNER JOIN "stores" ON ("sessions"."store_id" = "stores"."id")) LEFT OUTER JOIN "messages" ON ("messages"."id" = "sessions"."last_message_id"))"#;
-
-/// The token lookup of every authenticated request; `prefix` `bs` for stores, `ba` for
-/// admins, `var` the pgbench variable holding the id.
-fn authenticate(prefix: &str, var: &str) -> String {
-    format!(
-        r#"SELECT "tokens"."admin_id", "tokens"."store_id", "tokens"."api_key_id" FROM "tokens" WHERE (("tokens"."token_hash" = {}) AND ("tokens"."revoked_at" IS NULL)) LIMIT 1;"#,
-        token_hash_sql(prefix, &format!(":{var}"))
-    )
-}
 
 fn details_select() -> String {
     format!("SELECT {SESSION_COLS}, {STORE_COLS}, {MESSAGE_COLS} FROM {DETAILS_FROM}")
@@ -57,28 +48,26 @@ fn insert_events(events: &[EventRow], condition: &str) -> String {
 }
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
-/// /v1/chat/store/message/send/` runs it: the token lookup, then one transaction: find and
+/// /v1/chat/store/message/send/` runs it: one transaction: find and
 /// lock the store's live session, insert the message, bump the session's counters, take the
 /// feed lock, insert the events. `setup` sets `sid` (pgbench meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
     format!(
         "{setup}\n\
-         {auth}\n\
          BEGIN;\n\
          SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE;\n\
          INSERT INTO \"messages\" (\"session_id\", \"sender_type\", \"sender_id\", \"content\", \"attachment_url\", \"attachment_type\", \"client_message_id\", \"created\") VALUES (:sid, 'store', :sid, {content}, '', '', DEFAULT, now()) RETURNING {MESSAGE_COLS} \\gset m_\n\
          UPDATE \"sessions\" SET \"last_message_id\" = :m_id, \"last_message_at\" = now(), \"updated\" = now(), \"message_count\" = (\"sessions\".\"message_count\" + 1), \"unread_by_admin\" = (\"sessions\".\"unread_by_admin\" + 1) WHERE (\"sessions\".\"id\" = :sid) RETURNING {SESSION_COLS};\n\
          {events}\n\
          COMMIT;\n",
-        auth = authenticate("bs", "sid"),
         content = literal(content),
         events = insert_events(events, "true"),
     )
 }
 
 /// A claim of session `:sid` by admin `:aid`, as `POST /v1/chat/admin/session/claim/` runs
-/// it: the token lookup, the admin, the session; then, when it is still open, one
+/// it: the admin, the session; then, when it is still open, one
 /// transaction: the conditional update, the feed lock, the events (inserted only when the
 /// update won). `setup` sets `sid` and `aid`.
 #[must_use]
@@ -90,7 +79,6 @@ pub fn claim(setup: &str, events: &[EventRow]) -> String {
     );
     format!(
         "{setup}\n\
-         {auth}\n\
          SELECT \"admins\".\"id\", \"admins\".\"name\", \"admins\".\"email\" FROM \"admins\" WHERE (\"admins\".\"id\" = :aid) LIMIT 1;\n\
          SELECT {SESSION_COLS}, {STORE_COLS}, {MESSAGE_COLS}, (\"sessions\".\"status\" = 'open')::int AS isopen FROM {DETAILS_FROM} WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 \\gset s_\n\
          \\if :s_isopen\n\
@@ -99,7 +87,6 @@ pub fn claim(setup: &str, events: &[EventRow]) -> String {
          {values}\n\
          COMMIT;\n\
          \\endif\n",
-        auth = authenticate("ba", "aid"),
     )
 }
 
@@ -108,10 +95,8 @@ pub fn claim(setup: &str, events: &[EventRow]) -> String {
 pub fn open_queue(setup: &str) -> String {
     format!(
         "{setup}\n\
-         {auth}\n\
          SELECT COUNT(*) FROM \"sessions\" WHERE (\"sessions\".\"status\" = 'open');\n\
          {details} WHERE (\"sessions\".\"status\" = 'open') ORDER BY \"sessions\".\"last_message_at\" DESC, \"sessions\".\"id\" DESC LIMIT 100 OFFSET 0;\n",
-        auth = authenticate("ba", "aid"),
         details = details_select(),
     )
 }
@@ -121,10 +106,8 @@ pub fn open_queue(setup: &str) -> String {
 pub fn my_sessions(setup: &str) -> String {
     format!(
         "{setup}\n\
-         {auth}\n\
          SELECT COUNT(*) FROM \"sessions\" WHERE ((\"sessions\".\"admin_id\" = :aid) AND (\"sessions\".\"status\" = 'claimed'));\n\
          {details} WHERE ((\"sessions\".\"admin_id\" = :aid) AND (\"sessions\".\"status\" = 'claimed')) ORDER BY \"sessions\".\"last_message_at\" DESC, \"sessions\".\"id\" DESC LIMIT 100 OFFSET 0;\n",
-        auth = authenticate("ba", "aid"),
         details = details_select(),
     )
 }
@@ -134,10 +117,8 @@ pub fn my_sessions(setup: &str) -> String {
 pub fn get_session(setup: &str) -> String {
     format!(
         "{setup}\n\
-         {auth}\n\
          {details} WHERE (\"sessions\".\"id\" = :sid) LIMIT 1;\n\
          SELECT {MESSAGE_COLS} FROM \"messages\" WHERE (\"messages\".\"session_id\" = :sid) ORDER BY \"messages\".\"id\" DESC LIMIT 101;\n",
-        auth = authenticate("ba", "aid"),
         details = details_select(),
     )
 }
