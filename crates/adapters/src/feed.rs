@@ -9,14 +9,13 @@ use chat_domain::ports::{EventFeed, Replay};
 use chat_domain::RepositoryError;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
 use crate::db::{db_error, pg_notify};
 use crate::relay::{TypingNotice, TYPING_CHANNEL};
 use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
 use crate::Postgres;
-
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
 diesel::define_sql_function! {
     /// `record_events(...)`: takes the feed lock, inserts the events and returns their ids,
