@@ -11,14 +11,16 @@ use chat_domain::ports::{
     StatusRecipe,
 };
 use chat_domain::RepositoryError;
+use chrono::SubsecRound;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use crate::db::db_error;
 use crate::feed::record;
-use crate::rows::{self, MessageRow, NewMessageRow, SessionRow, StoreRow};
+use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
 use crate::Postgres;
+use functions::append_message;
 
 /// Wraps a domain conversion failure so that it can abort a diesel transaction.
 fn abort(err: RepositoryError) -> DieselError {
@@ -83,7 +85,7 @@ fn append(
     };
     let session_id = session.id;
     // Access first: a repeated key must not show anybody a message they may not see.
-    let current = session_details(session, store.clone(), None)?;
+    let current = session_details(session.clone(), store.clone(), None)?;
     if let Err(reason) = current.check_write(new.author) {
         return Ok(AppendOutcome::Refused(reason));
     }
@@ -105,41 +107,43 @@ fn append(
         }
     }
     let attachment = new.body.attachment();
-    let row: MessageRow = diesel::insert_into(messages::table)
-        .values(NewMessageRow {
-            session_id,
-            sender_type: sender.kind(),
-            sender_id: sender.id(),
-            content: new.body.content().as_str(),
-            attachment_url: attachment.map_or("", |a| a.url()),
-            attachment_type: attachment.map_or("", |a| a.kind().as_str()),
-            client_message_id: new.client_message_id.as_ref().map(|k| k.as_str()),
-            created: new.created,
-        })
-        .returning(MessageRow::as_returning())
-        .get_result(conn)?;
-    let target = sessions::table.filter(sessions::id.eq(session_id));
-    let bumped = (
-        sessions::last_message_id.eq(row.id),
-        sessions::last_message_at.eq(new.created),
-        sessions::updated.eq(new.created),
-        sessions::message_count.eq(sessions::message_count + 1),
-    );
-    let session: SessionRow = match new.author {
-        Participant::Store(_) => diesel::update(target)
-            .set((
-                bumped,
-                sessions::unread_by_admin.eq(sessions::unread_by_admin + 1),
-            ))
-            .returning(SessionRow::as_returning())
-            .get_result(conn)?,
-        Participant::Admin(_) => diesel::update(target)
-            .set((
-                bumped,
-                sessions::unread_by_store.eq(sessions::unread_by_store + 1),
-            ))
-            .returning(SessionRow::as_returning())
-            .get_result(conn)?,
+    // As the database stores it (microseconds).
+    let created = new.created.trunc_subsecs(6);
+    let row = MessageRow {
+        id: 0,
+        session_id,
+        sender_type: sender.kind().to_owned(),
+        sender_id: sender.id(),
+        content: new.body.content().as_str().to_owned(),
+        attachment_url: attachment.map_or("", |a| a.url()).to_owned(),
+        attachment_type: attachment.map_or("", |a| a.kind().as_str()).to_owned(),
+        status: MessageStatus::Sent.as_str().to_owned(),
+        client_message_id: new
+            .client_message_id
+            .as_ref()
+            .map(|k| k.as_str().to_owned()),
+        created,
+    };
+    let id = diesel::select(append_message(
+        session_id,
+        &row.sender_type,
+        row.sender_id,
+        &row.content,
+        &row.attachment_url,
+        &row.attachment_type,
+        row.client_message_id.as_deref(),
+        created,
+    ))
+    .get_result(conn)?;
+    let row = MessageRow { id, ..row };
+    // The locked session, moved on as `append_message` did.
+    let session = SessionRow {
+        last_message_at: created,
+        updated: created,
+        message_count: session.message_count + 1,
+        unread_by_admin: session.unread_by_admin + i64::from(sender.kind() == "store"),
+        unread_by_store: session.unread_by_store + i64::from(sender.kind() != "store"),
+        ..session
     };
     let message = Message::try_from(row.clone()).map_err(abort)?;
     let after = session_details(session, store, Some(row))?;
@@ -264,6 +268,27 @@ fn mark_delivered(
         events.extend(on_delivered(session, &messages, MessageStatus::Delivered));
     }
     record(conn, &events, chrono::Utc::now())
+}
+
+/// The database functions the appends call.
+#[allow(clippy::too_many_arguments)] // one per column of the message, as in SQL
+mod functions {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+
+    diesel::define_sql_function! {
+        /// `append_message(...)`: stores a message and moves its session on; returns the
+        /// message's id (see the migration that defines it).
+        fn append_message(
+            session_id: BigInt,
+            sender_type: Text,
+            sender_id: Nullable<BigInt>,
+            content: Text,
+            attachment_url: Text,
+            attachment_type: Text,
+            client_message_id: Nullable<Text>,
+            created: Timestamptz,
+        ) -> BigInt;
+    }
 }
 
 diesel::define_sql_function! {

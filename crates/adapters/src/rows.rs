@@ -190,19 +190,6 @@ impl TryFrom<MessageRow> for Message {
     }
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = messages)]
-pub(crate) struct NewMessageRow<'a> {
-    pub session_id: i64,
-    pub sender_type: &'static str,
-    pub sender_id: Option<i64>,
-    pub content: &'a str,
-    pub attachment_url: &'a str,
-    pub attachment_type: &'static str,
-    pub client_message_id: Option<&'a str>,
-    pub created: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct EventRow {

@@ -257,6 +257,69 @@ async fn a_repeated_client_message_id_stores_one_message() {
     assert_eq!(new_messages(&h.events().await), 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_returns_and_announces_what_the_database_holds() {
+    let h = Harness::new();
+    let store = h.store(3101).await;
+    let admin = h.admins(1).await[0];
+    let session_as_stored = |id: SessionId| {
+        let chat = h.chat.clone();
+        async move {
+            chat.session(admin_of(admin), id, cursor(10, None))
+                .await
+                .unwrap()
+        }
+    };
+    let last_event =
+        |events: Vec<Event>, kind: &str| events.into_iter().rev().find(|e| e.kind == kind).unwrap();
+
+    // In the open queue: the session after the message is announced to the admins.
+    let first = h.chat.send_as_store(store, &text("hello")).await.unwrap();
+    let id = first.message.session_id;
+    let stored = session_as_stored(id).await;
+    assert_eq!(stored.messages, [first.message.clone()]);
+    assert_eq!(
+        last_event(h.events().await, "session_updated").data,
+        serde_json::to_value(&stored.view.details).unwrap()
+    );
+    let second = h.chat.send_as_store(store, &text("anyone?")).await.unwrap();
+    let stored = session_as_stored(id).await;
+    assert_eq!(stored.view.details.message_count, 2);
+    assert_eq!(
+        last_event(h.events().await, "session_updated").data,
+        serde_json::to_value(&stored.view.details).unwrap()
+    );
+
+    // Claimed: both sides write; what each send returned is what is stored.
+    h.chat.claim(admin, id).await.unwrap();
+    let reply = h
+        .chat
+        .send_as_admin(admin, id, &keyed("on it", "r-1"))
+        .await
+        .unwrap();
+    let third = h.chat.send_as_store(store, &text("thanks")).await.unwrap();
+    let stored = session_as_stored(id).await;
+    assert_eq!(
+        stored.messages,
+        [
+            first.message,
+            second.message,
+            reply.message.clone(),
+            third.message.clone()
+        ]
+    );
+    assert_eq!(
+        last_event(h.events().await, "new_message").data,
+        serde_json::to_value(&third.message).unwrap()
+    );
+    let row = h.session_row(id).await;
+    assert_eq!(row.last_message_id, Some(third.message.id.get()));
+    assert_eq!(
+        (row.message_count, row.unread_by_admin, row.unread_by_store),
+        (4, 3, 1)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The state machine
 

@@ -49,16 +49,15 @@ fn insert_events(events: &[EventRow], condition: &str) -> String {
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
 /// /v1/chat/store/message/send/` runs it: one transaction: find and
-/// lock the store's live session, insert the message, bump the session's counters, take the
-/// feed lock, insert the events. `setup` sets `sid` (pgbench meta-commands).
+/// lock the store's live session, `append_message` (insert the message, bump the session's
+/// counters), `record_events` (take the feed lock, insert the events). `setup` sets `sid` (pgbench meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
     format!(
         "{setup}\n\
          BEGIN;\n\
          SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE;\n\
-         INSERT INTO \"messages\" (\"session_id\", \"sender_type\", \"sender_id\", \"content\", \"attachment_url\", \"attachment_type\", \"client_message_id\", \"created\") VALUES (:sid, 'store', :sid, {content}, '', '', DEFAULT, now()) RETURNING {MESSAGE_COLS} \\gset m_\n\
-         UPDATE \"sessions\" SET \"last_message_id\" = :m_id, \"last_message_at\" = now(), \"updated\" = now(), \"message_count\" = (\"sessions\".\"message_count\" + 1), \"unread_by_admin\" = (\"sessions\".\"unread_by_admin\" + 1) WHERE (\"sessions\".\"id\" = :sid) RETURNING {SESSION_COLS};\n\
+         SELECT append_message(:sid, 'store', :sid, {content}, '', '', NULL, now());\n\
          {events}\n\
          COMMIT;\n",
         content = literal(content),
