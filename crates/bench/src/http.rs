@@ -5,7 +5,10 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
 
-/// A client for loopback: no proxy, no redirects, Nagle off, generous timeouts.
+/// A client for loopback: no proxy, no redirects, Nagle off, generous timeouts. Idle
+/// connections are dropped after 4 s, before the service's keep-alive (5 s, actix-web's
+/// default) closes them: a request sent on a connection the server is closing at that moment
+/// fails, and would count as refused.
 ///
 /// # Errors
 /// When the client cannot be built.
@@ -14,7 +17,7 @@ pub fn client() -> anyhow::Result<Client> {
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(Duration::from_secs(4))
         .timeout(Duration::from_secs(30))
         .build()?)
 }
