@@ -277,7 +277,7 @@ async fn a_send_returns_and_announces_what_the_database_holds() {
     let first = h.chat.send_as_store(store, &text("hello")).await.unwrap();
     let id = first.message.session_id;
     let stored = session_as_stored(id).await;
-    assert_eq!(stored.messages, [first.message.clone()]);
+    assert_eq!(stored.messages, std::slice::from_ref(&first.message));
     assert_eq!(
         last_event(h.events().await, "session_updated").data,
         serde_json::to_value(&stored.view.details).unwrap()
