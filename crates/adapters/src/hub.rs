@@ -241,14 +241,18 @@ pub fn delivers_to(event: &RecordedEvent, who: Participant) -> Option<MessageId>
 }
 
 fn other_side(head: &MessageHead, who: Participant) -> Option<MessageId> {
-    let from_store = head.sender_type == "store";
-    let to_other_side = match who {
-        Participant::Admin(_) => from_store,
-        Participant::Store(_) => !from_store,
-    };
-    to_other_side
+    reaches_other_side(head, who)
         .then(|| MessageId::parse(head.id).ok())
         .flatten()
+}
+
+/// Whether `who` is on the other side of the message's sender.
+fn reaches_other_side(head: &MessageHead, who: Participant) -> bool {
+    let from_store = head.sender_type == "store";
+    match who {
+        Participant::Admin(_) => from_store,
+        Participant::Store(_) => !from_store,
+    }
 }
 
 impl Hub {
@@ -365,7 +369,7 @@ impl Hub {
             event_id: Some(event.id),
             delivers: head
                 .as_ref()
-                .and_then(|h| other_side(h, who))
+                .filter(|h| reaches_other_side(h, who))
                 .and(delivery.clone()),
         });
     }
