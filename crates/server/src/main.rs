@@ -44,6 +44,11 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(settings, args).await.map(|()| None),
             command => {
+                // A command opens connections only when it asks for one. A pool that keeps
+                // idle connections would open them in the background, and a connection still
+                // being opened when the process exits can abort it in libpq's Kerberos code.
+                let mut settings = settings;
+                settings.database.min_idle = 0;
                 let state = chat_server::AppState::new(settings);
                 cli::run(&state, command).await.map(Some)
             }
