@@ -5,7 +5,8 @@
 #
 #   exec CMD...  Run CMD with DATABASE_URL set. If DATABASE_URL is already set
 #                in the environment it is used as is; otherwise the local
-#                cluster is started (or reused) and its URL is exported.
+#                cluster is started (or reused) and its URL is exported,
+#                with PGGSSENCMODE=disable (it has no Kerberos).
 #   start        Initialise (first time) and start the local cluster.
 #   stop         Stop the local cluster (no error if it is not running).
 #   status       Show whether the local cluster is running.
@@ -256,6 +257,10 @@ cmd_exec() {
     fi
     ensure_running
     export DATABASE_URL="$LOCAL_URL"
+    # The local cluster has no Kerberos, so libpq need not look for Kerberos credentials on
+    # every connection. That look-up, in a thread still connecting while the process exits,
+    # can abort the process in libkrb5's exit handlers.
+    export PGGSSENCMODE="${PGGSSENCMODE:-disable}"
     exec "$@"
 }
 
