@@ -53,11 +53,25 @@ async fn reopen(db: &tokio_postgres::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Default)]
 struct Round {
     latencies: Latencies,
     won: u64,
     lost: u64,
     other: u64,
+}
+
+impl Round {
+    /// Counts one claim's answer (`None`: no answer) and how long it took.
+    fn count(&mut self, status: Option<StatusCode>, took: Duration) {
+        self.latencies
+            .record_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        match status {
+            Some(StatusCode::OK) => self.won += 1,
+            Some(StatusCode::CONFLICT) => self.lost += 1,
+            _ => self.other += 1,
+        }
+    }
 }
 
 async fn storm(b: &Bench, base: &str) -> Round {
@@ -85,24 +99,10 @@ async fn storm(b: &Bench, base: &str) -> Round {
             (status, sent.elapsed())
         })
     });
-    let mut round = Round {
-        latencies: Latencies::new(),
-        won: 0,
-        lost: 0,
-        other: 0,
-    };
+    let mut round = Round::default();
     for done in join_all(tasks).await {
         match done {
-            Ok((status, took)) => {
-                round
-                    .latencies
-                    .record_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-                match status {
-                    Some(StatusCode::OK) => round.won += 1,
-                    Some(StatusCode::CONFLICT) => round.lost += 1,
-                    _ => round.other += 1,
-                }
-            }
+            Ok((status, took)) => round.count(status, took),
             Err(_) => round.other += 1,
         }
     }
@@ -315,26 +315,14 @@ async fn per_admin(b: &Bench, base: &str) -> Round {
             out
         })
     });
-    let mut round = Round {
-        latencies: Latencies::new(),
-        won: 0,
-        lost: 0,
-        other: 0,
-    };
+    let mut round = Round::default();
     for done in join_all(tasks).await {
         let Ok(claims) = done else {
             round.other += u64::try_from(per_admin).unwrap_or(0);
             continue;
         };
         for (status, took) in claims {
-            round
-                .latencies
-                .record_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-            match status {
-                Some(StatusCode::OK) => round.won += 1,
-                Some(StatusCode::CONFLICT) => round.lost += 1,
-                _ => round.other += 1,
-            }
+            round.count(status, took);
         }
     }
     round
