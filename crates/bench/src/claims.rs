@@ -155,13 +155,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         reopen(&db).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let round = storm(b, &base).await;
-        let claimed: i64 = db
-            .query_one(
-                "SELECT count(*) FROM sessions WHERE status = 'claimed'",
-                &[],
-            )
-            .await?
-            .get(0);
+        let claimed = claimed_count(&db).await?;
         println!(
             "  storm: {} won, {} lost (409), {} other, {claimed} sessions claimed; {}",
             round.won,
@@ -275,14 +269,19 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     ])
 }
 
-async fn check_claimed(db: &tokio_postgres::Client) -> anyhow::Result<()> {
-    let claimed: i64 = db
+/// How many sessions are claimed now.
+async fn claimed_count(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
+    let row = db
         .query_one(
             "SELECT count(*) FROM sessions WHERE status = 'claimed'",
             &[],
         )
-        .await?
-        .get(0);
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn check_claimed(db: &tokio_postgres::Client) -> anyhow::Result<()> {
+    let claimed = claimed_count(db).await?;
     anyhow::ensure!(
         claimed == SESSIONS,
         "the reference's claims left {claimed} sessions claimed"
