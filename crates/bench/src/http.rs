@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode};
 
 /// A client for loopback: no proxy, no redirects, Nagle off, generous timeouts. Idle
 /// connections are dropped after 4 s, before the service's keep-alive (5 s, actix-web's
@@ -43,15 +43,12 @@ pub async fn store_send(
 
 /// `GET path` as the holder of `token`; the status after reading the whole body, or `None`.
 pub async fn get(client: &Client, base: &str, path: &str, token: &str) -> Option<StatusCode> {
-    let resp = client
-        .get(format!("{base}{path}"))
-        .header(AUTHORIZATION, format!("Token {token}"))
-        .send()
-        .await
-        .ok()?;
-    let status = resp.status();
-    resp.bytes().await.ok()?;
-    Some(status)
+    status_of(
+        client
+            .get(format!("{base}{path}"))
+            .header(AUTHORIZATION, format!("Token {token}")),
+    )
+    .await
 }
 
 /// `POST path` with a JSON `body` as the holder of `token`; the status after reading the
@@ -63,14 +60,19 @@ pub async fn post(
     token: &str,
     body: String,
 ) -> Option<StatusCode> {
-    let resp = client
-        .post(format!("{base}{path}"))
-        .header(AUTHORIZATION, format!("Token {token}"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .ok()?;
+    status_of(
+        client
+            .post(format!("{base}{path}"))
+            .header(AUTHORIZATION, format!("Token {token}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+    )
+    .await
+}
+
+/// Sends `request`; the status after reading the whole body, or `None`.
+async fn status_of(request: RequestBuilder) -> Option<StatusCode> {
+    let resp = request.send().await.ok()?;
     let status = resp.status();
     resp.bytes().await.ok()?;
     Some(status)
