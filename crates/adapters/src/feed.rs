@@ -1,5 +1,6 @@
-//! The event feed: recording events inside the transaction of the change that causes them,
-//! and reading them back for a reader that resumes.
+//! The event feed: recording events inside the transaction of the change that causes them
+//! (unnumbered, see [`crate::sequencer`]), and reading the numbered ones back for a reader
+//! that resumes.
 
 use async_trait::async_trait;
 use chat_domain::events::{DomainEvent, RecordedEvent};
@@ -18,47 +19,49 @@ use crate::schema::{event_retention, events};
 use crate::Postgres;
 
 diesel::define_sql_function! {
-    /// `record_events(...)`: takes the feed lock, inserts the events and returns their ids,
-    /// in order (see the migration that defines it).
+    /// `record_events(...)`: inserts the events, unnumbered, in the order given (see the
+    /// migration that defines it).
     fn record_events(
         kinds: Array<Text>,
         data: Array<Text>,
         all_admins: Array<Bool>,
         admin_ids: Array<Text>,
         store_ids: Array<Nullable<BigInt>>,
+        carries_messages: Array<Nullable<BigInt>>,
+        carries_to: Array<Nullable<Text>>,
         created: Timestamptz,
-    ) -> BigInt;
+    );
 }
 
-/// Records `events` in the current transaction and returns them numbered.
-///
-/// The database function takes the feed lock, which it holds until the transaction ends, then
-/// draws the ids: so ids are drawn in commit order. Call it last in the transaction, to hold
-/// the lock briefly.
+fn serialization(err: impl std::error::Error + Send + Sync + 'static) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(err))
+}
+
+/// Records `events` in the current transaction, unnumbered: the sequencer numbers them once
+/// the transaction commits. Takes no lock.
 pub(crate) fn record(
     conn: &mut PgConnection,
     events: &[DomainEvent],
     now: DateTime<Utc>,
-) -> Result<Vec<RecordedEvent>, diesel::result::Error> {
+) -> Result<(), diesel::result::Error> {
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let mut kinds = Vec::with_capacity(events.len());
     let mut data = Vec::with_capacity(events.len());
     let mut all_admins = Vec::with_capacity(events.len());
     let mut admin_ids = Vec::with_capacity(events.len());
     let mut store_ids = Vec::with_capacity(events.len());
+    let mut carries_messages = Vec::with_capacity(events.len());
+    let mut carries_to = Vec::with_capacity(events.len());
     for event in events {
         let mut json = Vec::with_capacity(256);
         event
             .serialize_data(&mut serde_json::Serializer::new(&mut json))
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            .map_err(serialization)?;
         let audience = event.audience();
         kinds.push(event.kind().as_str());
-        data.push(
-            String::from_utf8(json)
-                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
-        );
+        data.push(String::from_utf8(json).map_err(serialization)?);
         all_admins.push(audience.all_admins);
         let ids: Vec<String> = audience
             .admins
@@ -67,38 +70,34 @@ pub(crate) fn record(
             .collect();
         admin_ids.push(format!("{{{}}}", ids.join(",")));
         store_ids.push(audience.store.map(|s| s.get()));
+        let carried = event.carries();
+        carries_messages.push(carried.map(|c| c.message.get()));
+        carries_to.push(carried.map(|c| c.to.as_str()));
     }
     // As the database stores it (microseconds), so that what is published now and what is
     // replayed later agree.
     let created = now.trunc_subsecs(6);
-    let ids: Vec<i64> = diesel::select(record_events(
+    diesel::select(record_events(
         &kinds,
         &data,
         &all_admins,
         &admin_ids,
         &store_ids,
+        &carries_messages,
+        &carries_to,
         created,
     ))
-    .load(conn)?;
-    if ids.len() != events.len() {
-        return Err(diesel::result::Error::DeserializationError(
-            "the feed did not number every event".into(),
-        ));
-    }
-    ids.into_iter()
-        .zip(events)
-        .zip(data)
-        .map(|((id, event), data)| {
-            Ok(RecordedEvent {
-                id: EventId::parse(id)
-                    .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
-                created,
-                kind: event.kind(),
-                audience: event.audience(),
-                data,
-            })
-        })
-        .collect()
+    .execute(conn)
+    .map(drop)
+}
+
+/// The id of the newest numbered event (what was pruned counts: ids are never reused).
+fn newest(conn: &mut PgConnection, pruned_through: i64) -> Result<i64, RepositoryError> {
+    let max: Option<i64> = events::table
+        .select(diesel::dsl::max(events::event_id))
+        .first(conn)
+        .map_err(db_error)?;
+    Ok(max.unwrap_or(0).max(pruned_through))
 }
 
 #[async_trait]
@@ -119,9 +118,12 @@ impl EventFeed for Postgres {
                 if after < pruned_through {
                     return Ok(Replay::TooOld);
                 }
+                if after > newest(conn, pruned_through)? {
+                    return Ok(Replay::Ahead);
+                }
                 let mut query = events::table
-                    .filter(events::id.gt(after))
-                    .order(events::id.asc())
+                    .filter(events::event_id.gt(after))
+                    .order(events::event_id.asc())
                     .limit(i64::from(limit))
                     .select(EventRow::as_select())
                     .into_boxed();
@@ -169,11 +171,15 @@ impl Postgres {
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let ids: Vec<i64> =
-                        diesel::delete(events::table.filter(events::created.lt(older_than)))
-                            .returning(events::id)
-                            .get_results(conn)?;
-                    if let Some(max) = ids.iter().max() {
+                    // Only numbered ones: an event waiting for its number is never lost.
+                    let ids: Vec<Option<i64>> = diesel::delete(
+                        events::table
+                            .filter(events::created.lt(older_than))
+                            .filter(events::event_id.is_not_null()),
+                    )
+                    .returning(events::event_id)
+                    .get_results(conn)?;
+                    if let Some(max) = ids.iter().flatten().max() {
                         diesel::update(event_retention::table)
                             .filter(event_retention::pruned_through.lt(*max))
                             .set(event_retention::pruned_through.eq(*max))

@@ -1,25 +1,21 @@
 //! The hub: the live connections of this instance, and the fan-out of events to them.
 //!
-//! Events reach the hub from one place, the [`crate::relay`], in id order. Each connection has
+//! Events reach the hub from one place, the [`crate::relay`], in id order, each with its
+//! audience and the message it carries as typed facts: the hub never reads an event's data.
+//! Each connection has
 //! a bounded buffer; a connection whose buffer is full is cut off (it resumes with `since` and
 //! loses nothing), so that a slow client never slows the others.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytestring::ByteString;
-use chat_domain::events::{Audience, EventKind, RecordedEvent};
+use chat_domain::events::{Audience, RecordedEvent, Side};
 use chat_domain::ids::{AdminId, EventId, MessageId, StoreId};
 use chat_domain::model::Participant;
-use chat_domain::ports::Notifier;
 use chrono::SecondsFormat;
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
-
-/// How many events published locally are kept for the relay, which then needs no query to
-/// relay them when their announcement carries only their ids.
-const LOCAL_CACHE: usize = 1024;
 
 /// Identifies a connection within this instance.
 pub type ConnectionId = u64;
@@ -104,6 +100,9 @@ impl Cutoff {
 pub struct Subscription {
     /// Its id, to [`Hub::disconnect`] with.
     pub id: ConnectionId,
+    /// The id of the last event the hub delivered before the connection joined: every later
+    /// event of its audience reaches it (0 before any).
+    pub cursor: i64,
     /// The frames to write, in order.
     pub frames: mpsc::Receiver<Frame>,
     /// Fires when the hub cuts the connection off.
@@ -186,7 +185,6 @@ struct Inner {
     registry: RwLock<Registry>,
     next_id: AtomicU64,
     last_event: AtomicI64,
-    local: Mutex<VecDeque<RecordedEvent>>,
     stats: HubStats,
 }
 
@@ -194,32 +192,6 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     inner: Arc<Inner>,
-}
-
-/// The head of a message in an event's data: enough to tell who sent it.
-#[derive(Deserialize)]
-struct MessageHead {
-    id: i64,
-    sender_type: String,
-}
-
-/// The message an event shows in full: a `new_message`'s message, or the last message of a
-/// session entering or moving in the open queue (that is how a store's message reaches the
-/// admins before anyone claims the session).
-fn shown_message(event: &RecordedEvent) -> Option<MessageHead> {
-    #[derive(Deserialize)]
-    struct SessionHead {
-        last_message: Option<MessageHead>,
-    }
-    match event.kind {
-        EventKind::NewMessage => serde_json::from_str(&event.data).ok(),
-        EventKind::SessionOpened | EventKind::SessionUpdated => {
-            serde_json::from_str::<SessionHead>(&event.data)
-                .ok()
-                .and_then(|s| s.last_message)
-        }
-        _ => None,
-    }
 }
 
 /// The JSON text of an event frame: `{"type", "event_id", "created", "data"}`.
@@ -237,22 +209,7 @@ pub fn event_frame(event: &RecordedEvent) -> String {
 /// The message an event delivers to `who`, when `who` is the other side of it.
 #[must_use]
 pub fn delivers_to(event: &RecordedEvent, who: Participant) -> Option<MessageId> {
-    other_side(&shown_message(event)?, who)
-}
-
-fn other_side(head: &MessageHead, who: Participant) -> Option<MessageId> {
-    reaches_other_side(head, who)
-        .then(|| MessageId::parse(head.id).ok())
-        .flatten()
-}
-
-/// Whether `who` is on the other side of the message's sender.
-fn reaches_other_side(head: &MessageHead, who: Participant) -> bool {
-    let from_store = head.sender_type == "store";
-    match who {
-        Participant::Admin(_) => from_store,
-        Participant::Store(_) => !from_store,
-    }
+    event.carries.and_then(|c| c.delivered_to(who))
 }
 
 impl Hub {
@@ -278,6 +235,9 @@ impl Hub {
             Participant::Admin(admin) => registry.by_admin.entry(admin).or_default().push(id),
             Participant::Store(store) => registry.by_store.entry(store).or_default().push(id),
         }
+        // Read under the write lock: a delivery holds the read lock while it fans out, so
+        // this is exactly the last event that did not reach the new connection.
+        let cursor = self.inner.last_event.load(Ordering::Acquire);
         registry.entries.insert(
             id,
             Entry {
@@ -287,7 +247,12 @@ impl Hub {
                 cutoff: Some(cutoff_tx),
             },
         );
-        Subscription { id, frames, cutoff }
+        Subscription {
+            id,
+            cursor,
+            frames,
+            cutoff,
+        }
     }
 
     /// Forgets a connection that closed.
@@ -321,8 +286,14 @@ impl Hub {
     }
 
     /// Sends `frame` (built lazily per connection by `make`) to the connections `audience`
-    /// reaches, cutting off those whose buffer is full.
-    fn fan_out(&self, audience: &Audience, make: impl Fn(Participant) -> Frame) {
+    /// reaches, cutting off those whose buffer is full; then, for an event, moves the hub's
+    /// cursor to `event` before new connections may join.
+    fn fan_out(
+        &self,
+        audience: &Audience,
+        event: Option<EventId>,
+        make: impl Fn(Participant) -> Frame,
+    ) {
         let mut too_slow = Vec::new();
         let mut delivered = 0;
         {
@@ -331,6 +302,9 @@ impl Hub {
                 .registry
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
+            if let Some(id) = event {
+                self.inner.last_event.fetch_max(id.get(), Ordering::AcqRel);
+            }
             for id in registry.reached(audience) {
                 let Some(entry) = registry.entries.get(&id) else {
                     continue;
@@ -353,31 +327,37 @@ impl Hub {
     /// Delivers a committed event to the connections of its audience. Events must come in id
     /// order; the relay guarantees it.
     pub fn deliver(&self, event: &RecordedEvent) {
-        self.inner
-            .last_event
-            .fetch_max(event.id.get(), Ordering::Relaxed);
         let text = ByteString::from(event_frame(event));
-        let head = shown_message(event);
         // A message goes to one side only (the other side of its sender), so one mark serves
         // every connection that is told of it.
-        let delivery = head
-            .as_ref()
-            .and_then(|h| MessageId::parse(h.id).ok())
-            .map(|id| Arc::new(Delivery::new(id)));
-        self.fan_out(&event.audience, |who| Frame {
+        let delivery = event
+            .carries
+            .map(|c| (c.to, Arc::new(Delivery::new(c.message))));
+        self.fan_out(&event.audience, Some(event.id), |who| Frame {
             text: text.clone(),
             event_id: Some(event.id),
-            delivers: head
+            delivers: delivery
                 .as_ref()
-                .filter(|h| reaches_other_side(h, who))
-                .and(delivery.clone()),
+                .filter(|(to, _)| *to == Side::of(who))
+                .map(|(_, d)| d.clone()),
         });
+    }
+
+    /// Starts the hub's cursor at `event_id`, the newest event when the relay first listens:
+    /// connections that join before any delivery have every event up to it.
+    pub fn start_at(&self, event_id: i64) {
+        let _registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        self.inner.last_event.fetch_max(event_id, Ordering::AcqRel);
     }
 
     /// Delivers a typing notice (never stored, so without an event id).
     pub fn deliver_typing(&self, audience: &Audience, data: &str) {
         let text = ByteString::from(format!(r#"{{"type":"typing","data":{data}}}"#));
-        self.fan_out(audience, |_| Frame {
+        self.fan_out(audience, None, |_| Frame {
             text: text.clone(),
             event_id: None,
             delivers: None,
@@ -439,34 +419,11 @@ impl Hub {
     pub fn last_event(&self) -> i64 {
         self.inner.last_event.load(Ordering::Relaxed)
     }
-
-    /// The events `first..=last` if all were published locally and are still cached.
-    #[must_use]
-    pub fn cached(&self, first: i64, last: i64) -> Option<Vec<RecordedEvent>> {
-        let local = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
-        (first..=last)
-            .map(|id| local.iter().find(|e| e.id.get() == id).cloned())
-            .collect()
-    }
-}
-
-impl Notifier for Hub {
-    /// Keeps events just committed by this instance, so that the relay can deliver them
-    /// without reading them back when their announcement is too large to carry them.
-    fn publish(&self, events: &[RecordedEvent]) {
-        let mut local = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
-        for event in events {
-            if local.len() == LOCAL_CACHE {
-                local.pop_front();
-            }
-            local.push_back(event.clone());
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use chat_domain::events::Audience;
+    use chat_domain::events::{Audience, Carried, EventKind};
     use chrono::TimeZone;
 
     use super::*;
@@ -479,6 +436,7 @@ mod tests {
                 .unwrap(),
             kind,
             audience,
+            carries: None,
             data: data.into(),
         }
     }
@@ -525,12 +483,13 @@ mod tests {
             admins: vec![AdminId::parse(2).unwrap()],
             ..Audience::default()
         };
-        hub.deliver(&event(
-            2,
-            EventKind::NewMessage,
-            to_store,
-            r#"{"id":40,"sender_type":"store"}"#,
-        ));
+        hub.deliver(&RecordedEvent {
+            carries: Some(Carried {
+                message: MessageId::parse(40).unwrap(),
+                to: Side::Admin,
+            }),
+            ..event(2, EventKind::NewMessage, to_store, "{}")
+        });
         assert_eq!(a1.frames.recv().await.unwrap().event_id.unwrap().get(), 1);
         assert!(a1.frames.try_recv().is_err());
         assert_eq!(a2.frames.recv().await.unwrap().event_id.unwrap().get(), 1);
@@ -578,14 +537,16 @@ mod tests {
         assert_eq!(hub.open_connections(), (0, 1));
     }
 
-    #[test]
-    fn published_events_are_cached_for_the_relay() {
+    #[tokio::test]
+    async fn a_connection_gets_every_event_after_its_cursor() {
         let hub = Hub::new();
-        hub.publish(&[
-            event(3, EventKind::SessionOpened, every_admin(), "{}"),
-            event(4, EventKind::SessionUpdated, every_admin(), "{}"),
-        ]);
-        assert_eq!(hub.cached(3, 4).map(|e| e.len()), Some(2));
-        assert!(hub.cached(3, 5).is_none());
+        hub.start_at(6);
+        assert_eq!(hub.connect(admin(1), vec![1], 8).cursor, 6);
+        hub.deliver(&event(7, EventKind::SessionOpened, every_admin(), "{}"));
+        let mut late = hub.connect(admin(2), vec![2], 8);
+        assert_eq!(late.cursor, 7);
+        hub.deliver(&event(8, EventKind::SessionOpened, every_admin(), "{}"));
+        assert_eq!(late.frames.recv().await.unwrap().event_id.unwrap().get(), 8);
+        assert!(late.frames.try_recv().is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod migrations;
 pub mod relay;
 mod rows;
 pub mod schema;
+pub mod sequencer;
 mod sessions;
 mod token_cache;
 mod tokens;
@@ -21,6 +22,7 @@ pub mod testing;
 pub use db::{Conn, Database, PoolSettings};
 pub use hub::Hub;
 pub use relay::{Relay, RelayStatus};
+pub use sequencer::{Commits, Sequencer, SequencerStatus};
 pub use token_cache::TokenCache;
 pub use tokens::token_hash;
 

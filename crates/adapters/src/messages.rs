@@ -2,6 +2,7 @@
 //! serialized: the last message, the counters and the events always agree.
 
 use async_trait::async_trait;
+use chat_domain::events::DomainEvent;
 use chat_domain::ids::{MessageId, SessionId, StoreId};
 use chat_domain::model::{
     Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails, SessionStatus,
@@ -147,7 +148,8 @@ fn append(
     };
     let message = Message::try_from(row.clone()).map_err(abort)?;
     let after = session_details(session, store, Some(row))?;
-    let events = record(conn, &on_sent(&message, &after), new.created)?;
+    let events = on_sent(&message, &after);
+    record(conn, &events, new.created)?;
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(after),
@@ -220,7 +222,8 @@ fn mark_read(
         })
         .collect::<Result<Vec<_>, DieselError>>()?;
     let now = chrono::Utc::now();
-    let events = record(conn, &on_read(id, &moved, MessageStatus::Read), now)?;
+    let events = on_read(id, &moved, MessageStatus::Read);
+    record(conn, &events, now)?;
     Ok(ReadOutcome::Marked(events))
 }
 
@@ -229,7 +232,7 @@ fn mark_delivered(
     reader: Participant,
     ids: &[MessageId],
     on_delivered: StatusRecipe,
-) -> Result<Vec<chat_domain::events::RecordedEvent>, DieselError> {
+) -> Result<Vec<DomainEvent>, DieselError> {
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let sent = messages::table
         .filter(messages::id.eq_any(ids))
@@ -267,7 +270,8 @@ fn mark_delivered(
             .collect::<Result<Vec<_>, DieselError>>()?;
         events.extend(on_delivered(session, &messages, MessageStatus::Delivered));
     }
-    record(conn, &events, chrono::Utc::now())
+    record(conn, &events, chrono::Utc::now())?;
+    Ok(events)
 }
 
 /// The database functions the appends call.
@@ -381,7 +385,7 @@ impl MessageRepository for Postgres {
         reader: Participant,
         messages: Vec<MessageId>,
         on_delivered: StatusRecipe,
-    ) -> Result<Vec<chat_domain::events::RecordedEvent>, RepositoryError> {
+    ) -> Result<Vec<DomainEvent>, RepositoryError> {
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| mark_delivered(conn, reader, &messages, on_delivered))

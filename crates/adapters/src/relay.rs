@@ -1,10 +1,9 @@
-//! The relay: one `LISTEN` connection per instance that brings every committed event, from
+//! The relay: one `LISTEN` connection per instance that brings every numbered event, from
 //! this instance and all others, to the [`Hub`], in id order, without gaps or repeats.
 //!
-//! Writers announce events on `chat_events` in the transaction that records them (a trigger,
-//! see the migrations); PostgreSQL delivers announcements in commit order, which is id order.
-//! An announcement carries the events when they fit, else their id range, which is read back
-//! (or taken from the hub's cache of events this instance published). After a lost
+//! The [`crate::sequencer`] announces each batch it numbers on `chat_events`, in the
+//! transaction that numbers it, so announcements come in id order. An announcement carries
+//! the events when they fit, else only their id range, which is read back. After a lost
 //! connection the relay reconnects and reads everything it missed before going on.
 
 use std::sync::Arc;
@@ -12,14 +11,15 @@ use std::time::Duration;
 
 use chat_domain::events::{Audience, EventKind, RecordedEvent};
 use chat_domain::ids::{AdminId, EventId, StoreId};
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row};
 
 use crate::hub::Hub;
+use crate::rows::carried;
+use crate::sequencer::{AnnouncedEvent, Announcement};
 use crate::token_cache::TokenCache;
 
 /// The channel of event announcements.
@@ -31,23 +31,9 @@ pub const REVOCATIONS_CHANNEL: &str = crate::tokens::REVOCATIONS_CHANNEL;
 
 const FETCH_BATCH: i64 = 1000;
 
-#[derive(Deserialize)]
-struct Announcement {
-    first: i64,
-    last: i64,
-    events: Option<Vec<AnnouncedEvent>>,
-}
-
-#[derive(Deserialize)]
-struct AnnouncedEvent {
-    id: i64,
-    kind: String,
-    data: Box<RawValue>,
-    all_admins: bool,
-    admin_ids: Vec<i64>,
-    store_id: Option<i64>,
-    created: DateTime<Utc>,
-}
+/// The columns of a numbered event, in the order [`events_from_rows`] reads them.
+const EVENT_COLUMNS: &str =
+    "event_id, kind, data, all_admins, admin_ids, store_id, created, carries_message, carries_to";
 
 /// A typing notice as announced: who sees it, and the `data` of the frame.
 #[derive(Debug, serde::Serialize, Deserialize)]
@@ -61,44 +47,66 @@ pub struct TypingNotice {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum RelayError {
+pub(crate) enum RelayError {
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
     #[error("malformed event: {0}")]
     Malformed(String),
 }
 
-fn event(
-    id: i64,
-    kind: &str,
-    data: String,
-    all_admins: bool,
-    admin_ids: Vec<i64>,
-    store_id: Option<i64>,
-    created: DateTime<Utc>,
-) -> Result<RecordedEvent, RelayError> {
-    let bad = |what: String| RelayError::Malformed(what);
-    Ok(RecordedEvent {
-        id: EventId::parse(id).map_err(|e| bad(e.to_string()))?,
-        created,
-        kind: EventKind::parse(kind).ok_or_else(|| bad(format!("unknown kind {kind}")))?,
-        audience: Audience {
-            all_admins,
-            admins: admin_ids
-                .into_iter()
-                .map(AdminId::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?,
-            store: store_id
-                .map(StoreId::parse)
-                .transpose()
-                .map_err(|e| bad(e.to_string()))?,
-        },
-        data,
-    })
+impl TryFrom<AnnouncedEvent> for RecordedEvent {
+    type Error = RelayError;
+
+    fn try_from(e: AnnouncedEvent) -> Result<Self, RelayError> {
+        let bad = |what: String| RelayError::Malformed(what);
+        Ok(Self {
+            id: EventId::parse(e.id).map_err(|err| bad(err.to_string()))?,
+            created: e.created,
+            kind: EventKind::parse(&e.kind)
+                .ok_or_else(|| bad(format!("unknown kind {}", e.kind)))?,
+            audience: Audience {
+                all_admins: e.all_admins,
+                admins: e
+                    .admin_ids
+                    .into_iter()
+                    .map(AdminId::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|err| bad(err.to_string()))?,
+                store: e
+                    .store_id
+                    .map(StoreId::parse)
+                    .transpose()
+                    .map_err(|err| bad(err.to_string()))?,
+            },
+            carries: carried(e.carries_message, e.carries_to.as_deref())
+                .map_err(|err| bad(err.to_string()))?,
+            data: e.data.get().to_owned(),
+        })
+    }
 }
 
-/// Reads events with ids in `(after, up_to]` (or all after `after`), in order.
+/// Numbered events from rows of [`EVENT_COLUMNS`].
+pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, RelayError> {
+    rows.into_iter()
+        .map(|row| {
+            let data: String = row.try_get(2)?;
+            RecordedEvent::try_from(AnnouncedEvent {
+                id: row.try_get(0)?,
+                kind: row.try_get(1)?,
+                data: RawValue::from_string(data)
+                    .map_err(|e| RelayError::Malformed(e.to_string()))?,
+                all_admins: row.try_get(3)?,
+                admin_ids: row.try_get(4)?,
+                store_id: row.try_get(5)?,
+                created: row.try_get(6)?,
+                carries_message: row.try_get(7)?,
+                carries_to: row.try_get(8)?,
+            })
+        })
+        .collect()
+}
+
+/// Reads the numbered events with ids in `(after, up_to]` (or all after `after`), in order.
 async fn fetch(
     client: &Client,
     after: i64,
@@ -109,22 +117,15 @@ async fn fetch(
     loop {
         let rows = client
             .query(
-                "SELECT id, kind, data, all_admins, admin_ids, store_id, created FROM events \
-                 WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events \
+                     WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
+                ),
                 &[&cursor, &up_to.unwrap_or(i64::MAX), &FETCH_BATCH],
             )
             .await?;
         let done = rows.len() < usize::try_from(FETCH_BATCH).unwrap_or(usize::MAX);
-        for row in rows {
-            let e = event(
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-            )?;
+        for e in events_from_rows(rows)? {
             cursor = e.id.get();
             out.push(e);
         }
@@ -134,7 +135,8 @@ async fn fetch(
     }
 }
 
-/// Delivers what an announcement on `chat_events` names, skipping what was delivered.
+/// Delivers what an announcement on `chat_events` names, skipping what was delivered and
+/// reading back what it does not carry.
 async fn relay_events(
     client: &Client,
     hub: &Hub,
@@ -146,35 +148,23 @@ async fn relay_events(
     if announcement.last <= *last {
         return Ok(());
     }
+    // Ids have no gaps: anything between what was delivered and this batch is read back.
     let events = match announcement.events {
-        Some(events) => events
+        Some(events) if announcement.first <= *last + 1 => events
             .into_iter()
-            .map(|e| {
-                event(
-                    e.id,
-                    &e.kind,
-                    e.data.get().to_owned(),
-                    e.all_admins,
-                    e.admin_ids,
-                    e.store_id,
-                    e.created,
-                )
-            })
+            .map(RecordedEvent::try_from)
             .collect::<Result<Vec<_>, _>>()?,
-        None => match hub.cached(announcement.first.max(*last + 1), announcement.last) {
-            Some(events) => events,
-            None => fetch(client, *last, Some(announcement.last)).await?,
-        },
+        _ => fetch(client, *last, Some(announcement.last)).await?,
     };
-    // Anything between what was delivered and this announcement was read back by `fetch`
-    // or never committed: announcements come in commit order.
     for e in &events {
         if e.id.get() > *last {
+            if e.id.get() != *last + 1 {
+                tracing::warn!(after = *last, id = e.id.get(), "a gap in event ids");
+            }
             hub.deliver(e);
             *last = e.id.get();
         }
     }
-    *last = (*last).max(announcement.last);
     Ok(())
 }
 
@@ -240,9 +230,11 @@ async fn session(
             }
             None => {
                 let row = client
-                    .query_one("SELECT COALESCE(max(id), 0) FROM events", &[])
+                    .query_one("SELECT COALESCE(max(event_id), 0) FROM events", &[])
                     .await?;
-                row.try_get(0)?
+                let newest = row.try_get(0)?;
+                hub.start_at(newest);
+                newest
             }
         };
         *last = Some(delivered);

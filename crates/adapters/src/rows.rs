@@ -1,6 +1,6 @@
 //! Diesel rows, and their conversion into domain types. Rows never leave this crate.
 
-use chat_domain::events::{Audience, EventKind, RecordedEvent};
+use chat_domain::events::{Audience, Carried, EventKind, RecordedEvent, Side};
 use chat_domain::ids::{AdminId, ApiKeyId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{
     Admin, ApiKey, Message, MessageBody, MessageStatus, Sender, Session, SessionDetails,
@@ -193,13 +193,30 @@ impl TryFrom<MessageRow> for Message {
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct EventRow {
-    pub id: i64,
+    pub event_id: Option<i64>,
     pub kind: String,
     pub data: String,
     pub all_admins: bool,
     pub admin_ids: Vec<i64>,
     pub store_id: Option<i64>,
     pub created: DateTime<Utc>,
+    pub carries_message: Option<i64>,
+    pub carries_to: Option<String>,
+}
+
+/// The typed delivery fact of an event row.
+pub(crate) fn carried(
+    message: Option<i64>,
+    to: Option<&str>,
+) -> Result<Option<Carried>, RepositoryError> {
+    match (message, to) {
+        (Some(message), Some(to)) => Ok(Some(Carried {
+            message: MessageId::parse(message).map_err(corrupt)?,
+            to: Side::parse(to)
+                .ok_or_else(|| RepositoryError::internal(format!("unknown side {to}")))?,
+        })),
+        _ => Ok(None),
+    }
 }
 
 impl TryFrom<EventRow> for RecordedEvent {
@@ -207,7 +224,10 @@ impl TryFrom<EventRow> for RecordedEvent {
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
         Ok(Self {
-            id: EventId::parse(row.id).map_err(corrupt)?,
+            id: row
+                .event_id
+                .ok_or_else(|| RepositoryError::internal("an unnumbered event was read"))
+                .and_then(|id| EventId::parse(id).map_err(corrupt))?,
             created: row.created,
             kind: EventKind::parse(&row.kind).ok_or_else(|| {
                 RepositoryError::internal(format!("unknown event kind {}", row.kind))
@@ -226,6 +246,7 @@ impl TryFrom<EventRow> for RecordedEvent {
                     .transpose()
                     .map_err(corrupt)?,
             },
+            carries: carried(row.carries_message, row.carries_to.as_deref())?,
             data: row.data,
         })
     }

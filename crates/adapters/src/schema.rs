@@ -33,6 +33,9 @@ diesel::table! {
         admin_ids -> Array<Int8>,
         store_id -> Nullable<Int8>,
         created -> Timestamptz,
+        event_id -> Nullable<Int8>,
+        carries_message -> Nullable<Int8>,
+        carries_to -> Nullable<Text>,
     }
 }
 

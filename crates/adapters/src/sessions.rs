@@ -2,7 +2,7 @@
 //! with its events in one transaction.
 
 use async_trait::async_trait;
-use chat_domain::events::RecordedEvent;
+use chat_domain::events::DomainEvent;
 use chat_domain::ids::{AdminId, SessionId, StoreId};
 use chat_domain::model::{
     Conversation, Listing, MySessionsFilter, Page, SessionDetails, SessionStatus,
@@ -143,7 +143,7 @@ fn insert_open(
     store: i64,
     now: DateTime<Utc>,
     on_open: OpenedRecipe,
-) -> Result<Option<(SessionDetails, Vec<RecordedEvent>)>, RepositoryError> {
+) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, RepositoryError> {
     conn.transaction(|conn| {
         let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
             .values((
@@ -175,7 +175,8 @@ fn insert_open(
             .first(conn)?;
         let opened = details((row, store_row, None))
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        let events = record(conn, &on_open(&opened), now)?;
+        let events = on_open(&opened);
+        record(conn, &events, now)?;
         Ok(Some((opened, events)))
     })
     .map_err(db_error)
@@ -232,7 +233,7 @@ impl SessionRepository for Postgres {
     async fn apply(
         &self,
         transition: &Transition,
-    ) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+    ) -> Result<Option<Vec<DomainEvent>>, RepositoryError> {
         let transition = transition.clone();
         self.db
             .run(move |conn| {
@@ -256,7 +257,8 @@ impl SessionRepository for Postgres {
                     if changed == 0 {
                         return Ok(None);
                     }
-                    record(conn, &transition.events, at).map(Some)
+                    record(conn, &transition.events, at)?;
+                    Ok(Some(transition.events.clone()))
                 })
                 .map_err(db_error)
             })

@@ -1,11 +1,12 @@
 //! Domain events: what a change of a session or a message tells the people involved, and who
-//! they are. Events are written to the event feed in the same transaction as the change.
+//! they are. Events are written to the event feed in the same transaction as the change, and
+//! numbered by the feed once committed.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
-use crate::model::{Admin, Message, MessageStatus, Participant, SessionDetails};
+use crate::model::{Admin, Message, MessageStatus, Participant, Sender, SessionDetails};
 
 /// The kinds of events of section 6 of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -76,6 +77,79 @@ pub enum DisconnectReason {
     Released,
     /// The admin handed the session to another admin.
     Transferred,
+}
+
+/// A side of a session: its admins, or its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The admins.
+    Admin,
+    /// The store.
+    Store,
+}
+
+impl Side {
+    /// `"admin"` or `"store"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Store => "store",
+        }
+    }
+
+    /// The side named `raw`, if any.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Admin, Self::Store]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+
+    /// The side of a participant.
+    #[must_use]
+    pub const fn of(who: Participant) -> Self {
+        match who {
+            Participant::Admin(_) => Self::Admin,
+            Participant::Store(_) => Self::Store,
+        }
+    }
+
+    /// The side a message from `sender` is written to: the store's messages go to the admins,
+    /// the admins' and the system's to the store.
+    #[must_use]
+    pub const fn facing(sender: Sender) -> Self {
+        match sender {
+            Sender::Store(_) => Self::Admin,
+            Sender::Admin(_) | Sender::System => Self::Store,
+        }
+    }
+}
+
+/// A message that an event shows in full, carried to the other side of its sender: when the
+/// event reaches a live socket of that side, the message is delivered. A typed fact, so that
+/// whoever routes the event never reads its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carried {
+    /// The message.
+    pub message: MessageId,
+    /// The side it is delivered to.
+    pub to: Side,
+}
+
+impl Carried {
+    fn of(message: &Message) -> Self {
+        Self {
+            message: message.id,
+            to: Side::facing(message.sender),
+        }
+    }
+
+    /// The message, when the event delivers it to `who`.
+    #[must_use]
+    pub fn delivered_to(self, who: Participant) -> Option<MessageId> {
+        (Side::of(who) == self.to).then_some(self.message)
+    }
 }
 
 /// Who receives an event.
@@ -255,6 +329,21 @@ impl DomainEvent {
         }
     }
 
+    /// The message the event shows in full and carries to the other side of its sender: a
+    /// `new_message`'s message, or the last message of a session entering or moving in the
+    /// open queue (that is how a store's message reaches the admins before anyone claims the
+    /// session).
+    #[must_use]
+    pub fn carries(&self) -> Option<Carried> {
+        match self {
+            Self::NewMessage { message, .. } => Some(Carried::of(message)),
+            Self::SessionOpened(s) | Self::SessionUpdated(s) => {
+                s.last_message.as_ref().map(Carried::of)
+            }
+            _ => None,
+        }
+    }
+
     /// Serializes the event's `data` object with `serializer` (JSON in practice).
     ///
     /// # Errors
@@ -303,10 +392,12 @@ impl DomainEvent {
     }
 }
 
-/// An event as stored in the feed: numbered, timed, addressed, with its `data` as JSON text.
+/// An event as the feed gives it out: numbered, timed, addressed, with its `data` as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
-    /// Grows strictly in commit order over the whole service; never reused.
+    /// Given once the event is committed; grows strictly over the whole service, without
+    /// gaps, and is never reused. The events of one session are numbered in the order their
+    /// changes committed.
     pub id: EventId,
     /// When it was recorded.
     pub created: DateTime<Utc>,
@@ -314,6 +405,8 @@ pub struct RecordedEvent {
     pub kind: EventKind,
     /// Who receives it.
     pub audience: Audience,
+    /// The message it carries to the other side of its sender, if any.
+    pub carries: Option<Carried>,
     /// The `data` object, serialized as JSON.
     pub data: String,
 }

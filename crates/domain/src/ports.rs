@@ -2,8 +2,8 @@
 //! cases are generic over them (see [`Ports`]).
 //!
 //! Every method that changes state writes the events of that change to the event feed in the
-//! same transaction, and returns them as recorded (numbered) so that the caller can hand them
-//! to the [`Notifier`]. Which events a change causes is decided by the domain: the caller
+//! same transaction, and returns them, so that the caller can tell the [`Notifier`] that they
+//! are committed. The feed numbers committed events afterwards (see [`EventFeed`]). Which events a change causes is decided by the domain: the caller
 //! passes the recipe (a plain function of [`crate::session`]) when the event needs data that
 //! only the store knows, such as a new message's id.
 
@@ -37,7 +37,7 @@ pub struct OpenedSession {
     /// Whether this call opened it.
     pub created: bool,
     /// The events recorded for the opening (empty when it already existed).
-    pub events: Vec<RecordedEvent>,
+    pub events: Vec<DomainEvent>,
 }
 
 /// Sessions, with their stores and last messages.
@@ -85,7 +85,7 @@ pub trait SessionRepository: Send + Sync + 'static {
     async fn apply(
         &self,
         transition: &Transition,
-    ) -> Result<Option<Vec<RecordedEvent>>, RepositoryError>;
+    ) -> Result<Option<Vec<DomainEvent>>, RepositoryError>;
 
     /// The open queue: open sessions, newest `last_message_at` first, and how many there are.
     ///
@@ -168,7 +168,7 @@ pub enum AppendOutcome {
         /// The session after it.
         session: Box<SessionDetails>,
         /// The events recorded with it.
-        events: Vec<RecordedEvent>,
+        events: Vec<DomainEvent>,
     },
     /// The author already wrote a message with the same `client_message_id` in the session:
     /// this is it, and nothing was stored.
@@ -185,7 +185,7 @@ pub enum AppendOutcome {
 pub enum ReadOutcome {
     /// The other side's messages up to the given one are read; the events recorded (none when
     /// all were read already).
-    Marked(Vec<RecordedEvent>),
+    Marked(Vec<DomainEvent>),
     /// The message is not in the session.
     UnknownMessage,
     /// The reader may not mark this session read (the reason).
@@ -253,7 +253,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         reader: Participant,
         messages: Vec<MessageId>,
         on_delivered: StatusRecipe,
-    ) -> Result<Vec<RecordedEvent>, RepositoryError>;
+    ) -> Result<Vec<DomainEvent>, RepositoryError>;
 }
 
 /// Stores, admins and API keys.
@@ -323,15 +323,18 @@ pub enum Replay {
     Events(Vec<RecordedEvent>),
     /// Events after the given id may have been pruned: the reader must refetch its state.
     TooOld,
+    /// The given id is beyond the newest event (the database was restored from an older
+    /// copy, or the id never came from this service): the reader must refetch its state.
+    Ahead,
 }
 
 /// The feed of recorded events, for resuming a live connection.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventFeed: Send + Sync + 'static {
-    /// The events addressed to `reader` with ids above `after` (`None`: from the very first
-    /// event), in id order, at most `limit`; [`Replay::TooOld`] when events after `after` were
-    /// pruned.
+    /// The numbered events addressed to `reader` with ids above `after` (`None`: from the
+    /// very first event), in id order, at most `limit`; [`Replay::TooOld`] when events after
+    /// `after` were pruned, [`Replay::Ahead`] when `after` is beyond the newest event.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
@@ -343,13 +346,12 @@ pub trait EventFeed: Send + Sync + 'static {
     ) -> Result<Replay, RepositoryError>;
 }
 
-/// Pushes recorded events to the live connections of this instance at once, without waiting
-/// for the feed to bring them round. Must not block; delivery is best effort (the feed is the
-/// source of truth).
+/// Hears of events just committed, so that the feed numbers and delivers them at once rather
+/// than at its next look. Must not block; the feed finds committed events without it, later.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Notifier: Send + Sync + 'static {
-    /// Hands over events just committed.
-    fn publish(&self, events: &[RecordedEvent]);
+    /// `events` were just committed.
+    fn publish(&self, events: &[DomainEvent]);
 }
 
 /// The time.

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::events::{Audience, EventKind, RecordedEvent};
+use crate::events::{Audience, DomainEvent, EventKind, RecordedEvent};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Admin, Message, MessageBody, MessageStatus, Sender, Session, SessionDetails, SessionStatus,
@@ -38,7 +38,7 @@ pub struct Mocks {
     pub directory: MockDirectoryRepository,
     pub tokens: MockTokenStore,
     pub feed: MockEventFeed,
-    pub published: Arc<Mutex<Vec<RecordedEvent>>>,
+    pub published: Arc<Mutex<Vec<DomainEvent>>>,
 }
 
 pub fn mocks() -> Mocks {
@@ -146,7 +146,52 @@ pub fn recorded(id: i64, kind: EventKind) -> RecordedEvent {
         created: now(),
         kind,
         audience: Audience::default(),
+        carries: None,
         data: "{}".to_owned(),
+    }
+}
+
+/// An event of `kind`, about session 5 of store 12, claimed by admin 2.
+pub fn event(kind: EventKind) -> DomainEvent {
+    let session = session_id(5);
+    let claimed = || details(5, SessionStatus::Claimed, Some(2));
+    match kind {
+        EventKind::SessionOpened => {
+            DomainEvent::SessionOpened(details(5, SessionStatus::Open, None))
+        }
+        EventKind::SessionUpdated => {
+            DomainEvent::SessionUpdated(details(5, SessionStatus::Open, None))
+        }
+        EventKind::SessionClaimed => DomainEvent::SessionClaimed {
+            session_id: session,
+            admin_id: admin_id(2),
+        },
+        EventKind::AdminConnected => DomainEvent::AdminConnected {
+            session_id: session,
+            store_id: store_id(12),
+            admin: admin(2),
+        },
+        EventKind::AdminDisconnected => DomainEvent::AdminDisconnected {
+            session_id: session,
+            store_id: store_id(12),
+            reason: crate::events::DisconnectReason::Released,
+        },
+        EventKind::SessionTransferred => DomainEvent::SessionTransferred {
+            session: claimed(),
+            from: admin_id(3),
+        },
+        EventKind::NewMessage => DomainEvent::NewMessage {
+            message: message(40, 5, Sender::Store(store_id(12))),
+            store_id: store_id(12),
+            admin_id: Some(admin_id(2)),
+        },
+        EventKind::MessageStatus => DomainEvent::MessageStatus {
+            session_id: session,
+            message_ids: vec![MessageId::parse(40).unwrap()],
+            status: MessageStatus::Read,
+            senders: Audience::default(),
+        },
+        EventKind::SessionClosed => DomainEvent::SessionClosed(claimed()),
     }
 }
 

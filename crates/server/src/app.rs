@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use chat_adapters::{Database, Hub, Postgres, RelayStatus, TokenCache};
+use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Conversations};
 
 use crate::settings::Settings;
 
-/// The production set of adapters: PostgreSQL, the WebSocket hub, the system clock.
+/// The production set of adapters: PostgreSQL, the event sequencer, the system clock.
 #[derive(Debug)]
 pub struct Live;
 
@@ -18,7 +18,7 @@ impl Ports for Live {
     type Directory = Postgres;
     type Tokens = Postgres;
     type Feed = Postgres;
-    type Notifier = Hub;
+    type Notifier = Commits;
     type Clock = SystemClock;
 }
 
@@ -37,6 +37,10 @@ pub struct AppState {
     pub hub: Hub,
     /// Whether the event relay is connected.
     pub relay: RelayStatus,
+    /// Commits of this instance, for the event sequencer.
+    pub commits: Commits,
+    /// Whether this instance numbers events now.
+    pub sequencer: SequencerStatus,
     /// Token lookups remembered while the relay listens for revocations.
     pub tokens: TokenCache,
     /// Counters and gauges for `/metrics`.
@@ -57,13 +61,14 @@ impl AppState {
         let tokens = TokenCache::default();
         let postgres = Postgres::with_token_cache(db, tokens.clone());
         let hub = Hub::new();
+        let commits = Commits::default();
         let adapters = Arc::new(Adapters::<Live> {
             sessions: postgres.clone(),
             messages: postgres.clone(),
             directory: postgres.clone(),
             tokens: postgres.clone(),
             feed: postgres.clone(),
-            notifier: hub.clone(),
+            notifier: commits.clone(),
             clock: SystemClock,
         });
         let policy = ChatPolicy {
@@ -78,6 +83,8 @@ impl AppState {
             postgres,
             hub,
             relay: RelayStatus::default(),
+            commits,
+            sequencer: SequencerStatus::default(),
             tokens,
             metrics: Arc::new(crate::metrics::Metrics::new()),
             limits: Arc::new(crate::http::limits::RateLimits::new(&settings.rate_limit)),

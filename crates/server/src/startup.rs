@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use chat_adapters::Relay;
+use chat_adapters::{Relay, Sequencer};
 
 use crate::app::AppState;
 use crate::settings::Settings;
@@ -16,6 +16,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     relay: Relay,
+    sequencer: Sequencer,
     pruner: tokio::task::JoinHandle<()>,
 }
 
@@ -39,6 +40,11 @@ impl Application {
         {
             anyhow::bail!("the event relay could not listen on the database within 10 s");
         }
+        let sequencer = Sequencer::spawn(
+            state.settings.database_url.clone(),
+            state.commits.clone(),
+            state.sequencer.clone(),
+        );
         let pruner = tokio::spawn(prune_events(state.clone()));
         let listener = TcpListener::bind(state.settings.bind_addr())?;
         let addr = listener.local_addr()?;
@@ -48,6 +54,7 @@ impl Application {
             addr,
             state,
             relay,
+            sequencer,
             pruner,
         })
     }
@@ -78,6 +85,7 @@ impl Application {
         let result = self.server.await;
         self.pruner.abort();
         drop(self.relay);
+        drop(self.sequencer);
         result
     }
 }

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use chat_adapters::schema::{events, messages, sessions};
 use chat_adapters::testing::TestDatabase;
-use chat_adapters::{Database, PoolSettings, Postgres};
-use chat_domain::events::{EventKind, RecordedEvent};
-use chat_domain::ids::{AdminId, MessageId, SessionId, StoreId};
+use chat_adapters::{Commits, Database, PoolSettings, Postgres, Sequencer, SequencerStatus};
+use chat_domain::events::{Audience, Carried, DomainEvent, EventKind, RecordedEvent, Side};
+use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{MessageCursor, Page};
 use chat_domain::ports::{Notifier, Ports, SystemClock};
 use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Draft, NewStore};
@@ -29,15 +29,17 @@ impl Ports for Pg {
     type Clock = SystemClock;
 }
 
-/// Keeps every event the use cases publish, in publication order.
+/// Keeps every event the use cases publish, in publication order, and wakes the sequencer.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
-    events: Arc<Mutex<Vec<RecordedEvent>>>,
+    events: Arc<Mutex<Vec<DomainEvent>>>,
+    commits: Commits,
 }
 
 impl Notifier for Recorder {
-    fn publish(&self, events: &[RecordedEvent]) {
+    fn publish(&self, events: &[DomainEvent]) {
         self.events.lock().unwrap().extend_from_slice(events);
+        self.commits.publish(events);
     }
 }
 
@@ -46,7 +48,9 @@ pub struct Harness {
     pub chat: Chat<Pg>,
     pub access: Access<Pg>,
     pub pg: Postgres,
-    published: Arc<Mutex<Vec<RecordedEvent>>>,
+    published: Arc<Mutex<Vec<DomainEvent>>>,
+    /// Numbers the events, as in the service.
+    _sequencer: Sequencer,
     // Last, so that the pool is gone before the database is dropped.
     pub db: TestDatabase,
 }
@@ -64,6 +68,11 @@ impl Harness {
         let pg = Postgres::new(database);
         let recorder = Recorder::default();
         let published = recorder.events.clone();
+        let sequencer = Sequencer::spawn(
+            db.url().to_owned(),
+            recorder.commits.clone(),
+            SequencerStatus::default(),
+        );
         let adapters = Arc::new(Adapters::<Pg> {
             sessions: pg.clone(),
             messages: pg.clone(),
@@ -78,6 +87,7 @@ impl Harness {
             access: Access::new(adapters),
             pg,
             published,
+            _sequencer: sequencer,
             db,
         }
     }
@@ -96,7 +106,7 @@ impl Harness {
     }
 
     /// Everything published so far.
-    pub fn published(&self) -> Vec<RecordedEvent> {
+    pub fn published(&self) -> Vec<DomainEvent> {
         self.published.lock().unwrap().clone()
     }
 
@@ -180,15 +190,35 @@ impl Harness {
         .await
     }
 
-    /// Every event of the feed, in id order.
+    /// Waits until the sequencer has numbered every committed event.
+    pub async fn numbered(&self) {
+        for _ in 0..500 {
+            let unnumbered: i64 = self
+                .sql(|conn| {
+                    events::table
+                        .filter(events::event_id.is_null())
+                        .count()
+                        .get_result(conn)
+                })
+                .await;
+            if unnumbered == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("events still unnumbered after 5 s");
+    }
+
+    /// Every event of the feed, once numbered, in id order (`id` is the id clients see).
     pub async fn events(&self) -> Vec<Event> {
-        type Row = (i64, String, String, bool, Vec<i64>, Option<i64>);
+        type Row = (Option<i64>, String, String, bool, Vec<i64>, Option<i64>);
+        self.numbered().await;
         let rows: Vec<Row> = self
             .sql(|conn| {
                 events::table
-                    .order(events::id)
+                    .order(events::event_id)
                     .select((
-                        events::id,
+                        events::event_id,
                         events::kind,
                         events::data,
                         events::all_admins,
@@ -200,7 +230,7 @@ impl Harness {
             .await;
         rows.into_iter()
             .map(|(id, kind, data, all_admins, admin_ids, store_id)| Event {
-                id,
+                id: id.expect("numbered"),
                 kind,
                 data: serde_json::from_str(&data).expect("event data is JSON"),
                 all_admins,
@@ -208,6 +238,64 @@ impl Harness {
                 store_id,
             })
             .collect()
+    }
+
+    /// Every event of the feed as the feed gives it out, once numbered, in id order.
+    pub async fn recorded(&self) -> Vec<RecordedEvent> {
+        type Row = (
+            Option<i64>,
+            chrono::DateTime<chrono::Utc>,
+            String,
+            String,
+            bool,
+            Vec<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        );
+        self.numbered().await;
+        let rows: Vec<Row> = self
+            .sql(|conn| {
+                events::table
+                    .order(events::event_id)
+                    .select((
+                        events::event_id,
+                        events::created,
+                        events::kind,
+                        events::data,
+                        events::all_admins,
+                        events::admin_ids,
+                        events::store_id,
+                        events::carries_message,
+                        events::carries_to,
+                    ))
+                    .load(conn)
+            })
+            .await;
+        rows.into_iter()
+            .map(
+                |(id, created, kind, data, all_admins, admins, store, message, to)| RecordedEvent {
+                    id: EventId::parse(id.expect("numbered")).unwrap(),
+                    created,
+                    kind: EventKind::parse(&kind).unwrap(),
+                    audience: Audience {
+                        all_admins,
+                        admins: admins.into_iter().map(|a| AdminId::parse(a).unwrap()).collect(),
+                        store: store.map(|s| StoreId::parse(s).unwrap()),
+                    },
+                    carries: message.map(|m| Carried {
+                        message: MessageId::parse(m).unwrap(),
+                        to: Side::parse(&to.expect("a side")).unwrap(),
+                    }),
+                    data,
+                },
+            )
+            .collect()
+    }
+
+    /// The kinds of what the use cases published, in order.
+    pub fn published_kinds(&self) -> Vec<EventKind> {
+        self.published().iter().map(DomainEvent::kind).collect()
     }
 
     /// How many events the feed holds.

@@ -12,7 +12,7 @@ pub use access::{Access, NewStore};
 pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
 pub use conversations::{ConversationThread, Conversations};
 
-use crate::events::RecordedEvent;
+use crate::events::DomainEvent;
 use crate::ports::{Notifier, Ports};
 
 /// The adapters a service runs on, one of each port.
@@ -34,7 +34,7 @@ pub struct Adapters<P: Ports> {
 }
 
 impl<P: Ports> Adapters<P> {
-    fn publish(&self, events: &[RecordedEvent]) {
+    fn publish(&self, events: &[DomainEvent]) {
         if !events.is_empty() {
             self.notifier.publish(events);
         }

@@ -67,12 +67,15 @@ impl Connection {
     }
 
     pub async fn run(mut self, since: Option<Option<EventId>>, mut messages: MessageStream) {
-        let end = match since {
-            Some(after) => match self.replay(after).await {
-                Ok(()) => self.live(&mut messages).await,
-                Err(end) => end,
-            },
-            None => self.live(&mut messages).await,
+        let start = async {
+            if let Some(after) = since {
+                self.replay(after).await?;
+            }
+            self.hello().await
+        };
+        let end = match start.await {
+            Ok(()) => self.live(&mut messages).await,
+            Err(end) => end,
         };
         self.state.hub.disconnect(self.subscription.id);
         let typing: Vec<SessionId> = self.typing.drain().map(|(s, _)| s).collect();
@@ -115,13 +118,23 @@ impl Connection {
         }
     }
 
+    /// Tells the client its cursor: it has every event up to it, and every later one comes
+    /// live. Those are the events up to the hub's cursor when the connection joined, and any
+    /// replayed after it.
+    async fn hello(&mut self) -> Result<(), End> {
+        let cursor = self.last_sent.max(self.subscription.cursor);
+        self.last_sent = cursor;
+        self.send(format!(r#"{{"type":"hello","event_id":{cursor}}}"#))
+            .await
+    }
+
     /// Sends the events after `after` from the feed; live events meanwhile wait in the
     /// subscription, which was opened before, so that none falls between the two.
     async fn replay(&mut self, mut after: Option<EventId>) -> Result<(), End> {
         let batch = self.state.settings.ws.replay_batch;
         loop {
             match self.state.chat.replay(self.who, after, batch).await {
-                Ok(Replay::TooOld) => {
+                Ok(Replay::TooOld | Replay::Ahead) => {
                     self.send(r#"{"type":"resync_required"}"#).await?;
                     return Ok(());
                 }

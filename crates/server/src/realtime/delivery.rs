@@ -1,76 +1,114 @@
 //! Marking messages delivered: connections report each message that reached their socket;
-//! a task batches the reports into few statements.
+//! a task writes the reports in few statements.
+//!
+//! Reports are coalesced, never dropped: the pending marks are a set of message ids per side,
+//! so a burst of reports for the same messages takes no more room than the messages, and
+//! marks that fail to be written (the database is down) are kept and written later.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chat_domain::events::Side;
 use chat_domain::ids::MessageId;
 use chat_domain::model::Participant;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::app::Live;
 use chat_domain::usecases::Chat;
 
 /// How long reports are gathered before they are written.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
-/// The most reports written at once.
-const BATCH_MAX: usize = 1000;
-/// The most reports waiting to be written; past it new reports are dropped (their messages
-/// stay "sent", which is never a loss), so that a database that falls behind does not make
-/// the queue grow without bound.
-const QUEUE_MAX: usize = 65_536;
+/// How long to wait before writing again after a failure.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The marks waiting to be written: per side, a reader of that side (what a mark does
+/// depends only on the reader's side) and the messages it received.
+type Pending = HashMap<Side, (Participant, BTreeSet<MessageId>)>;
 
 /// Where connections report deliveries. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Deliveries {
-    reports: mpsc::Sender<(Participant, MessageId)>,
+    pending: Arc<Mutex<Pending>>,
+    wake: Arc<Notify>,
 }
 
 impl Deliveries {
     /// Starts the task that writes the reports, on the current Tokio runtime (without one,
-    /// as in plain unit tests, reports are dropped: delivery marks are best effort).
+    /// as in plain unit tests, reports wait unwritten).
     #[must_use]
     pub fn start(chat: Chat<Live>) -> Self {
-        let (reports, receiver) = mpsc::channel(QUEUE_MAX);
+        let deliveries = Self::default();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(run(chat, receiver));
+            runtime.spawn(run(chat, deliveries.clone()));
         }
-        Self { reports }
+        deliveries
     }
 
     /// Reports that `message` reached a live socket of `reader`.
     pub fn report(&self, reader: Participant, message: MessageId) {
-        if self.reports.try_send((reader, message)).is_err() {
-            tracing::debug!(%message, "delivery queue full, the mark is dropped");
+        self.add(reader, [message]);
+        self.wake.notify_one();
+    }
+
+    fn add(&self, reader: Participant, messages: impl IntoIterator<Item = MessageId>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .entry(Side::of(reader))
+            .or_insert_with(|| (reader, BTreeSet::new()))
+            .1
+            .extend(messages);
+    }
+
+    fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+async fn run(chat: Chat<Live>, deliveries: Deliveries) {
+    loop {
+        deliveries.wake.notified().await;
+        tokio::time::sleep(BATCH_WINDOW).await;
+        let mut failed = false;
+        for (_, (reader, messages)) in deliveries.take() {
+            let messages: Vec<MessageId> = messages.into_iter().collect();
+            if let Err(err) = chat.mark_delivered(reader, messages.clone()).await {
+                tracing::warn!(%err, count = messages.len(), "could not mark messages delivered; will retry");
+                deliveries.add(reader, messages);
+                failed = true;
+            }
+        }
+        if failed {
+            tokio::time::sleep(RETRY_AFTER).await;
+            deliveries.wake.notify_one();
         }
     }
 }
 
-async fn run(chat: Chat<Live>, mut reports: mpsc::Receiver<(Participant, MessageId)>) {
-    let mut batch = Vec::with_capacity(BATCH_MAX);
-    while reports.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        tokio::time::sleep(BATCH_WINDOW).await;
-        while batch.len() < BATCH_MAX {
-            match reports.try_recv() {
-                Ok(report) => batch.push(report),
-                Err(_) => break,
-            }
+#[cfg(test)]
+mod tests {
+    use chat_domain::ids::{AdminId, StoreId};
+
+    use super::*;
+
+    #[test]
+    fn reports_are_coalesced_per_side_and_none_is_dropped() {
+        let deliveries = Deliveries::default();
+        let admin = Participant::Admin(AdminId::parse(1).unwrap());
+        let other_admin = Participant::Admin(AdminId::parse(2).unwrap());
+        let store = Participant::Store(StoreId::parse(12).unwrap());
+        let id = |n| MessageId::parse(n).unwrap();
+        for _ in 0..100_000 {
+            deliveries.report(admin, id(5));
         }
-        // What a mark does depends only on the reader's side (it moves the messages of the
-        // other side), so one statement per side serves every reader of the batch.
-        let (by_admins, by_stores): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .partition(|(reader, _)| matches!(reader, Participant::Admin(_)));
-        for side in [by_admins, by_stores] {
-            let Some(&(reader, _)) = side.first() else {
-                continue;
-            };
-            let mut messages: Vec<MessageId> = side.into_iter().map(|(_, m)| m).collect();
-            messages.sort_unstable();
-            messages.dedup();
-            if let Err(err) = chat.mark_delivered(reader, messages).await {
-                // The messages stay "sent": delivery marks are best effort, never a loss.
-                tracing::warn!(%err, "could not mark messages delivered");
-            }
-        }
+        deliveries.report(other_admin, id(6));
+        deliveries.report(store, id(7));
+        let pending = deliveries.take();
+        assert_eq!(pending.len(), 2);
+        let admins: Vec<i64> = pending[&Side::Admin].1.iter().map(|m| m.get()).collect();
+        assert_eq!(admins, [5, 6]);
+        let stores: Vec<i64> = pending[&Side::Store].1.iter().map(|m| m.get()).collect();
+        assert_eq!(stores, [7]);
+        assert!(deliveries.take().is_empty());
     }
 }

@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::error::RepositoryError;
-use crate::events::{EventKind, RecordedEvent};
+use crate::events::{DomainEvent, EventKind};
 use crate::ids::MessageId;
 use crate::model::{MessagePage, MessageStatus, Sender, SessionStatus};
 use crate::ports::OpenedSession;
 use crate::session::SessionState;
 use crate::testing::{
-    admin, admin_id, details, message, mocks, now, recorded, session_id, store_id, MockPorts, Mocks,
+    admin, admin_id, details, event, message, mocks, now, recorded, session_id, store_id,
+    MockPorts, Mocks,
 };
 use crate::usecases::MAX_ATTEMPTS;
 use crate::values::AttachmentKind;
@@ -47,12 +48,12 @@ fn state(status: SessionStatus, admin: Option<i64>) -> SessionState {
     }
 }
 
-fn event_ids(published: &Arc<Mutex<Vec<RecordedEvent>>>) -> Vec<i64> {
+fn published_kinds(published: &Arc<Mutex<Vec<DomainEvent>>>) -> Vec<EventKind> {
     published
         .lock()
         .unwrap()
         .iter()
-        .map(|e| e.id.get())
+        .map(DomainEvent::kind)
         .collect()
 }
 
@@ -307,14 +308,14 @@ async fn opening_a_session_publishes_what_the_repository_recorded() {
             Ok(OpenedSession {
                 session,
                 created: true,
-                events: vec![recorded(1, EventKind::SessionOpened)],
+                events: vec![event(EventKind::SessionOpened)],
             })
         });
     let (view, created) = chat(m).open_session(store_id(12)).await.unwrap();
     assert!(created);
     assert_eq!(view.details.session.id, session_id(5));
     assert_eq!(view.unread_count, 1);
-    assert_eq!(event_ids(&published), [1]);
+    assert_eq!(published_kinds(&published), [EventKind::SessionOpened]);
 }
 
 #[tokio::test]
@@ -364,15 +365,18 @@ async fn claim_applies_the_transition_and_publishes_its_events() {
         .times(1)
         .returning(|_| {
             Ok(Some(vec![
-                recorded(10, EventKind::SessionClaimed),
-                recorded(11, EventKind::AdminConnected),
+                event(EventKind::SessionClaimed),
+                event(EventKind::AdminConnected),
             ]))
         });
     let view = chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(2)));
     assert_eq!(view.details.session.updated, now());
     assert_eq!(view.unread_count, 2);
-    assert_eq!(event_ids(&published), [10, 11]);
+    assert_eq!(
+        published_kinds(&published),
+        [EventKind::SessionClaimed, EventKind::AdminConnected]
+    );
 }
 
 #[tokio::test]
@@ -518,14 +522,17 @@ async fn release_reopens_the_session() {
         .times(1)
         .returning(|_| {
             Ok(Some(vec![
-                recorded(20, EventKind::AdminDisconnected),
-                recorded(21, EventKind::SessionOpened),
+                event(EventKind::AdminDisconnected),
+                event(EventKind::SessionOpened),
             ]))
         });
     let view = chat(m).release(admin_id(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Open, None));
     assert_eq!(view.unread_count, 2);
-    assert_eq!(event_ids(&published), [20, 21]);
+    assert_eq!(
+        published_kinds(&published),
+        [EventKind::AdminDisconnected, EventKind::SessionOpened]
+    );
 }
 
 async fn release_error(found: SessionDetails) -> ChatError {
@@ -583,13 +590,13 @@ async fn transfer_hands_the_session_over() {
                     ]
         })
         .times(1)
-        .returning(|_| Ok(Some(vec![recorded(30, EventKind::SessionTransferred)])));
+        .returning(|_| Ok(Some(vec![event(EventKind::SessionTransferred)])));
     let view = chat(m)
         .transfer(admin_id(2), session_id(5), admin_id(3))
         .await
         .unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(3)));
-    assert_eq!(event_ids(&published), [30]);
+    assert_eq!(published_kinds(&published), [EventKind::SessionTransferred]);
 }
 
 #[tokio::test]
@@ -656,11 +663,11 @@ async fn the_holding_admin_closes_the_session() {
                 && transition_kinds(t) == [EventKind::SessionClosed]
         })
         .times(1)
-        .returning(|_| Ok(Some(vec![recorded(40, EventKind::SessionClosed)])));
+        .returning(|_| Ok(Some(vec![event(EventKind::SessionClosed)])));
     let view = chat(m).close(as_admin(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.session.status, SessionStatus::Closed);
     assert_eq!(view.unread_count, 2);
-    assert_eq!(event_ids(&published), [40]);
+    assert_eq!(published_kinds(&published), [EventKind::SessionClosed]);
 }
 
 #[tokio::test]
@@ -680,14 +687,17 @@ async fn the_store_closes_an_open_session() {
         .times(1)
         .returning(|_| {
             Ok(Some(vec![
-                recorded(41, EventKind::SessionClosed),
-                recorded(42, EventKind::SessionUpdated),
+                event(EventKind::SessionClosed),
+                event(EventKind::SessionUpdated),
             ]))
         });
     let view = chat(m).close(as_store(12), session_id(5)).await.unwrap();
     assert_eq!(view.details.session.status, SessionStatus::Closed);
     assert_eq!(view.unread_count, 1);
-    assert_eq!(event_ids(&published), [41, 42]);
+    assert_eq!(
+        published_kinds(&published),
+        [EventKind::SessionClosed, EventKind::SessionUpdated]
+    );
 }
 
 async fn close_error(by: Participant, found: SessionDetails) -> ChatError {
@@ -750,11 +760,11 @@ async fn close_current_closes_the_stores_session() {
                 && transition_kinds(t) == [EventKind::SessionClosed]
         })
         .times(1)
-        .returning(|_| Ok(Some(vec![recorded(43, EventKind::SessionClosed)])));
+        .returning(|_| Ok(Some(vec![event(EventKind::SessionClosed)])));
     let view = chat(m).close_current(store_id(12)).await.unwrap();
     assert_eq!(view.details.session.id, session_id(8));
     assert_eq!(view.details.session.status, SessionStatus::Closed);
-    assert_eq!(event_ids(&published), [43]);
+    assert_eq!(published_kinds(&published), [EventKind::SessionClosed]);
 }
 
 // --- sending -----------------------------------------------------------------------------
@@ -863,7 +873,7 @@ async fn an_admin_message_is_stored_and_published() {
             Ok(AppendOutcome::Created {
                 message: stored,
                 session: Box::new(session),
-                events: vec![recorded(50, EventKind::NewMessage)],
+                events: vec![event(EventKind::NewMessage)],
             })
         });
     let sent = chat(m)
@@ -883,7 +893,7 @@ async fn an_admin_message_is_stored_and_published() {
         sent.message.client_message_id.as_ref().map(|c| c.as_str()),
         Some("c-1")
     );
-    assert_eq!(event_ids(&published), [50]);
+    assert_eq!(published_kinds(&published), [EventKind::NewMessage]);
 }
 
 #[tokio::test]
@@ -987,7 +997,7 @@ fn live_session_of_12(msg: &NewMessage) -> bool {
     msg.to == Destination::LiveSessionOf(store_id(12)) && msg.author == as_store(12)
 }
 
-fn opened(id: i64, created: bool, events: Vec<RecordedEvent>) -> OpenedSession {
+fn opened(id: i64, created: bool, events: Vec<DomainEvent>) -> OpenedSession {
     OpenedSession {
         session: details(id, SessionStatus::Open, None),
         created,
@@ -1019,7 +1029,7 @@ async fn a_store_message_goes_straight_into_the_live_session() {
             Ok(AppendOutcome::Created {
                 message: stored,
                 session: Box::new(session),
-                events: vec![recorded(9, EventKind::NewMessage)],
+                events: vec![event(EventKind::NewMessage)],
             })
         });
     let sent = chat(m)
@@ -1028,7 +1038,7 @@ async fn a_store_message_goes_straight_into_the_live_session() {
         .unwrap();
     assert!(sent.created);
     assert_eq!(sent.message.id.get(), 124);
-    assert_eq!(event_ids(&published), [9]);
+    assert_eq!(published_kinds(&published), [EventKind::NewMessage]);
 }
 
 #[tokio::test]
@@ -1047,7 +1057,7 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
         .withf(|s, at, _| *s == store_id(12) && *at == now())
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(opened(5, true, vec![recorded(1, EventKind::SessionOpened)])));
+        .returning(|_, _, _| Ok(opened(5, true, vec![event(EventKind::SessionOpened)])));
     m.messages
         .expect_append()
         .withf(|msg, _| {
@@ -1069,8 +1079,8 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
                 message: stored,
                 session: Box::new(session),
                 events: vec![
-                    recorded(2, EventKind::NewMessage),
-                    recorded(3, EventKind::SessionUpdated),
+                    event(EventKind::NewMessage),
+                    event(EventKind::SessionUpdated),
                 ],
             })
         });
@@ -1081,7 +1091,14 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
     assert!(sent.created);
     assert_eq!(sent.message.id.get(), 123);
     // The opening is published before the message.
-    assert_eq!(event_ids(&published), [1, 2, 3]);
+    assert_eq!(
+        published_kinds(&published),
+        [
+            EventKind::SessionOpened,
+            EventKind::NewMessage,
+            EventKind::SessionUpdated
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1101,7 +1118,7 @@ async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
                 AppendOutcome::Created {
                     message: message(70, 6, Sender::Store(store_id(12))),
                     session: Box::new(details(6, SessionStatus::Open, None)),
-                    events: vec![recorded(61, EventKind::NewMessage)],
+                    events: vec![event(EventKind::NewMessage)],
                 }
             })
         });
@@ -1112,11 +1129,7 @@ async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
         .returning(move |_, _, _| {
             let n = opens.fetch_add(1, Ordering::SeqCst);
             let id = i64::try_from(n).unwrap() + 5;
-            Ok(opened(
-                id,
-                true,
-                vec![recorded(50 + id, EventKind::SessionOpened)],
-            ))
+            Ok(opened(id, true, vec![event(EventKind::SessionOpened)]))
         });
     let sent = chat(m)
         .send_as_store(store_id(12), &draft("hello again"))
@@ -1124,7 +1137,14 @@ async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
         .unwrap();
     assert!(sent.created);
     assert_eq!(sent.message.session_id, session_id(6));
-    assert_eq!(event_ids(&published), [55, 56, 61]);
+    assert_eq!(
+        published_kinds(&published),
+        [
+            EventKind::SessionOpened,
+            EventKind::SessionOpened,
+            EventKind::NewMessage
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1228,10 +1248,7 @@ async fn marking_read_publishes_the_status_events() {
             );
             assert_eq!(events.len(), 1);
             assert_eq!(events[0].kind(), EventKind::MessageStatus);
-            Ok(ReadOutcome::Marked(vec![recorded(
-                80,
-                EventKind::MessageStatus,
-            )]))
+            Ok(ReadOutcome::Marked(vec![event(EventKind::MessageStatus)]))
         });
     let mark = chat(m)
         .mark_read(as_store(12), session_id(5), MessageId::parse(7).unwrap())
@@ -1244,7 +1261,7 @@ async fn marking_read_publishes_the_status_events() {
             read_up_to: MessageId::parse(7).unwrap(),
         }
     );
-    assert_eq!(event_ids(&published), [80]);
+    assert_eq!(published_kinds(&published), [EventKind::MessageStatus]);
 }
 
 #[tokio::test]
@@ -1327,11 +1344,11 @@ async fn marking_delivered_publishes_what_the_repository_recorded() {
             let events = on_delivered(session_id(5), &moved, MessageStatus::Delivered);
             assert_eq!(events.len(), 1);
             assert!(events[0].audience().includes(as_store(12)));
-            Ok(vec![recorded(90, EventKind::MessageStatus)])
+            Ok(vec![event(EventKind::MessageStatus)])
         });
     let ids = vec![MessageId::parse(7).unwrap(), MessageId::parse(8).unwrap()];
     chat(m).mark_delivered(as_admin(2), ids).await.unwrap();
-    assert_eq!(event_ids(&published), [90]);
+    assert_eq!(published_kinds(&published), [EventKind::MessageStatus]);
 }
 
 #[tokio::test]
