@@ -80,6 +80,26 @@ impl Drop for TestApp {
     }
 }
 
+/// Shows the service's logs when `TEST_LOG` is set (its value is the filter, as `RUST_LOG`:
+/// `TEST_LOG=debug`, or `TEST_LOG=1` for `info`); tests are silent otherwise.
+fn init_test_log() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else {
+            return;
+        };
+        let filter = if filter == "1" {
+            "info".to_owned()
+        } else {
+            filter
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 impl TestApp {
     /// Spawns the service with the test defaults.
     pub async fn spawn() -> Self {
@@ -91,6 +111,7 @@ impl TestApp {
     /// # Panics
     /// When the database cannot be created or the server cannot start.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        init_test_log();
         let db = tokio::task::spawn_blocking(TestDatabase::new)
             .await
             .expect("create the test database");
@@ -137,6 +158,47 @@ impl TestApp {
     #[must_use]
     pub fn db(&self) -> &TestDatabase {
         &self.db
+    }
+
+    /// Runs SQL on the test's database, off the async workers.
+    ///
+    /// # Panics
+    /// When the SQL fails.
+    pub async fn sql<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+    {
+        self.state
+            .postgres
+            .database()
+            .run(move |conn| work(conn).map_err(chat_domain::RepositoryError::internal))
+            .await
+            .expect("test SQL")
+    }
+
+    /// Waits until the sequencer has numbered every committed event.
+    ///
+    /// # Panics
+    /// When some are still unnumbered after 5 s.
+    pub async fn events_numbered(&self) {
+        use chat_adapters::schema::events;
+        use diesel::prelude::*;
+        for _ in 0..500 {
+            let unnumbered: i64 = self
+                .sql(|conn| {
+                    events::table
+                        .filter(events::event_id.is_null())
+                        .count()
+                        .get_result(conn)
+                })
+                .await;
+            if unnumbered == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("events still unnumbered after 5 s");
     }
 
     /// Makes the test's database refuse (and drop) every connection, as a database that

@@ -1,6 +1,7 @@
 //! A WebSocket client as a browser or an app would use it, and more instances of the service
 //! on one test database.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use chat_server::{Application, Settings};
@@ -34,6 +35,10 @@ pub enum Auth<'a> {
 #[derive(Debug)]
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames that came before `hello` (a replay, `resync_required`), not yet read.
+    early: VecDeque<Value>,
+    /// The cursor of the `hello` frame: the socket has every event up to it.
+    pub hello: i64,
 }
 
 /// Why a connection was refused: the HTTP status of the refused handshake.
@@ -75,7 +80,7 @@ impl WsClient {
             );
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((stream, _)) => Ok(Self { stream }),
+            Ok((stream, _)) => Ok(Self::greeted(stream).await),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
                 let body = response
@@ -113,7 +118,25 @@ impl WsClient {
         let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
             .await
             .expect("an admin socket");
-        Self { stream }
+        Self::greeted(stream).await
+    }
+
+    /// Reads up to the `hello` frame, which every socket sends after its replay, keeping what
+    /// came before it to be read.
+    async fn greeted(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        let mut client = Self {
+            stream,
+            early: VecDeque::new(),
+            hello: 0,
+        };
+        loop {
+            let frame = client.read_within(EXPECT).await.expect("a hello frame");
+            if frame["type"] == "hello" {
+                client.hello = frame["event_id"].as_i64().expect("a hello cursor");
+                return client;
+            }
+            client.early.push_back(frame);
+        }
     }
 
     /// Connects an admin.
@@ -138,6 +161,14 @@ impl WsClient {
 
     /// The next text frame as JSON within `wait`, answering pings; `None` on silence or close.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        match self.early.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.read_within(wait).await,
+        }
+    }
+
+    /// The next text frame from the socket within `wait`, answering pings.
+    async fn read_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next())

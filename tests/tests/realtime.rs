@@ -476,6 +476,7 @@ async fn resuming_from_before_what_is_kept_requires_a_resync() {
     let admin = app.create_admin("Ann").await;
     let store = app.create_store(12, "Tech Store").await;
     app.open_session(&store, "hello").await;
+    app.events_numbered().await;
     let pruned = app
         .state()
         .postgres

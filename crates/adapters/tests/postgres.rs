@@ -1529,7 +1529,11 @@ async fn pruned_events_make_older_readers_resync() {
     match replay(&h, store_of(s1), newest, 100).await {
         Replay::Events(events) => {
             assert_eq!(events.len(), 1);
-            assert_eq!(events[0].id.get(), newest + 1, "ids go on after a full prune");
+            assert_eq!(
+                events[0].id.get(),
+                newest + 1,
+                "ids go on after a full prune"
+            );
         }
         other => panic!("nothing above {newest} was pruned: {other:?}"),
     }

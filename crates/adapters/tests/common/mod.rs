@@ -280,7 +280,10 @@ impl Harness {
                     kind: EventKind::parse(&kind).unwrap(),
                     audience: Audience {
                         all_admins,
-                        admins: admins.into_iter().map(|a| AdminId::parse(a).unwrap()).collect(),
+                        admins: admins
+                            .into_iter()
+                            .map(|a| AdminId::parse(a).unwrap())
+                            .collect(),
                         store: store.map(|s| StoreId::parse(s).unwrap()),
                     },
                     carries: message.map(|m| Carried {
