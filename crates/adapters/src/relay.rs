@@ -35,6 +35,23 @@ const FETCH_BATCH: i64 = 1000;
 const EVENT_COLUMNS: &str =
     "event_id, kind, data, all_admins, admin_ids, store_id, created, carries_message, carries_to";
 
+/// Connects a dedicated connection to the database at `url`, named `application_name` in
+/// `pg_stat_activity`, so that operators (and tests) can tell it apart.
+pub(crate) async fn connect(
+    url: &str,
+    application_name: &str,
+) -> Result<
+    (
+        Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    tokio_postgres::Error,
+> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.application_name(application_name);
+    config.connect(NoTls).await
+}
+
 /// A typing notice as announced: who sees it, and the `data` of the frame.
 #[derive(Debug, serde::Serialize, Deserialize)]
 pub struct TypingNotice {
@@ -194,7 +211,7 @@ async fn session(
     last: &mut Option<i64>,
     ready: &watch::Sender<bool>,
 ) -> Result<(), RelayError> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (client, mut connection) = connect(url, "chat-relay").await?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel::<Notification>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{oneshot, Notify};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Client, Row};
 
 use crate::relay::{events_from_rows, RelayError, EVENTS_CHANNEL};
 
@@ -203,7 +203,7 @@ impl Drop for Sequencer {
 
 /// One connection's life: compete, then lead until the connection is lost.
 async fn session(url: &str, commits: &Commits, status: &SequencerStatus) -> Result<(), RelayError> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (client, mut connection) = crate::relay::connect(url, "chat-sequencer").await?;
     let remote = Arc::new(Notify::new());
     let (lost_tx, mut lost) = oneshot::channel::<()>();
     let heard = remote.clone();

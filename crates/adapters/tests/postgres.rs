@@ -3,6 +3,7 @@
 //!
 //! Every test has a database of its own (see `chat_adapters::testing`); needs `DATABASE_URL`.
 
+#[allow(dead_code)]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -49,8 +49,10 @@ pub struct Harness {
     pub access: Access<Pg>,
     pub pg: Postgres,
     published: Arc<Mutex<Vec<DomainEvent>>>,
-    /// Numbers the events, as in the service.
-    _sequencer: Sequencer,
+    /// Numbers the events, as in the service (`None` once stopped).
+    pub sequencer: Option<Sequencer>,
+    /// Whether it leads the numbering.
+    pub sequencer_status: SequencerStatus,
     // Last, so that the pool is gone before the database is dropped.
     pub db: TestDatabase,
 }
@@ -68,10 +70,11 @@ impl Harness {
         let pg = Postgres::new(database);
         let recorder = Recorder::default();
         let published = recorder.events.clone();
+        let sequencer_status = SequencerStatus::default();
         let sequencer = Sequencer::spawn(
             db.url().to_owned(),
             recorder.commits.clone(),
-            SequencerStatus::default(),
+            sequencer_status.clone(),
         );
         let adapters = Arc::new(Adapters::<Pg> {
             sessions: pg.clone(),
@@ -87,7 +90,8 @@ impl Harness {
             access: Access::new(adapters),
             pg,
             published,
-            _sequencer: sequencer,
+            sequencer: Some(sequencer),
+            sequencer_status,
             db,
         }
     }

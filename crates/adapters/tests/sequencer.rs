@@ -1,0 +1,308 @@
+//! The event feed's failure modes against a real PostgreSQL: a writer that holds its
+//! transaction open, a sequencer whose connection is killed or whose instance dies, a relay
+//! whose connection is killed. In every case no event is lost, repeated or numbered twice.
+
+// Shared with the other test files; this one uses part of it.
+#[allow(dead_code)]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chat_adapters::hub::Subscription;
+use chat_adapters::{Commits, Hub, Relay, RelayStatus, Sequencer, SequencerStatus, TokenCache};
+use chat_domain::ids::AdminId;
+use chat_domain::model::Participant;
+use common::{text, Harness};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+/// This instance's hub, fed by a relay from the test's database.
+struct Listener {
+    hub: Hub,
+    _relay: Relay,
+}
+
+impl Listener {
+    async fn start(h: &Harness) -> Self {
+        let hub = Hub::new();
+        let status = RelayStatus::default();
+        let relay = Relay::spawn(
+            h.db.url().to_owned(),
+            hub.clone(),
+            TokenCache::default(),
+            status.clone(),
+        );
+        tokio::time::timeout(Duration::from_secs(10), status.wait_ready())
+            .await
+            .expect("the relay listens");
+        Self { hub, _relay: relay }
+    }
+
+    fn admin(&self, id: AdminId) -> Subscription {
+        self.hub.connect(Participant::Admin(id), vec![1], 100_000)
+    }
+}
+
+/// The ids of the frames `subscription` gets within `wait`, until `until` is reached.
+async fn ids_until(subscription: &mut Subscription, until: i64, wait: Duration) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while ids.last().copied().unwrap_or(0) < until {
+        match tokio::time::timeout_at(deadline, subscription.frames.recv()).await {
+            Ok(Some(frame)) => ids.extend(frame.event_id.map(|id| id.get())),
+            _ => break,
+        }
+    }
+    ids
+}
+
+/// The pid of the backend that holds the sequencer's lock, if any.
+async fn leader_pid(h: &Harness) -> Option<i32> {
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let pids: Vec<Pid> = h
+        .sql(|conn| {
+            diesel::sql_query(
+                "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted \
+                   AND a.datname = current_database() \
+                   AND a.application_name = 'chat-sequencer'",
+            )
+            .load(conn)
+        })
+        .await;
+    pids.first().map(|p| p.pid)
+}
+
+async fn terminate(h: &Harness, pid: i32) {
+    h.sql(move |conn| conn.batch_execute(&format!("SELECT pg_terminate_backend({pid})")))
+        .await;
+}
+
+/// Waits until a backend other than `old` leads; how long that took.
+async fn takeover(h: &Harness, old: Option<i32>) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Some(pid) = leader_pid(h).await {
+            if Some(pid) != old {
+                return start.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("nobody took over from {old:?} within 5 s");
+}
+
+/// The ids of the events of the feed that `admin` receives.
+fn admin_ids(events: &[common::Event], admin: AdminId) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|e| e.all_admins || e.admin_ids.contains(&admin.get()))
+        .map(|e| e.id)
+        .collect()
+}
+
+/// The feed's ids, which must be exactly 1..=n.
+async fn assert_gap_free(h: &Harness) -> i64 {
+    let ids: Vec<i64> = h.events().await.iter().map(|e| e.id).collect();
+    let n = i64::try_from(ids.len()).unwrap();
+    assert_eq!(
+        ids,
+        (1..=n).collect::<Vec<_>>(),
+        "no id skipped or repeated"
+    );
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_holding_its_transaction_open_delays_nobody_and_its_events_come_after() {
+    let h = Harness::new();
+    let admin = h.admins(1).await[0];
+    let early = h.store(1).await;
+    let other = h.store(2).await;
+    let listener = Listener::start(&h).await;
+    let mut feed = listener.admin(admin);
+
+    // A change of its own that stays open for 2 s after recording its event.
+    let (inserted_tx, inserted) = tokio::sync::oneshot::channel();
+    let url = h.db.url().to_owned();
+    let long = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.batch_execute(
+            "BEGIN; \
+             INSERT INTO events (kind, data, all_admins, created) \
+             VALUES ('session_claimed', '{\"session_id\":99,\"admin_id\":1}', true, now());",
+        )
+        .unwrap();
+        inserted_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    inserted.await.unwrap();
+
+    // Other writers go on, and their events reach the socket at once.
+    let start = Instant::now();
+    h.chat.send_as_store(early, &text("first")).await.unwrap();
+    h.chat.send_as_store(other, &text("second")).await.unwrap();
+    // Two sessions opened, each with its message: 6 events, 4 of them for every admin.
+    let quick = ids_until(&mut feed, 6, Duration::from_secs(1)).await;
+    assert_eq!(quick, [1, 3, 4, 6], "opened and updated, twice");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "delivered while the long transaction is open ({:?})",
+        start.elapsed()
+    );
+    assert!(!long.is_finished(), "the long transaction is still open");
+
+    // Once it commits, its event is numbered after them, and delivered too.
+    long.await.unwrap();
+    assert_eq!(ids_until(&mut feed, 7, Duration::from_secs(2)).await, [7]);
+    let events = h.events().await;
+    assert_eq!(events.last().unwrap().int("session_id"), 99);
+    assert_gap_free(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolled_back_change_leaves_no_event_and_no_gap() {
+    let h = Harness::new();
+    let store = h.store(1).await;
+    let url = h.db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.batch_execute(
+            "BEGIN; \
+             INSERT INTO events (kind, data, all_admins, created) \
+             VALUES ('session_claimed', '{\"session_id\":99,\"admin_id\":1}', true, now()); \
+             ROLLBACK;",
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    h.chat.send_as_store(store, &text("after")).await.unwrap();
+    assert_eq!(
+        assert_gap_free(&h).await,
+        3,
+        "opened, the message and updated, nothing else"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
+    let mut h = Harness::new();
+    let admin = h.admins(1).await[0];
+    let stores = [h.store(1).await, h.store(2).await, h.store(3).await];
+    // Two more instances compete with the harness's own sequencer.
+    let mut others: Vec<(Option<Sequencer>, SequencerStatus)> = (0..2)
+        .map(|_| {
+            let status = SequencerStatus::default();
+            let sequencer =
+                Sequencer::spawn(h.db.url().to_owned(), Commits::default(), status.clone());
+            (Some(sequencer), status)
+        })
+        .collect();
+    let listener = Listener::start(&h).await;
+    let mut feed = listener.admin(admin);
+
+    let writers: Vec<_> = stores
+        .iter()
+        .map(|&store| {
+            let chat = h.chat.clone();
+            tokio::spawn(async move {
+                for n in 0..60 {
+                    chat.send_as_store(store, &text(&format!("message {n}")))
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+
+    // The leader's connection is killed mid-stream: a new one leads within a second.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    takeover(&h, None).await;
+    let killed = leader_pid(&h).await;
+    terminate(&h, killed.unwrap()).await;
+    let after_kill = takeover(&h, killed).await;
+    assert!(
+        after_kill < Duration::from_secs(1),
+        "took over in {after_kill:?}"
+    );
+
+    // Then the leading instance stops altogether: another instance takes over.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let leader = leader_pid(&h).await;
+    if h.sequencer_status.is_leader() {
+        h.sequencer.take();
+    } else {
+        let (sequencer, _) = others
+            .iter_mut()
+            .find(|(_, status)| status.is_leader())
+            .expect("one instance leads");
+        sequencer.take();
+    }
+    let after_stop = takeover(&h, leader).await;
+    assert!(
+        after_stop < Duration::from_secs(1),
+        "took over in {after_stop:?}"
+    );
+
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let events = h.events().await;
+    let n = assert_gap_free(&h).await;
+    // 3 stores: each session opened, then per message a new_message and a session_updated.
+    assert_eq!(n, 3 * (1 + 2 * 60));
+    let expected = admin_ids(&events, admin);
+    assert_eq!(
+        ids_until(&mut feed, n, Duration::from_secs(5)).await,
+        expected,
+        "every event reached the hub once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_whose_connection_is_killed_catches_up() {
+    let h = Harness::new();
+    let admin = h.admins(1).await[0];
+    let store = h.store(1).await;
+    let listener = Listener::start(&h).await;
+    let mut feed = listener.admin(admin);
+
+    h.chat.send_as_store(store, &text("before")).await.unwrap();
+    assert_eq!(
+        ids_until(&mut feed, 3, Duration::from_secs(2)).await,
+        [1, 3]
+    );
+
+    h.sql(|conn| {
+        conn.batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'chat-relay'",
+        )
+    })
+    .await;
+    // Written while the relay is away.
+    for n in 0..5 {
+        h.chat
+            .send_as_store(store, &text(&format!("gap {n}")))
+            .await
+            .unwrap();
+    }
+    let n = assert_gap_free(&h).await;
+    assert_eq!(n, 3 + 2 * 5);
+    let expected: Vec<i64> = admin_ids(&h.events().await, admin)
+        .into_iter()
+        .filter(|id| *id > 3)
+        .collect();
+    assert_eq!(
+        ids_until(&mut feed, n, Duration::from_secs(5)).await,
+        expected,
+        "caught up: every event once, in order"
+    );
+}
