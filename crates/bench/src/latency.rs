@@ -22,7 +22,7 @@ use crate::{db, http, sql, ws, Bench};
 /// Admins, stores, claimed sessions and connected admin sockets.
 const SOCKETS: i64 = 1_000;
 /// The arrival rates, messages per second.
-const RATES: [u64; 3] = [100, 500, 1_000];
+const RATES: [u64; 4] = [100, 500, 1_000, 2_000];
 /// The rate of the goal.
 const GOAL_RATE: u64 = 1_000;
 /// How long a frame may take before it counts as lost.
@@ -276,13 +276,14 @@ async fn references(b: &Bench, db: &tokio_postgres::Client) -> anyhow::Result<Ve
         return Ok(cached);
     }
     let data = crate::send::sample_event(db, "new_message").await?;
-    let events = [EventRow {
-        kind: "new_message".to_owned(),
+    let events = [EventRow::plain(
+        "new_message",
         data,
-        all_admins: false,
-        admin_ids: "ARRAY[(:sid)::bigint]".to_owned(),
-        store_id: "(:sid)::bigint".to_owned(),
-    }];
+        false,
+        "ARRAY[(:sid)::bigint]",
+        "(:sid)::bigint",
+    )
+    .carrying("store")];
     let content = http::content("lat12345", 64);
     let script = sql::store_send("", &content, &events);
     let secs = b.pick(10, 3);

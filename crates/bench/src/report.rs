@@ -19,6 +19,8 @@ pub enum Goal {
     AtLeast(f64),
     /// The value is at least this fraction of the reference.
     RatioAtLeast(f64),
+    /// The value is at most this multiple of the reference.
+    RatioAtMost(f64),
 }
 
 /// One measured figure, beside its reference.
@@ -122,6 +124,7 @@ impl Figure {
             (Goal::AtMost(x), Some(v)) => v.is_finite() && v <= x,
             (Goal::AtLeast(x), Some(v)) => v.is_finite() && v >= x,
             (Goal::RatioAtLeast(x), Some(_)) => self.ratio().is_some_and(|r| r >= x),
+            (Goal::RatioAtMost(x), Some(_)) => self.ratio().is_some_and(|r| r <= x),
         };
         Some(reached && self.condition.as_ref().map_or(true, |(_, holds)| *holds))
     }
@@ -136,6 +139,7 @@ impl Figure {
             Goal::AtMost(x) => format!("<= {} {}", number(x, &self.unit), self.unit),
             Goal::AtLeast(x) => format!(">= {} {}", number(x, &self.unit), self.unit),
             Goal::RatioAtLeast(x) => format!(">= {x} x reference"),
+            Goal::RatioAtMost(x) => format!("<= {x} x reference"),
         };
         if let Some((what, _)) = &self.condition {
             let _ = write!(text, ", {what}");

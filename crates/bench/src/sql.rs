@@ -30,44 +30,84 @@ pub struct EventRow {
     pub admin_ids: String,
     /// SQL for `store_id` (`DEFAULT`, `:sid`).
     pub store_id: String,
+    /// SQL for the message it carries and the side it goes to (`NULL::bigint, NULL::text`,
+    /// `(:m_id)::bigint, 'admin'`).
+    pub carries: (String, String),
 }
 
-/// The events' insert as the feed records them (the `record_events` function: the feed lock,
-/// then the rows), when `condition` holds.
+impl EventRow {
+    /// An event that carries no message.
+    #[must_use]
+    pub fn plain(kind: &str, data: String, all_admins: bool, admin_ids: &str, store_id: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            data,
+            all_admins,
+            admin_ids: admin_ids.to_owned(),
+            store_id: store_id.to_owned(),
+            carries: ("NULL::bigint".to_owned(), "NULL::text".to_owned()),
+        }
+    }
+
+    /// The same event, carrying the message `:mid` to `side`.
+    #[must_use]
+    pub fn carrying(self, side: &str) -> Self {
+        Self {
+            carries: ("(:m_id)::bigint".to_owned(), format!("'{side}'")),
+            ..self
+        }
+    }
+}
+
+/// The events' insert as the feed records them (the `record_events` function: the rows,
+/// unnumbered, no lock), when `condition` holds.
 fn insert_events(events: &[EventRow], condition: &str) -> String {
     let column =
         |f: &dyn Fn(&EventRow) -> String| events.iter().map(f).collect::<Vec<_>>().join(", ");
     format!(
-        "SELECT record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], now()) WHERE {condition};",
+        "SELECT record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], ARRAY[{}]::bigint[], ARRAY[{}]::text[], now()) WHERE {condition};",
         column(&|e| literal(&e.kind)),
         column(&|e| literal(&e.data)),
         column(&|e| e.all_admins.to_string()),
         column(&|e| format!("({})::text", e.admin_ids)),
         column(&|e| e.store_id.clone()),
+        column(&|e| e.carries.0.clone()),
+        column(&|e| e.carries.1.clone()),
     )
 }
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
 /// /v1/chat/store/message/send/` runs it: one transaction: find and
 /// lock the store's live session, `append_message` (insert the message, bump the session's
-/// counters), `record_events` (take the feed lock, insert the events). `setup` sets `sid` (pgbench meta-commands).
+/// counters), `record_events` (insert the events, unnumbered). `setup` sets `sid` (pgbench
+/// meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
+    send_with(setup, content, &insert_events(events, "true"))
+}
+
+/// The floor of a durable send: [`store_send`] without its events (the row lock, the message,
+/// the session's bump, the commit). No design of the event feed can make a send cheaper.
+#[must_use]
+pub fn store_send_floor(setup: &str, content: &str) -> String {
+    send_with(setup, content, "")
+}
+
+fn send_with(setup: &str, content: &str, events: &str) -> String {
     format!(
         "{setup}\n\
          BEGIN;\n\
          SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE;\n\
-         SELECT append_message(:sid, 'store', :sid, {content}, '', '', NULL, now());\n\
+         SELECT append_message(:sid, 'store', :sid, {content}, '', '', NULL, now()) AS id \\gset m_\n\
          {events}\n\
          COMMIT;\n",
         content = literal(content),
-        events = insert_events(events, "true"),
     )
 }
 
 /// A claim of session `:sid` by admin `:aid`, as `POST /v1/chat/admin/session/claim/` runs
 /// it: the admin, the session; then, when it is still open, one
-/// transaction: the conditional update, the feed lock, the events (inserted only when the
+/// transaction: the conditional update, the events (inserted only when the
 /// update won). `setup` sets `sid` and `aid`.
 #[must_use]
 pub fn claim(setup: &str, events: &[EventRow]) -> String {
