@@ -784,9 +784,12 @@ pub enum ServerFrameTypeSchema {
     SessionClosed,
     /// `data`: `TypingData`, never stored (no `event_id`); to the other side.
     Typing,
+    /// The first frame of every socket, after the replay when `since` was given: `event_id` is
+    /// the socket's cursor (it has every event up to it, and gets every later one).
+    Hello,
     /// Answers `ping`.
     Pong,
-    /// A `since` older than what is kept: refetch over REST.
+    /// A `since` older than what is kept, or newer than the newest event: refetch over REST.
     ResyncRequired,
     /// A client frame was refused (`error` says why); the socket stays open.
     Error,
@@ -799,8 +802,8 @@ pub struct ServerFrameSchema {
     /// What the frame says.
     #[serde(rename = "type")]
     pub kind: ServerFrameTypeSchema,
-    /// Events only: grows strictly over the whole service, never reused; resume with
-    /// `?since=<event_id>`.
+    /// Events: grows strictly over the whole service, never reused; resume with
+    /// `?since=<event_id>`. `hello`: the socket's cursor.
     pub event_id: Option<i64>,
     /// Events only: when the event was recorded.
     pub created: Option<DateTime<Utc>>,
@@ -943,11 +946,15 @@ are `SessionEvent`, `Message`, `SessionClaimedData`, `AdminConnectedData`, \
 `AdminDisconnectedData`, `MessageStatusData`); `{\"type\": \"typing\", \"data\": TypingData}` \
 is never stored and has no `event_id`; `{\"type\": \"pong\"}` answers a ping; \
 `{\"type\": \"error\", \"error\"}` answers a frame the server cannot use (the socket stays \
-open); `{\"type\": \"resync_required\"}` answers a `since` older than what is kept.\n\n\
+open); `{\"type\": \"resync_required\"}` answers a `since` older than what is kept, or newer \
+than the newest event (a database restored from an older copy).\n\n\
+The first frame of every socket is `{\"type\": \"hello\", \"event_id\": N}`: the socket has \
+every event for this principal up to N and gets every later one, so a client always has a \
+cursor, even if it drops before its first event.\n\n\
 Client to server (`ClientFrame`): `{\"type\": \"typing\", \"session_id\", \"is_typing\"}` and \
 `{\"type\": \"ping\"}`.\n\n\
 Resume with `?since=<event_id>`: every event for this principal after that id is replayed in \
-order, without gaps or duplicates, then the socket goes live. The server pings every 10 s and \
+order, without gaps or duplicates, then `hello` comes and the socket goes live. The server pings every 10 s and \
 drops a socket silent for 30 s; a client that cannot keep up is closed with code 1013 and \
 reconnects with `since`.";
 
