@@ -637,7 +637,9 @@ async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> Vec<i64> {
     use chat_adapters::schema::events;
     use diesel::prelude::*;
     app.events_numbered().await;
-    let rows: Vec<(Option<i64>, bool, Vec<i64>, Option<i64>)> = app
+    // The id, and the audience: every admin, these admins, this store.
+    type Row = (Option<i64>, bool, Vec<i64>, Option<i64>);
+    let rows: Vec<Row> = app
         .sql(|conn| {
             events::table
                 .filter(events::event_id.is_not_null())

@@ -10,7 +10,6 @@ use chat_domain::ports::{EventFeed, Replay};
 use chat_domain::RepositoryError;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
 use crate::db::{db_error, pg_notify};
 use crate::relay::{TypingNotice, TYPING_CHANNEL};
@@ -18,7 +17,12 @@ use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
 use crate::Postgres;
 
-diesel::define_sql_function! {
+/// The database function that records events.
+#[allow(clippy::too_many_arguments)] // one array per column, as in SQL
+mod functions {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
+
+    diesel::define_sql_function! {
     /// `record_events(...)`: inserts the events, unnumbered, in the order given (see the
     /// migration that defines it).
     fn record_events(
@@ -31,7 +35,9 @@ diesel::define_sql_function! {
         carries_to: Array<Nullable<Text>>,
         created: Timestamptz,
     );
+    }
 }
+use functions::record_events;
 
 fn serialization(err: impl std::error::Error + Send + Sync + 'static) -> diesel::result::Error {
     diesel::result::Error::SerializationError(Box::new(err))

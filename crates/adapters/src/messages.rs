@@ -1,18 +1,18 @@
-//! Messages in PostgreSQL. A send locks its session row, so that sends to one session are
-//! serialized: the last message, the counters and the events always agree.
+//! Messages in PostgreSQL. A send or a read mark locks its session row, so that changes of one
+//! session are serialized; the domain decides the session after the change and its events on
+//! the locked row, and this module writes both: the last message, the counters and the events
+//! always agree.
 
 use async_trait::async_trait;
 use chat_domain::events::DomainEvent;
-use chat_domain::ids::{MessageId, SessionId, StoreId};
+use chat_domain::ids::{MessageId, SessionId};
 use chat_domain::model::{
     Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails, SessionStatus,
 };
-use chat_domain::ports::{
-    AppendOutcome, Destination, MessageRepository, NewMessage, ReadOutcome, SentRecipe,
-    StatusRecipe,
-};
+use chat_domain::ports::{AppendOutcome, Destination, MessageRepository, NewMessage, ReadOutcome};
+use chat_domain::session::status_events;
 use chat_domain::RepositoryError;
-use chrono::SubsecRound;
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
@@ -42,21 +42,42 @@ fn lock_session(
         .optional()
 }
 
-/// Loads the store's live session and the store, locking the session row until the
-/// transaction ends. A session closed while we wait for its lock is not returned (PostgreSQL
-/// checks the condition again on the row it locks).
-fn lock_live_session(
+/// The next message id, drawn in the statement that locks the session (no round trip of its
+/// own); an id drawn for a message that is then refused is never used.
+fn next_message_id() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql::<diesel::sql_types::BigInt>("nextval('messages_id_seq')")
+}
+
+/// Loads the session a message goes to and its store, locking the session row until the
+/// transaction ends, with an id for the message. For a store's live session, a session closed
+/// while we wait for its lock is not returned (PostgreSQL checks the condition again on the
+/// row it locks).
+fn lock_destination(
     conn: &mut PgConnection,
-    store: StoreId,
-) -> Result<Option<(SessionRow, StoreRow)>, DieselError> {
-    sessions::table
-        .inner_join(stores::table)
-        .filter(sessions::store_id.eq(store.get()))
-        .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
-        .select((SessionRow::as_select(), StoreRow::as_select()))
-        .for_no_key_update()
-        .first(conn)
-        .optional()
+    to: Destination,
+) -> Result<Option<(SessionRow, StoreRow, i64)>, DieselError> {
+    let with_id = (
+        SessionRow::as_select(),
+        StoreRow::as_select(),
+        next_message_id(),
+    );
+    let sessions = sessions::table.inner_join(stores::table);
+    // Locking clauses cannot be boxed: one query per destination.
+    match to {
+        Destination::Session(id) => sessions
+            .filter(sessions::id.eq(id.get()))
+            .select(with_id)
+            .for_no_key_update()
+            .first(conn)
+            .optional(),
+        Destination::LiveSessionOf(store) => sessions
+            .filter(sessions::store_id.eq(store.get()))
+            .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
+            .select(with_id)
+            .for_no_key_update()
+            .first(conn)
+            .optional(),
+    }
 }
 
 fn session_details(
@@ -67,16 +88,8 @@ fn session_details(
     rows::details((session, store, last)).map_err(abort)
 }
 
-fn append(
-    conn: &mut PgConnection,
-    new: &NewMessage,
-    on_sent: SentRecipe,
-) -> Result<AppendOutcome, DieselError> {
-    let locked = match new.to {
-        Destination::Session(id) => lock_session(conn, id)?,
-        Destination::LiveSessionOf(store) => lock_live_session(conn, store)?,
-    };
-    let Some((session, store)) = locked else {
+fn append(conn: &mut PgConnection, new: &NewMessage) -> Result<AppendOutcome, DieselError> {
+    let Some((session, store, message_id)) = lock_destination(conn, new.to)? else {
         return Ok(match new.to {
             Destination::Session(_) => {
                 AppendOutcome::Refused(chat_domain::session::TransitionError::NotYours)
@@ -86,7 +99,7 @@ fn append(
     };
     let session_id = session.id;
     // Access first: a repeated key must not show anybody a message they may not see.
-    let current = session_details(session.clone(), store.clone(), None)?;
+    let current = session_details(session, store, None)?;
     if let Err(reason) = current.check_write(new.author) {
         return Ok(AppendOutcome::Refused(reason));
     }
@@ -107,53 +120,45 @@ fn append(
             ));
         }
     }
-    let attachment = new.body.attachment();
     // As the database stores it (microseconds).
     let created = new.created.trunc_subsecs(6);
-    let row = MessageRow {
-        id: 0,
-        session_id,
-        sender_type: sender.kind().to_owned(),
-        sender_id: sender.id(),
-        content: new.body.content().as_str().to_owned(),
-        attachment_url: attachment.map_or("", |a| a.url()).to_owned(),
-        attachment_type: attachment.map_or("", |a| a.kind().as_str()).to_owned(),
-        status: MessageStatus::Sent.as_str().to_owned(),
-        client_message_id: new
-            .client_message_id
-            .as_ref()
-            .map(|k| k.as_str().to_owned()),
+    let message = Message {
+        id: MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?,
+        session_id: current.session.id,
+        sender,
+        body: new.body.clone(),
+        status: MessageStatus::Sent,
         created,
+        client_message_id: new.client_message_id.clone(),
     };
-    let id = diesel::select(append_message(
+    // The domain decides the session after the message on the locked row (its last message
+    // is not needed for that, so it was not read).
+    let change = match current.append(new.author, &message) {
+        Ok(change) => change,
+        Err(reason) => return Ok(AppendOutcome::Refused(reason)),
+    };
+    let after = &change.session;
+    let attachment = message.body.attachment();
+    diesel::select(append_message(
+        message_id,
         session_id,
-        &row.sender_type,
-        row.sender_id,
-        &row.content,
-        &row.attachment_url,
-        &row.attachment_type,
-        row.client_message_id.as_deref(),
+        sender.kind(),
+        sender.id(),
+        message.body.content().as_str(),
+        attachment.map_or("", |a| a.url()),
+        attachment.map_or("", |a| a.kind().as_str()),
+        message.client_message_id.as_ref().map(|k| k.as_str()),
         created,
+        after.message_count,
+        after.unread.by_admin,
+        after.unread.by_store,
     ))
-    .get_result(conn)?;
-    let row = MessageRow { id, ..row };
-    // The locked session, moved on as `append_message` did.
-    let session = SessionRow {
-        last_message_at: created,
-        updated: created,
-        message_count: session.message_count + 1,
-        unread_by_admin: session.unread_by_admin + i64::from(sender.kind() == "store"),
-        unread_by_store: session.unread_by_store + i64::from(sender.kind() != "store"),
-        ..session
-    };
-    let message = Message::try_from(row.clone()).map_err(abort)?;
-    let after = session_details(session, store, Some(row))?;
-    let events = on_sent(&message, &after);
-    record(conn, &events, new.created)?;
+    .execute(conn)?;
+    record(conn, &change.events, created)?;
     Ok(AppendOutcome::Created {
         message,
-        session: Box::new(after),
-        events,
+        session: Box::new(change.session),
+        events: change.events,
     })
 }
 
@@ -162,7 +167,7 @@ fn mark_read(
     id: SessionId,
     reader: Participant,
     up_to: MessageId,
-    on_read: StatusRecipe,
+    now: DateTime<Utc>,
 ) -> Result<ReadOutcome, DieselError> {
     let Some((session, store)) = lock_session(conn, id)? else {
         return Ok(ReadOutcome::Refused(
@@ -200,18 +205,6 @@ fn mark_read(
     if moved.is_empty() {
         return Ok(ReadOutcome::Marked(Vec::new()));
     }
-    // System messages are not counted as unread (only the other side's own are).
-    let count = moved.iter().filter(|(_, kind, _)| kind != "system").count();
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let target = sessions::table.filter(sessions::id.eq(id.get()));
-    match reader {
-        Participant::Admin(_) => diesel::update(target)
-            .set(sessions::unread_by_admin.eq(greatest_zero(sessions::unread_by_admin - count)))
-            .execute(conn)?,
-        Participant::Store(_) => diesel::update(target)
-            .set(sessions::unread_by_store.eq(greatest_zero(sessions::unread_by_store - count)))
-            .execute(conn)?,
-    };
     let moved = moved
         .into_iter()
         .map(|(id, kind, sender)| {
@@ -221,17 +214,25 @@ fn mark_read(
             ))
         })
         .collect::<Result<Vec<_>, DieselError>>()?;
-    let now = chrono::Utc::now();
-    let events = on_read(id, &moved, MessageStatus::Read);
-    record(conn, &events, now)?;
-    Ok(ReadOutcome::Marked(events))
+    let change = current.read(reader, &moved);
+    let target = sessions::table.filter(sessions::id.eq(id.get()));
+    match reader {
+        Participant::Admin(_) => diesel::update(target)
+            .set(sessions::unread_by_admin.eq(change.session.unread.by_admin))
+            .execute(conn)?,
+        Participant::Store(_) => diesel::update(target)
+            .set(sessions::unread_by_store.eq(change.session.unread.by_store))
+            .execute(conn)?,
+    };
+    record(conn, &change.events, now)?;
+    Ok(ReadOutcome::Marked(change.events))
 }
 
 fn mark_delivered(
     conn: &mut PgConnection,
     reader: Participant,
     ids: &[MessageId],
-    on_delivered: StatusRecipe,
+    now: DateTime<Utc>,
 ) -> Result<Vec<DomainEvent>, DieselError> {
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let sent = messages::table
@@ -268,21 +269,22 @@ fn mark_delivered(
                 ))
             })
             .collect::<Result<Vec<_>, DieselError>>()?;
-        events.extend(on_delivered(session, &messages, MessageStatus::Delivered));
+        events.extend(status_events(session, &messages, MessageStatus::Delivered));
     }
-    record(conn, &events, chrono::Utc::now())?;
+    record(conn, &events, now)?;
     Ok(events)
 }
 
-/// The database functions the appends call.
-#[allow(clippy::too_many_arguments)] // one per column of the message, as in SQL
+/// The database function the appends call.
+#[allow(clippy::too_many_arguments)] // one per column written, as in SQL
 mod functions {
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 
     diesel::define_sql_function! {
-        /// `append_message(...)`: stores a message and moves its session on; returns the
-        /// message's id (see the migration that defines it).
+        /// `append_message(...)`: stores a message with the given id and the session after it
+        /// (see the migration that defines it).
         fn append_message(
+            id: BigInt,
             session_id: BigInt,
             sender_type: Text,
             sender_id: Nullable<BigInt>,
@@ -291,21 +293,11 @@ mod functions {
             attachment_type: Text,
             client_message_id: Nullable<Text>,
             created: Timestamptz,
-        ) -> BigInt;
+            message_count: BigInt,
+            unread_by_admin: BigInt,
+            unread_by_store: BigInt,
+        );
     }
-}
-
-diesel::define_sql_function! {
-    /// `greatest(x, 0)`: counters never go below zero.
-    #[sql_name = "greatest"]
-    fn greatest_with(x: diesel::sql_types::BigInt, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
-}
-
-fn greatest_zero<E>(x: E) -> greatest_with<E, i64>
-where
-    E: diesel::expression::AsExpression<diesel::sql_types::BigInt>,
-{
-    greatest_with(x, 0_i64)
 }
 
 /// Unwraps a domain error carried out of a diesel transaction by [`abort`].
@@ -321,14 +313,10 @@ fn repository_error(err: DieselError) -> RepositoryError {
 
 #[async_trait]
 impl MessageRepository for Postgres {
-    async fn append(
-        &self,
-        message: NewMessage,
-        on_sent: SentRecipe,
-    ) -> Result<AppendOutcome, RepositoryError> {
+    async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError> {
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| append(conn, &message, on_sent))
+                conn.transaction(|conn| append(conn, &message))
                     .map_err(repository_error)
             })
             .await
@@ -370,11 +358,11 @@ impl MessageRepository for Postgres {
         session: SessionId,
         reader: Participant,
         up_to: MessageId,
-        on_read: StatusRecipe,
+        now: DateTime<Utc>,
     ) -> Result<ReadOutcome, RepositoryError> {
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_read(conn, session, reader, up_to, on_read))
+                conn.transaction(|conn| mark_read(conn, session, reader, up_to, now))
                     .map_err(repository_error)
             })
             .await
@@ -384,11 +372,11 @@ impl MessageRepository for Postgres {
         &self,
         reader: Participant,
         messages: Vec<MessageId>,
-        on_delivered: StatusRecipe,
+        now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_delivered(conn, reader, &messages, on_delivered))
+                conn.transaction(|conn| mark_delivered(conn, reader, &messages, now))
                     .map_err(repository_error)
             })
             .await

@@ -7,7 +7,8 @@ use chat_domain::ids::{AdminId, SessionId, StoreId};
 use chat_domain::model::{
     Conversation, Listing, MySessionsFilter, Page, SessionDetails, SessionStatus,
 };
-use chat_domain::ports::{OpenedRecipe, OpenedSession, SessionRepository};
+use chat_domain::ports::{OpenedSession, SessionRepository};
+use chat_domain::session::opened_events;
 use chat_domain::session::Transition;
 use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
@@ -142,7 +143,6 @@ fn insert_open(
     conn: &mut PgConnection,
     store: i64,
     now: DateTime<Utc>,
-    on_open: OpenedRecipe,
 ) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, RepositoryError> {
     conn.transaction(|conn| {
         let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
@@ -175,7 +175,7 @@ fn insert_open(
             .first(conn)?;
         let opened = details((row, store_row, None))
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        let events = on_open(&opened);
+        let events = opened_events(&opened);
         record(conn, &events, now)?;
         Ok(Some((opened, events)))
     })
@@ -201,7 +201,6 @@ impl SessionRepository for Postgres {
         &self,
         store: StoreId,
         now: DateTime<Utc>,
-        on_open: OpenedRecipe,
     ) -> Result<OpenedSession, RepositoryError> {
         self.db
             .run(move |conn| {
@@ -215,7 +214,7 @@ impl SessionRepository for Postgres {
                             events: Vec::new(),
                         });
                     }
-                    if let Some((session, events)) = insert_open(conn, store.get(), now, on_open)? {
+                    if let Some((session, events)) = insert_open(conn, store.get(), now)? {
                         return Ok(OpenedSession {
                             session,
                             created: true,

@@ -31,14 +31,20 @@ pub struct EventRow {
     /// SQL for `store_id` (`DEFAULT`, `:sid`).
     pub store_id: String,
     /// SQL for the message it carries and the side it goes to (`NULL::bigint, NULL::text`,
-    /// `(:m_id)::bigint, 'admin'`).
+    /// `(:m_message_id)::bigint, 'admin'`).
     pub carries: (String, String),
 }
 
 impl EventRow {
     /// An event that carries no message.
     #[must_use]
-    pub fn plain(kind: &str, data: String, all_admins: bool, admin_ids: &str, store_id: &str) -> Self {
+    pub fn plain(
+        kind: &str,
+        data: String,
+        all_admins: bool,
+        admin_ids: &str,
+        store_id: &str,
+    ) -> Self {
         Self {
             kind: kind.to_owned(),
             data,
@@ -53,7 +59,7 @@ impl EventRow {
     #[must_use]
     pub fn carrying(self, side: &str) -> Self {
         Self {
-            carries: ("(:m_id)::bigint".to_owned(), format!("'{side}'")),
+            carries: ("(:m_message_id)::bigint".to_owned(), format!("'{side}'")),
             ..self
         }
     }
@@ -78,8 +84,9 @@ fn insert_events(events: &[EventRow], condition: &str) -> String {
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
 /// /v1/chat/store/message/send/` runs it: one transaction: find and
-/// lock the store's live session, `append_message` (insert the message, bump the session's
-/// counters), `record_events` (insert the events, unnumbered). `setup` sets `sid` (pgbench
+/// lock the store's live session (drawing the message's id), `append_message` (insert the
+/// message, write the session's new counters), `record_events` (insert the events,
+/// unnumbered). `setup` sets `sid` (pgbench
 /// meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
@@ -97,8 +104,8 @@ fn send_with(setup: &str, content: &str, events: &str) -> String {
     format!(
         "{setup}\n\
          BEGIN;\n\
-         SELECT {SESSION_COLS}, {STORE_COLS} FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE;\n\
-         SELECT append_message(:sid, 'store', :sid, {content}, '', '', NULL, now()) AS id \\gset m_\n\
+         SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE \\gset m_\n\
+         SELECT append_message(:m_message_id, :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0);\n\
          {events}\n\
          COMMIT;\n",
         content = literal(content),

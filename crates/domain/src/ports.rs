@@ -3,9 +3,11 @@
 //!
 //! Every method that changes state writes the events of that change to the event feed in the
 //! same transaction, and returns them, so that the caller can tell the [`Notifier`] that they
-//! are committed. The feed numbers committed events afterwards (see [`EventFeed`]). Which events a change causes is decided by the domain: the caller
-//! passes the recipe (a plain function of [`crate::session`]) when the event needs data that
-//! only the store knows, such as a new message's id.
+//! are committed. The feed numbers committed events afterwards (see [`EventFeed`]).
+//!
+//! What a change does is decided by the domain: for a change that must load and lock what it
+//! changes, the repository calls the pure function of [`crate::session`] that returns the new
+//! state and its events (such as [`SessionDetails::append`]) on what it locked, and writes both.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,19 +17,11 @@ use crate::events::{DomainEvent, RecordedEvent};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageBody, MessageCursor,
-    MessagePage, MessageStatus, MySessionsFilter, Page, Participant, Sender, SessionDetails, Store,
-    StoreProfile,
+    MessagePage, MySessionsFilter, Page, Participant, SessionDetails, Store, StoreProfile,
 };
 use crate::principal::Principal;
 use crate::session::{Transition, TransitionError};
 use crate::values::{ClientMessageId, Name, Token};
-
-/// The events of a session that was just opened.
-pub type OpenedRecipe = fn(&SessionDetails) -> Vec<DomainEvent>;
-/// The events of a message that was just stored, given the session after it.
-pub type SentRecipe = fn(&Message, &SessionDetails) -> Vec<DomainEvent>;
-/// The events of messages whose status just moved forward.
-pub type StatusRecipe = fn(SessionId, &[(MessageId, Sender)], MessageStatus) -> Vec<DomainEvent>;
 
 /// What [`SessionRepository::open_for_store`] found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +55,9 @@ pub trait SessionRepository: Send + Sync + 'static {
     ) -> Result<Option<SessionDetails>, RepositoryError>;
 
     /// The store's session that is not closed, opening one (open, no admin, `now` as its
-    /// times) when there is none, and then recording the events `on_open` returns for it in
-    /// the same transaction. Any number of concurrent calls for one store open exactly one
-    /// session.
+    /// times) when there is none, and then recording its events
+    /// ([`crate::session::opened_events`]) in the same transaction. Any number of concurrent
+    /// calls for one store open exactly one session.
     ///
     /// # Errors
     /// As [`SessionRepository::find`]; [`RepositoryError::Internal`] when the store does not
@@ -72,7 +66,6 @@ pub trait SessionRepository: Send + Sync + 'static {
         &self,
         store: StoreId,
         now: DateTime<Utc>,
-        on_open: OpenedRecipe,
     ) -> Result<OpenedSession, RepositoryError>;
 
     /// Applies `transition` if and only if the session is still in `transition.before`, in
@@ -202,18 +195,13 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// not accept the author's message ([`SessionDetails::check_write`] on the locked
     /// session) nothing is stored ([`AppendOutcome::Refused`]); when the author already wrote
     /// a message with the same `client_message_id` in the session, that one is returned
-    /// ([`AppendOutcome::Duplicate`]); otherwise the message is stored,
-    /// the session's last message, activity time, message count and the other side's unread
-    /// count are updated, and the events `on_sent` returns are recorded.
+    /// ([`AppendOutcome::Duplicate`]); otherwise the message and the session after it
+    /// ([`SessionDetails::append`] on the locked session) are stored with its events.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,
     /// [`RepositoryError::Internal`] otherwise. A failure stores nothing.
-    async fn append(
-        &self,
-        message: NewMessage,
-        on_sent: SentRecipe,
-    ) -> Result<AppendOutcome, RepositoryError>;
+    async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError>;
 
     /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first.
     ///
@@ -227,8 +215,8 @@ pub trait MessageRepository: Send + Sync + 'static {
 
     /// Marks the other side's messages of the session up to `up_to` (included) read, in one
     /// transaction that locks the session and checks [`SessionDetails::check_mark_read`],
-    /// lowers the reader's unread count, and records the events `on_read` returns for the
-    /// messages whose status moved.
+    /// and stores the session after it and its events ([`SessionDetails::read`] with the
+    /// messages whose status moved), recorded at `now`.
     ///
     /// # Errors
     /// As [`MessageRepository::append`].
@@ -237,14 +225,14 @@ pub trait MessageRepository: Send + Sync + 'static {
         session: SessionId,
         reader: Participant,
         up_to: MessageId,
-        on_read: StatusRecipe,
+        now: DateTime<Utc>,
     ) -> Result<ReadOutcome, RepositoryError>;
 
     /// Marks the given messages delivered where they are still only sent and come from the
     /// other side of `reader` (a message reached one of its live connections: callers pass
-    /// only messages they pushed to such a connection), and records,
-    /// per session, the events `on_delivered` returns for the messages that moved. Messages
-    /// that are unknown, already delivered or read, or `reader`'s own side's, are left alone.
+    /// only messages they pushed to such a connection), and records at `now`, per session,
+    /// the events that tell their senders ([`crate::session::status_events`]). Messages that
+    /// are unknown, already delivered or read, or `reader`'s own side's, are left alone.
     ///
     /// # Errors
     /// As [`MessageRepository::append`].
@@ -252,7 +240,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         &self,
         reader: Participant,
         messages: Vec<MessageId>,
-        on_delivered: StatusRecipe,
+        now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError>;
 }
 

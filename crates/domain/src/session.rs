@@ -300,6 +300,67 @@ impl SessionDetails {
             Participant::Store(_) => Ok(()),
         }
     }
+
+    /// `message`, written by `author`, added to the session: the session after it (its last
+    /// message and activity time, one more message, one more unread for the other side) and
+    /// the events it causes ([`sent_events`]). The repository calls it on the session it
+    /// locked, and writes both.
+    ///
+    /// # Errors
+    /// The refusals of [`SessionDetails::check_write`].
+    pub fn append(
+        &self,
+        author: Participant,
+        message: &Message,
+    ) -> Result<Change, TransitionError> {
+        self.check_write(author)?;
+        let mut after = self.clone();
+        after.session.last_message_at = message.created;
+        after.session.updated = message.created;
+        after.message_count += 1;
+        match message.sender {
+            Sender::Store(_) => after.unread.by_admin += 1,
+            Sender::Admin(_) | Sender::System => after.unread.by_store += 1,
+        }
+        after.last_message = Some(message.clone());
+        let events = sent_events(message, &after);
+        Ok(Change {
+            session: after,
+            events,
+        })
+    }
+
+    /// The session after `reader` read `moved`, the other side's messages that were not read
+    /// yet (its unread count falls by as many, system messages aside, which are not counted),
+    /// and the events that tell their senders ([`status_events`]). The repository calls it on
+    /// the session it locked, and writes both.
+    #[must_use]
+    pub fn read(&self, reader: Participant, moved: &[(MessageId, Sender)]) -> Change {
+        let counted = moved
+            .iter()
+            .filter(|(_, sender)| *sender != Sender::System)
+            .count();
+        let counted = i64::try_from(counted).unwrap_or(i64::MAX);
+        let mut after = self.clone();
+        let unread = match reader {
+            Participant::Admin(_) => &mut after.unread.by_admin,
+            Participant::Store(_) => &mut after.unread.by_store,
+        };
+        *unread = (*unread - counted).max(0);
+        Change {
+            events: status_events(self.session.id, moved, MessageStatus::Read),
+            session: after,
+        }
+    }
+}
+
+/// A change of a session decided by the domain: the session after it, and its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The session after the change.
+    pub session: SessionDetails,
+    /// The events the change causes.
+    pub events: Vec<DomainEvent>,
 }
 
 /// The events of a session that was just opened: it enters every admin's queue.

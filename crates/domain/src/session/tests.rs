@@ -726,3 +726,77 @@ fn every_event_kind_has_its_wire_name() {
     }
     assert_eq!(EventKind::parse("typing"), None);
 }
+
+// --- the changes a repository writes --------------------------------------------------------
+
+#[test]
+fn a_store_message_moves_the_session_on_and_is_counted_unread_by_the_admins() {
+    let before = open();
+    let mut msg = message(130, 5, Sender::Store(store_id(12)));
+    msg.created = now();
+    let change = before.append(as_store(12), &msg).unwrap();
+    let after = &change.session;
+    assert_eq!(after.last_message.as_ref(), Some(&msg));
+    assert_eq!(after.session.last_message_at, now());
+    assert_eq!(after.session.updated, now());
+    assert_eq!(after.message_count, before.message_count + 1);
+    assert_eq!(after.unread.by_admin, before.unread.by_admin + 1);
+    assert_eq!(after.unread.by_store, before.unread.by_store);
+    assert_eq!(after.session.status, SessionStatus::Open);
+    assert_eq!(
+        kinds(&change.events),
+        [EventKind::NewMessage, EventKind::SessionUpdated]
+    );
+    assert_eq!(change.events, sent_events(&msg, after));
+}
+
+#[test]
+fn an_admin_message_is_counted_unread_by_the_store() {
+    let before = claimed(2);
+    let msg = message(131, 5, Sender::Admin(admin_id(2)));
+    let change = before.append(as_admin(2), &msg).unwrap();
+    assert_eq!(change.session.unread.by_store, before.unread.by_store + 1);
+    assert_eq!(change.session.unread.by_admin, before.unread.by_admin);
+    assert_eq!(kinds(&change.events), [EventKind::NewMessage]);
+}
+
+#[test]
+fn a_message_the_author_may_not_write_changes_nothing() {
+    let msg = message(132, 5, Sender::Admin(admin_id(3)));
+    assert_eq!(
+        claimed(2).append(as_admin(3), &msg),
+        Err(TransitionError::ClaimedByOther)
+    );
+    let msg = message(133, 5, Sender::Store(store_id(12)));
+    assert_eq!(
+        closed(Some(2)).append(as_store(12), &msg),
+        Err(TransitionError::Closed)
+    );
+}
+
+#[test]
+fn reading_lowers_the_readers_unread_count_and_tells_the_senders() {
+    let mut before = claimed(2);
+    before.unread.by_store = 3;
+    before.unread.by_admin = 4;
+    let moved = [
+        (MessageId::parse(40).unwrap(), Sender::Admin(admin_id(2))),
+        (MessageId::parse(41).unwrap(), Sender::System),
+        (MessageId::parse(42).unwrap(), Sender::Admin(admin_id(2))),
+    ];
+    let change = before.read(as_store(12), &moved);
+    // System messages are not counted unread, so they are not counted read either.
+    assert_eq!(change.session.unread.by_store, 1);
+    assert_eq!(change.session.unread.by_admin, 4);
+    assert_eq!(
+        change.events,
+        status_events(session_id(5), &moved, MessageStatus::Read)
+    );
+    // Never below zero, whatever the counter said.
+    let mut drifted = claimed(2);
+    drifted.unread.by_store = 1;
+    assert_eq!(
+        drifted.read(as_store(12), &moved).session.unread.by_store,
+        0
+    );
+}

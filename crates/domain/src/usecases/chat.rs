@@ -15,7 +15,7 @@ use crate::ports::{
     AppendOutcome, Clock, Destination, DirectoryRepository, EventFeed, MessageRepository,
     NewMessage, Ports, ReadOutcome, Replay, SessionRepository,
 };
-use crate::session::{self, Transition, TransitionError};
+use crate::session::{Transition, TransitionError};
 use crate::values::{Attachment, ClientMessageId, MessageContent};
 
 /// A session as one participant sees it: with the count of messages it has not read.
@@ -234,11 +234,7 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Repository`] when the store fails.
     pub async fn open_session(&self, store: StoreId) -> Result<(SessionView, bool), ChatError> {
         let now = self.ports.clock.now();
-        let opened = self
-            .ports
-            .sessions
-            .open_for_store(store, now, session::opened_events)
-            .await?;
+        let opened = self.ports.sessions.open_for_store(store, now).await?;
         self.ports.publish(&opened.events);
         Ok((
             SessionView::new(opened.session, Participant::Store(store)),
@@ -371,30 +367,23 @@ impl<P: Ports> Chat<P> {
 
     /// Stores a message and publishes its events.
     async fn append(&self, message: NewMessage) -> Result<Result<Sent, Unstored>, ChatError> {
-        Ok(
-            match self
-                .ports
-                .messages
-                .append(message, session::sent_events)
-                .await?
-            {
-                AppendOutcome::Created {
-                    message, events, ..
-                } => {
-                    self.ports.publish(&events);
-                    Ok(Sent {
-                        message,
-                        created: true,
-                    })
-                }
-                AppendOutcome::Duplicate(message) => Ok(Sent {
+        Ok(match self.ports.messages.append(message).await? {
+            AppendOutcome::Created {
+                message, events, ..
+            } => {
+                self.ports.publish(&events);
+                Ok(Sent {
                     message,
-                    created: false,
-                }),
-                AppendOutcome::Refused(reason) => Err(Unstored::Refused(reason)),
-                AppendOutcome::NoLiveSession => Err(Unstored::NoLiveSession),
-            },
-        )
+                    created: true,
+                })
+            }
+            AppendOutcome::Duplicate(message) => Ok(Sent {
+                message,
+                created: false,
+            }),
+            AppendOutcome::Refused(reason) => Err(Unstored::Refused(reason)),
+            AppendOutcome::NoLiveSession => Err(Unstored::NoLiveSession),
+        })
     }
 
     /// An admin writes in a session it holds. A repeated `client_message_id` returns the
@@ -449,11 +438,7 @@ impl<P: Ports> Chat<P> {
                 // first message of a session is written at the time it opened.
                 Err(Unstored::NoLiveSession) => {
                     now = self.ports.clock.now();
-                    let opened = self
-                        .ports
-                        .sessions
-                        .open_for_store(store, now, session::opened_events)
-                        .await?;
+                    let opened = self.ports.sessions.open_for_store(store, now).await?;
                     self.ports.publish(&opened.events);
                 }
                 Err(Unstored::Refused(reason)) => return Err(reason.into()),
@@ -476,7 +461,7 @@ impl<P: Ports> Chat<P> {
         match self
             .ports
             .messages
-            .mark_read(id, reader, up_to, session::status_events)
+            .mark_read(id, reader, up_to, self.ports.clock.now())
             .await?
         {
             ReadOutcome::Marked(events) => {
@@ -509,7 +494,7 @@ impl<P: Ports> Chat<P> {
         let events = self
             .ports
             .messages
-            .mark_delivered(reader, messages, session::status_events)
+            .mark_delivered(reader, messages, self.ports.clock.now())
             .await?;
         self.ports.publish(&events);
         Ok(())
