@@ -3,10 +3,10 @@
 //! that resumes.
 
 use async_trait::async_trait;
-use chat_domain::events::{DomainEvent, RecordedEvent};
+use chat_domain::events::{Audience, DomainEvent, RecordedEvent, Typing};
 use chat_domain::ids::EventId;
 use chat_domain::model::Participant;
-use chat_domain::ports::{EventFeed, Replay};
+use chat_domain::ports::{EventFeed, Replay, TypingNotices};
 use chat_domain::RepositoryError;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -151,13 +151,16 @@ impl EventFeed for Postgres {
     }
 }
 
-impl Postgres {
-    /// Announces a typing notice to every instance (typing is never stored).
-    ///
-    /// # Errors
-    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
-    pub async fn announce_typing(&self, notice: &TypingNotice) -> Result<(), RepositoryError> {
-        let payload = serde_json::to_string(notice).map_err(RepositoryError::internal)?;
+#[async_trait]
+impl TypingNotices for Postgres {
+    /// Sends the notice to every instance's relay on `chat_typing` (never stored).
+    async fn announce(&self, audience: &Audience, typing: &Typing) -> Result<(), RepositoryError> {
+        let notice = TypingNotice {
+            admins: audience.admins.iter().map(|a| a.get()).collect(),
+            store: audience.store.map(|s| s.get()),
+            data: serde_json::value::to_raw_value(typing).map_err(RepositoryError::internal)?,
+        };
+        let payload = serde_json::to_string(&notice).map_err(RepositoryError::internal)?;
         self.db
             .run(move |conn| {
                 diesel::select(pg_notify(TYPING_CHANNEL, payload))
@@ -167,7 +170,9 @@ impl Postgres {
             })
             .await
     }
+}
 
+impl Postgres {
     /// Deletes events recorded before `older_than`, and remembers the highest id deleted so
     /// that a reader resuming below it is told to resync. Returns how many were deleted.
     ///

@@ -14,7 +14,6 @@ use bytestring::ByteString;
 use chat_domain::events::{Audience, RecordedEvent, Side};
 use chat_domain::ids::{AdminId, EventId, MessageId, StoreId};
 use chat_domain::model::Participant;
-use chrono::SecondsFormat;
 use tokio::sync::{mpsc, oneshot};
 
 /// Identifies a connection within this instance.
@@ -180,8 +179,29 @@ pub struct HubStats {
     pub too_slow: AtomicU64,
 }
 
+/// How the hub writes frames. The wire format is the server's; it hands it to the hub, which
+/// writes each frame once for all the connections it goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// The text of an event's frame.
+    pub event: fn(&RecordedEvent) -> String,
+    /// The text of a typing notice's frame, from the notice's `data` as JSON.
+    pub typing: fn(&str) -> String,
+}
+
+impl Default for Framing {
+    /// Frames that carry the event's id and data only, for tests of the hub itself.
+    fn default() -> Self {
+        Self {
+            event: |e| format!("{} {}", e.id, e.data),
+            typing: str::to_owned,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    framing: Framing,
     registry: RwLock<Registry>,
     next_id: AtomicU64,
     last_event: AtomicI64,
@@ -194,29 +214,16 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-/// The JSON text of an event frame: `{"type", "event_id", "created", "data"}`.
-#[must_use]
-pub fn event_frame(event: &RecordedEvent) -> String {
-    format!(
-        r#"{{"type":"{}","event_id":{},"created":"{}","data":{}}}"#,
-        event.kind.as_str(),
-        event.id,
-        event.created.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        event.data
-    )
-}
-
-/// The message an event delivers to `who`, when `who` is the other side of it.
-#[must_use]
-pub fn delivers_to(event: &RecordedEvent, who: Participant) -> Option<MessageId> {
-    event.carries.and_then(|c| c.delivered_to(who))
-}
-
 impl Hub {
-    /// A hub with no connections.
+    /// A hub with no connections, writing frames with `framing`.
     #[must_use]
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(framing: Framing) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                framing,
+                ..Inner::default()
+            }),
+        }
     }
 
     /// Registers a live connection of `who`, authenticated by the token with `token_hash`,
@@ -327,7 +334,7 @@ impl Hub {
     /// Delivers a committed event to the connections of its audience. Events must come in id
     /// order; the relay guarantees it.
     pub fn deliver(&self, event: &RecordedEvent) {
-        let text = ByteString::from(event_frame(event));
+        let text = ByteString::from((self.inner.framing.event)(event));
         // A message goes to one side only (the other side of its sender), so one mark serves
         // every connection that is told of it.
         let delivery = event
@@ -356,7 +363,7 @@ impl Hub {
 
     /// Delivers a typing notice (never stored, so without an event id).
     pub fn deliver_typing(&self, audience: &Audience, data: &str) {
-        let text = ByteString::from(format!(r#"{{"type":"typing","data":{data}}}"#));
+        let text = ByteString::from((self.inner.framing.typing)(data));
         self.fan_out(audience, None, |_| Frame {
             text: text.clone(),
             event_id: None,
@@ -456,23 +463,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn frames_follow_the_contract() {
-        let e = event(
-            7,
-            EventKind::SessionClaimed,
-            every_admin(),
-            r#"{"session_id":5,"admin_id":2}"#,
-        );
-        assert_eq!(
-            event_frame(&e),
-            r#"{"type":"session_claimed","event_id":7,"created":"2025-12-16T11:05:00Z","data":{"session_id":5,"admin_id":2}}"#
-        );
-    }
-
     #[tokio::test]
     async fn events_reach_exactly_their_audience() {
-        let hub = Hub::new();
+        let hub = Hub::new(Framing::default());
         let mut a1 = hub.connect(admin(1), vec![1], 8);
         let mut a2 = hub.connect(admin(2), vec![2], 8);
         let mut s12 = hub.connect(store(12), vec![3], 8);
@@ -510,7 +503,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_buffer_cuts_the_connection_off_and_spares_the_others() {
-        let hub = Hub::new();
+        let hub = Hub::new(Framing::default());
         let mut slow = hub.connect(admin(1), vec![1], 2);
         let mut fast = hub.connect(admin(2), vec![2], 64);
         for id in 1..=5 {
@@ -528,7 +521,7 @@ mod tests {
 
     #[tokio::test]
     async fn revoking_a_token_cuts_off_its_connections_only() {
-        let hub = Hub::new();
+        let hub = Hub::new(Framing::default());
         let mut revoked = hub.connect(store(12), vec![9, 9], 8);
         let mut kept = hub.connect(store(12), vec![1, 1], 8);
         hub.revoke(&[9, 9]);
@@ -539,7 +532,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_gets_every_event_after_its_cursor() {
-        let hub = Hub::new();
+        let hub = Hub::new(Framing::default());
         hub.start_at(6);
         assert_eq!(hub.connect(admin(1), vec![1], 8).cursor, 6);
         hub.deliver(&event(7, EventKind::SessionOpened, every_admin(), "{}"));

@@ -54,7 +54,7 @@ pub(crate) async fn connect(
 
 /// A typing notice as announced: who sees it, and the `data` of the frame.
 #[derive(Debug, serde::Serialize, Deserialize)]
-pub struct TypingNotice {
+pub(crate) struct TypingNotice {
     /// Admins who see it.
     pub admins: Vec<i64>,
     /// The store that sees it.

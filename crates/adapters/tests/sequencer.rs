@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use chat_adapters::hub::Subscription;
+use chat_adapters::hub::{Framing, Subscription};
 use chat_adapters::{Commits, Hub, Relay, RelayStatus, Sequencer, SequencerStatus, TokenCache};
 use chat_domain::ids::AdminId;
 use chat_domain::model::Participant;
@@ -24,7 +24,7 @@ struct Listener {
 
 impl Listener {
     async fn start(h: &Harness) -> Self {
-        let hub = Hub::new();
+        let hub = Hub::new(Framing::default());
         let status = RelayStatus::default();
         let relay = Relay::spawn(
             h.db.url().to_owned(),

@@ -80,7 +80,8 @@ pub enum DisconnectReason {
 }
 
 /// A side of a session: its admins, or its store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The admins.
     Admin,
@@ -150,6 +151,18 @@ impl Carried {
     pub fn delivered_to(self, who: Participant) -> Option<MessageId> {
         (Side::of(who) == self.to).then_some(self.message)
     }
+}
+
+/// That a participant is (not) typing in a session: told at once, never stored, and expires
+/// after a while. Serializes as the `data` of a `typing` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Typing {
+    /// The session.
+    pub session_id: SessionId,
+    /// The side of the one typing.
+    pub sender_type: Side,
+    /// Whether they are typing now.
+    pub is_typing: bool,
 }
 
 /// Who receives an event.

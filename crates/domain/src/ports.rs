@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
-use crate::events::{DomainEvent, RecordedEvent};
+use crate::events::{Audience, DomainEvent, RecordedEvent, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageBody, MessageCursor,
@@ -342,6 +342,20 @@ pub trait Notifier: Send + Sync + 'static {
     fn publish(&self, events: &[DomainEvent]);
 }
 
+/// Typing notices: never stored, told at once to the live connections of their audience, on
+/// every instance.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TypingNotices: Send + Sync + 'static {
+    /// Tells `audience`, on every instance, of `typing`. Best effort: a lost notice is no loss
+    /// (the other side's indicator expires).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`] when it could not be
+    /// sent.
+    async fn announce(&self, audience: &Audience, typing: &Typing) -> Result<(), RepositoryError>;
+}
+
 /// The time.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
@@ -374,8 +388,10 @@ pub trait Ports: Send + Sync + 'static {
     type Tokens: TokenStore;
     /// The event feed.
     type Feed: EventFeed;
-    /// Local push of new events.
+    /// Hears of committed events.
     type Notifier: Notifier;
+    /// Typing notices.
+    type Typing: TypingNotices;
     /// The time.
     type Clock: Clock;
 }

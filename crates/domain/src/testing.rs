@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::ports::{
     MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
-    MockSessionRepository, MockTokenStore, Ports,
+    MockSessionRepository, MockTokenStore, MockTypingNotices, Ports,
 };
 use crate::usecases::Adapters;
 use crate::values::{Email, LogoUrl, MessageContent, Name, StoreKey, Token};
@@ -28,6 +28,7 @@ impl Ports for MockPorts {
     type Tokens = MockTokenStore;
     type Feed = MockEventFeed;
     type Notifier = MockNotifier;
+    type Typing = MockTypingNotices;
     type Clock = MockClock;
 }
 
@@ -38,6 +39,7 @@ pub struct Mocks {
     pub directory: MockDirectoryRepository,
     pub tokens: MockTokenStore,
     pub feed: MockEventFeed,
+    pub typing: MockTypingNotices,
     pub published: Arc<Mutex<Vec<DomainEvent>>>,
 }
 
@@ -48,6 +50,7 @@ pub fn mocks() -> Mocks {
         directory: MockDirectoryRepository::new(),
         tokens: MockTokenStore::new(),
         feed: MockEventFeed::new(),
+        typing: MockTypingNotices::new(),
         published: Arc::default(),
     }
 }
@@ -68,6 +71,7 @@ impl Mocks {
             tokens: self.tokens,
             feed: self.feed,
             notifier,
+            typing: self.typing,
             clock,
         }
     }

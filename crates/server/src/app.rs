@@ -19,6 +19,7 @@ impl Ports for Live {
     type Tokens = Postgres;
     type Feed = Postgres;
     type Notifier = Commits;
+    type Typing = Postgres;
     type Clock = SystemClock;
 }
 
@@ -60,7 +61,7 @@ impl AppState {
         let db = Database::new(&settings.database_url, &settings.pool());
         let tokens = TokenCache::default();
         let postgres = Postgres::with_token_cache(db, tokens.clone());
-        let hub = Hub::new();
+        let hub = Hub::new(crate::realtime::FRAMING);
         let commits = Commits::default();
         let adapters = Arc::new(Adapters::<Live> {
             sessions: postgres.clone(),
@@ -69,6 +70,7 @@ impl AppState {
             tokens: postgres.clone(),
             feed: postgres.clone(),
             notifier: commits.clone(),
+            typing: postgres.clone(),
             clock: SystemClock,
         });
         let policy = ChatPolicy {

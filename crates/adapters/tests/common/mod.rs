@@ -26,6 +26,7 @@ impl Ports for Pg {
     type Tokens = Postgres;
     type Feed = Postgres;
     type Notifier = Recorder;
+    type Typing = Postgres;
     type Clock = SystemClock;
 }
 
@@ -83,6 +84,7 @@ impl Harness {
             tokens: pg.clone(),
             feed: pg.clone(),
             notifier: recorder,
+            typing: pg.clone(),
             clock: SystemClock,
         });
         Self {

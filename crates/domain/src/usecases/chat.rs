@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{ChatPolicy, Shared, MAX_ATTEMPTS};
 use crate::error::ChatError;
-use crate::events::Audience;
+use crate::events::{Audience, Side, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
     Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::ports::{
     AppendOutcome, Clock, Destination, DirectoryRepository, EventFeed, MessageRepository,
-    NewMessage, Ports, ReadOutcome, Replay, SessionRepository,
+    NewMessage, Ports, ReadOutcome, Replay, SessionRepository, TypingNotices,
 };
 use crate::session::{Transition, TransitionError};
 use crate::values::{Attachment, ClientMessageId, MessageContent};
@@ -507,7 +507,7 @@ impl<P: Ports> Chat<P> {
     /// # Errors
     /// [`ChatError::NotFound`] for an unknown session or another store's, and the refusals of
     /// [`SessionDetails::check_write`].
-    pub async fn typing_audience(
+    async fn typing_audience(
         &self,
         who: Participant,
         id: SessionId,
@@ -524,6 +524,32 @@ impl<P: Ports> Chat<P> {
                 ..Audience::default()
             },
         })
+    }
+
+    /// `who` is (not) typing in a session: tells the other side, on every instance, when `who`
+    /// may write in it now. An open session has no admin side yet, so a store's typing there
+    /// reaches nobody.
+    ///
+    /// # Errors
+    /// As [`Chat::typing_audience`]; [`ChatError::Repository`] when the notice could not be
+    /// sent.
+    pub async fn typing(
+        &self,
+        who: Participant,
+        id: SessionId,
+        is_typing: bool,
+    ) -> Result<(), ChatError> {
+        let audience = self.typing_audience(who, id).await?;
+        if audience.admins.is_empty() && audience.store.is_none() {
+            return Ok(());
+        }
+        let typing = Typing {
+            session_id: id,
+            sender_type: Side::of(who),
+            is_typing,
+        };
+        self.ports.typing.announce(&audience, &typing).await?;
+        Ok(())
     }
 
     /// The events addressed to `reader` after `after`, in order, at most `limit`; or

@@ -27,8 +27,10 @@ pub struct Adapters<P: Ports> {
     pub tokens: P::Tokens,
     /// The event feed.
     pub feed: P::Feed,
-    /// Local push of new events.
+    /// Hears of committed events.
     pub notifier: P::Notifier,
+    /// Typing notices.
+    pub typing: P::Typing,
     /// The time.
     pub clock: P::Clock,
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
-use chat_adapters::hub::{delivers_to, event_frame, Cutoff, Subscription};
-use chat_adapters::relay::TypingNotice;
+use chat_adapters::hub::{Cutoff, Subscription};
 use chat_domain::ids::{EventId, SessionId};
 use chat_domain::model::Participant;
 use chat_domain::ports::Replay;
@@ -15,7 +14,6 @@ use chat_domain::ChatError;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use crate::app::AppState;
 
@@ -124,8 +122,7 @@ impl Connection {
     async fn hello(&mut self) -> Result<(), End> {
         let cursor = self.last_sent.max(self.subscription.cursor);
         self.last_sent = cursor;
-        self.send(format!(r#"{{"type":"hello","event_id":{cursor}}}"#))
-            .await
+        self.send(super::frames::hello(cursor)).await
     }
 
     /// Sends the events after `after` from the feed; live events meanwhile wait in the
@@ -141,9 +138,10 @@ impl Connection {
                 Ok(Replay::Events(events)) => {
                     let full = events.len() == batch as usize;
                     for event in &events {
-                        self.send(event_frame(event)).await?;
+                        self.send(super::frames::event(event)).await?;
                         self.last_sent = event.id.get();
-                        if let Some(message) = delivers_to(event, self.who) {
+                        if let Some(message) = event.carries.and_then(|c| c.delivered_to(self.who))
+                        {
                             self.state.deliveries.report(self.who, message);
                         }
                     }
@@ -251,14 +249,13 @@ impl Connection {
                 let Ok(session) = SessionId::parse(session_id) else {
                     return self.error("session_id: must be a positive integer").await;
                 };
-                match self.state.chat.typing_audience(self.who, session).await {
-                    Ok(audience) => {
+                match self.state.chat.typing(self.who, session, is_typing).await {
+                    Ok(()) => {
                         if is_typing {
                             self.typing.insert(session, Instant::now());
                         } else {
                             self.typing.remove(&session);
                         }
-                        self.announce_to(&audience, session, is_typing).await;
                         Ok(())
                     }
                     Err(ChatError::Repository(err)) => {
@@ -294,37 +291,8 @@ impl Connection {
     /// looking up who that is now.
     async fn announce_typing(&self, session: SessionId, is_typing: bool) {
         // When the session moved on (closed, released), there is nobody left to tell.
-        if let Ok(audience) = self.state.chat.typing_audience(self.who, session).await {
-            self.announce_to(&audience, session, is_typing).await;
-        }
-    }
-
-    /// Tells `audience`, on every instance, that this client is (not) typing in `session`.
-    async fn announce_to(
-        &self,
-        audience: &chat_domain::events::Audience,
-        session: SessionId,
-        is_typing: bool,
-    ) {
-        if audience.admins.is_empty() && audience.store.is_none() {
-            return;
-        }
-        let sender_type = match self.who {
-            Participant::Admin(_) => "admin",
-            Participant::Store(_) => "store",
-        };
-        let data =
-            json!({ "session_id": session, "sender_type": sender_type, "is_typing": is_typing });
-        let Ok(data) = RawValue::from_string(data.to_string()) else {
-            return;
-        };
-        let notice = TypingNotice {
-            admins: audience.admins.iter().map(|a| a.get()).collect(),
-            store: audience.store.map(|s| s.get()),
-            data,
-        };
-        if let Err(err) = self.state.postgres.announce_typing(&notice).await {
-            tracing::warn!(%err, "could not announce typing");
+        if let Err(err) = self.state.chat.typing(self.who, session, is_typing).await {
+            tracing::debug!(%err, "typing notice not sent");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod connection;
 mod delivery;
+mod frames;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_domain::ids::EventId;
@@ -11,6 +12,7 @@ use chat_domain::{ChatError, Principal};
 use serde::Deserialize;
 
 pub use self::delivery::Deliveries;
+pub use self::frames::FRAMING;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;

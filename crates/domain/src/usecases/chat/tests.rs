@@ -1410,3 +1410,35 @@ async fn replay_reads_the_feed_for_the_reader() {
         .unwrap();
     assert!(matches!(replay, crate::ports::Replay::Events(events) if events.len() == 1));
 }
+
+#[tokio::test]
+async fn typing_is_announced_to_the_other_side_and_to_nobody_in_an_open_session() {
+    let mut m = mocks();
+    m.sessions.expect_find().returning(|id| {
+        Ok(Some(if id.get() == 5 {
+            details(5, SessionStatus::Claimed, Some(2))
+        } else {
+            details(6, SessionStatus::Open, None)
+        }))
+    });
+    m.typing
+        .expect_announce()
+        .withf(|audience, typing| {
+            audience.store == Some(store_id(12))
+                && audience.admins.is_empty()
+                && *typing
+                    == crate::events::Typing {
+                        session_id: session_id(5),
+                        sender_type: crate::events::Side::Admin,
+                        is_typing: true,
+                    }
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let chat = chat(m);
+    chat.typing(as_admin(2), session_id(5), true).await.unwrap();
+    // Nobody holds session 6 yet: the store's typing there is told to nobody.
+    chat.typing(as_store(12), session_id(6), true)
+        .await
+        .unwrap();
+}
