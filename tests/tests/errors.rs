@@ -391,6 +391,8 @@ async fn bad_paging_parameters_are_400() {
             ("offset=-1", "offset"),
             ("offset=abc", "offset"),
             ("offset=1e3", "offset"),
+            // Beyond what a database can skip (a signed 64-bit count).
+            ("offset=9223372036854775808", "offset"),
         ] {
             let resp = app.get(&format!("{path}?{query}"), token).await;
             assert_eq!(resp.status(), 400, "{path}?{query}");
@@ -775,4 +777,51 @@ async fn the_database_going_away_is_a_json_503_and_the_service_recovers() {
     let mine = recovered.expect("the service recovers once the database is back");
     assert_eq!(chat_e2e::ids(&mine["data"]), vec![sid]);
     assert_eq!(message_count(&app, &admin, sid).await, 1);
+}
+
+/// Integer fields take any integral JSON number, `5.0` as well as `5`, as JSON Schema and
+/// Django REST framework do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integral_numbers_are_integers() {
+    let app = TestApp::spawn().await;
+    let (admin, store, sid, mid) = claimed_world(&app).await;
+    let other = app.create_admin("Bob").await;
+    #[allow(clippy::cast_precision_loss)]
+    let float = |n: i64| json!(n as f64);
+    assert_eq!(float(sid).to_string(), format!("{sid}.0"));
+    let resp = app
+        .post_json(
+            "/v1/chat/admin/message/send/",
+            &admin.token,
+            &json!({"session_id": float(sid), "content": "as a float"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let resp = app
+        .post_json(
+            "/v1/chat/store/session/read/",
+            &store.token,
+            &json!({"session_id": float(sid), "message_id": float(mid)}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .post_json(
+            "/v1/chat/admin/session/transfer/",
+            &admin.token,
+            &json!({"session_id": float(sid), "admin_id": float(other.id)}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // A fraction, or a number beyond 64 bits, is not an integer.
+    for bad in [json!(1.5), json!(1e30), json!(-1e30)] {
+        let resp = app
+            .post_json(
+                "/v1/chat/admin/session/claim/",
+                &other.token,
+                &json!({ "session_id": bad }),
+            )
+            .await;
+        assert_invalid(resp, "session_id").await;
+    }
 }

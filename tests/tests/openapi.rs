@@ -3,7 +3,7 @@
 //! WebSocket frames) is what the document says.
 
 use chat_e2e::ws::WsClient;
-use chat_e2e::{chars, id_of, TestApp};
+use chat_e2e::{assert_error, chars, id_of, TestApp};
 use chat_server::http::openapi::conformance_errors;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -428,4 +428,52 @@ async fn the_real_answers_are_the_documented_ones() {
     for frame in &frames {
         api.check_frame(frame);
     }
+}
+
+/// Every 405 names the methods its path serves in `Allow`, exactly those the document lists
+/// for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_405_carries_allow_with_the_documented_methods() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let key = app.create_api_key("reporting").await;
+    let doc = fetch(&app).await;
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let mut documented: Vec<String> = item
+            .as_object()
+            .expect("a path item")
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        documented.sort();
+        let token = if path.starts_with("/v1/chat/admin") {
+            &admin.token
+        } else if path.starts_with("/v1/chat/store") {
+            &store.token
+        } else {
+            &key
+        };
+        let url = path.replace("{id}", "1");
+        let resp = app
+            .request(Method::PATCH, &url, token)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(resp.status(), 405, "PATCH {path}");
+        let allow = resp
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("PATCH {path}: no Allow"))
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        let mut allowed: Vec<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
+        allowed.sort();
+        assert_eq!(allowed, documented, "PATCH {path}: Allow {allow}");
+        assert_error(resp, 405, "method_not_allowed").await;
+        seen += 1;
+    }
+    assert!(seen >= 20, "{seen}");
 }

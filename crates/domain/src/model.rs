@@ -357,13 +357,23 @@ pub struct Page {
 }
 
 impl Page {
+    /// The largest offset: what a database can skip (a signed 64-bit count).
+    pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
     /// # Errors
-    /// Returns a [`ValidationError`] for `limit` when it is 0 or above `max_limit`.
+    /// Returns a [`ValidationError`] for `limit` when it is 0 or above `max_limit`, and for
+    /// `offset` when it is above [`Page::MAX_OFFSET`].
     pub fn new(limit: u32, offset: u64, max_limit: u32) -> Result<Self, ValidationError> {
         if limit == 0 || limit > max_limit {
             return Err(ValidationError::new(
                 "limit",
                 format!("must be between 1 and {max_limit}"),
+            ));
+        }
+        if offset > Self::MAX_OFFSET {
+            return Err(ValidationError::new(
+                "offset",
+                format!("must be at most {}", Self::MAX_OFFSET),
             ));
         }
         Ok(Self { limit, offset })
@@ -573,6 +583,13 @@ mod tests {
         assert!(Page::new(100, 0, 500).is_ok());
         assert_eq!(Page::new(0, 0, 500).unwrap_err().field(), "limit");
         assert!(Page::new(501, 0, 500).is_err());
+        assert!(Page::new(100, Page::MAX_OFFSET, 500).is_ok());
+        assert_eq!(
+            Page::new(100, Page::MAX_OFFSET + 1, 500)
+                .unwrap_err()
+                .field(),
+            "offset"
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@ use chat_domain::model::{MySessionsFilter, Participant};
 use chat_domain::usecases::Draft;
 use serde::Deserialize;
 
+use super::allow;
 use super::error::ApiError;
-use super::extract::{path_id, required, AdminCaller, JsonBody, ListQuery};
+use super::extract::{integral, path_id, required, AdminCaller, JsonBody, ListQuery};
 use super::openapi::{
     AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, MySessionsParams,
     NotClaimedOrClosed, NotFoundSession, PageParams, ReadMarkSchema, ServerErrors,
@@ -20,40 +21,81 @@ type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 
 /// The admin routes, mounted under `/v1/chat/admin`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/sessions/open").route(web::get().to(open_sessions)));
-    cfg.service(web::resource("/sessions/my").route(web::get().to(my_sessions)));
-    cfg.service(web::resource("/session/claim").route(web::post().to(claim)));
-    cfg.service(web::resource("/session/release").route(web::post().to(release)));
-    cfg.service(web::resource("/session/transfer").route(web::post().to(transfer)));
-    cfg.service(web::resource("/session/close").route(web::post().to(close)));
-    cfg.service(web::resource("/session/read").route(web::post().to(mark_read)));
-    cfg.service(web::resource("/message/send").route(web::post().to(send)));
-    cfg.service(web::resource("/session/{id}").route(web::get().to(session)));
+    cfg.service(
+        web::resource("/sessions/open")
+            .route(web::get().to(open_sessions))
+            .default_service(allow("GET")),
+    );
+    cfg.service(
+        web::resource("/sessions/my")
+            .route(web::get().to(my_sessions))
+            .default_service(allow("GET")),
+    );
+    cfg.service(
+        web::resource("/session/claim")
+            .route(web::post().to(claim))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/release")
+            .route(web::post().to(release))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/transfer")
+            .route(web::post().to(transfer))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/close")
+            .route(web::post().to(close))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/read")
+            .route(web::post().to(mark_read))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/message/send")
+            .route(web::post().to(send))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/{id}")
+            .route(web::get().to(session))
+            .default_service(allow("GET")),
+    );
 }
 
 /// The session an action is about.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SessionRef {
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     session_id: Option<i64>,
 }
 
 /// The session to hand over and the admin to hand it to.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TransferBody {
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     session_id: Option<i64>,
     /// Another admin.
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     admin_id: Option<i64>,
 }
 
 /// Marks the other side's messages of the session read, up to `message_id`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ReadBody {
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     pub session_id: Option<i64>,
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     pub message_id: Option<i64>,
 }
 
@@ -61,7 +103,8 @@ pub(super) struct ReadBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = AdminSendBody)]
 struct SendBody {
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
     session_id: Option<i64>,
     /// The text (at most 5000 characters by default); may be empty with an attachment.
     #[serde(default)]

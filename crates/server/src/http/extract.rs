@@ -185,6 +185,70 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 ///
 /// # Errors
 /// `invalid_request` naming the field when it is absent or not a positive integer.
+/// Integer fields of JSON bodies: any integral JSON number (`5`, and `5.0` as JSON Schema and
+/// Django REST framework take it), refused when it has a fraction or does not fit in 64 bits.
+pub mod integral {
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Integral;
+
+    impl Visitor<'_> for Integral {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("an integer out of range"))
+        }
+
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            // Within ±2^63, where the cast is exact for an integral value.
+            if v.fract() == 0.0 && v >= i64::MIN as f64 && v < i64::MAX as f64 {
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    /// For `Option<i64>` fields, with `#[serde(default, deserialize_with = ...)]`.
+    ///
+    /// # Errors
+    /// When the value is not an integral number within 64 bits.
+    pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        struct Maybe;
+
+        impl<'de> Visitor<'de> for Maybe {
+            type Value = Option<i64>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer or null")
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(Integral).map(Some)
+            }
+        }
+
+        deserializer.deserialize_option(Maybe)
+    }
+}
+
 pub fn required<T>(
     field: &'static str,
     value: Option<i64>,

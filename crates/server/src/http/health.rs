@@ -3,14 +3,23 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::allow;
 use super::error::error_response;
 use super::openapi::{HealthSchema, UnavailableResponse};
 use crate::app::AppState;
 
 /// `/healthz` and `/readyz`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)));
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(allow("GET")),
+    );
 }
 
 /// The process is up and serving.

@@ -42,6 +42,21 @@ pub fn sent_response(sent: Sent) -> HttpResponse {
     }
 }
 
+/// What a resource answers to a method it does not serve: 405 with `Allow`, the methods it
+/// does serve (RFC 9110), and the contract's error body. Every resource has one.
+pub fn allow(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let mut res = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+            code_of(StatusCode::METHOD_NOT_ALLOWED),
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(methods));
+        res
+    })
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".to_owned()))
 }
@@ -133,8 +148,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
             }),
         )
         .configure(health::routes)
-        .service(web::resource("/metrics").route(web::get().to(metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi::document)))
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics))
+                .default_service(allow("GET")),
+        )
+        .service(
+            web::resource("/openapi.json")
+                .route(web::get().to(openapi::document))
+                .default_service(allow("GET")),
+        )
         .configure(crate::realtime::routes)
         .service(
             web::scope("/v1/chat/admin")

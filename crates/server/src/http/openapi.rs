@@ -364,8 +364,8 @@ pub struct PageParams {
     /// How many sessions at most (1 to 500).
     #[param(minimum = 1, maximum = 500, default = 100)]
     pub limit: Option<u32>,
-    /// How many to skip.
-    #[param(minimum = 0, default = 0)]
+    /// How many to skip (at most 2^63 - 1: beyond is 400).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
     pub offset: Option<u64>,
 }
 
@@ -390,8 +390,8 @@ pub struct MySessionsParams {
     /// How many sessions at most (1 to 500).
     #[param(minimum = 1, maximum = 500, default = 100)]
     pub limit: Option<u32>,
-    /// How many to skip.
-    #[param(minimum = 0, default = 0)]
+    /// How many to skip (at most 2^63 - 1: beyond is 400).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
     pub offset: Option<u64>,
 }
 

@@ -11,6 +11,7 @@ use chat_domain::values::{StoreKey, Token};
 use chat_domain::{ChatError, Principal};
 use serde::{Deserialize, Serialize};
 
+use super::allow;
 use super::error::ApiError;
 use super::extract::{path_id, ApiKeyCaller, JsonBody, ListQuery};
 use super::openapi::{
@@ -32,12 +33,36 @@ const CONVERSATIONS_PATH: &str = "/api/public/conversations/";
 
 /// The public routes, mounted under `/api/public`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/conversations").route(web::get().to(conversations)));
-    cfg.service(web::resource("/conversations/{id}").route(web::get().to(conversation)));
-    cfg.service(web::resource("/stores/{id}").route(web::put().to(put_store)));
-    cfg.service(web::resource("/stores/{id}/tokens").route(web::post().to(store_token)));
-    cfg.service(web::resource("/admins").route(web::post().to(create_admin)));
-    cfg.service(web::resource("/tokens").route(web::delete().to(revoke)));
+    cfg.service(
+        web::resource("/conversations")
+            .route(web::get().to(conversations))
+            .default_service(allow("GET")),
+    );
+    cfg.service(
+        web::resource("/conversations/{id}")
+            .route(web::get().to(conversation))
+            .default_service(allow("GET")),
+    );
+    cfg.service(
+        web::resource("/stores/{id}")
+            .route(web::put().to(put_store))
+            .default_service(allow("PUT")),
+    );
+    cfg.service(
+        web::resource("/stores/{id}/tokens")
+            .route(web::post().to(store_token))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/admins")
+            .route(web::post().to(create_admin))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/tokens")
+            .route(web::delete().to(revoke))
+            .default_service(allow("DELETE")),
+    );
 }
 
 /// The query string of the list; values are parsed by hand so that errors name them.

@@ -7,6 +7,7 @@ use chat_domain::usecases::Draft;
 use serde::Deserialize;
 
 use super::admin::ReadBody;
+use super::allow;
 use super::error::ApiError;
 use super::extract::{path_id, required, JsonBody, ListQuery, StoreCaller};
 use super::openapi::{
@@ -24,13 +25,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/session")
             .route(web::post().to(open_session))
-            .route(web::get().to(current_session)),
+            .route(web::get().to(current_session))
+            .default_service(allow("GET, POST")),
     );
-    cfg.service(web::resource("/sessions").route(web::get().to(sessions)));
-    cfg.service(web::resource("/session/close").route(web::post().to(close)));
-    cfg.service(web::resource("/session/read").route(web::post().to(mark_read)));
-    cfg.service(web::resource("/message/send").route(web::post().to(send)));
-    cfg.service(web::resource("/session/{id}").route(web::get().to(session)));
+    cfg.service(
+        web::resource("/sessions")
+            .route(web::get().to(sessions))
+            .default_service(allow("GET")),
+    );
+    cfg.service(
+        web::resource("/session/close")
+            .route(web::post().to(close))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/read")
+            .route(web::post().to(mark_read))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/message/send")
+            .route(web::post().to(send))
+            .default_service(allow("POST")),
+    );
+    cfg.service(
+        web::resource("/session/{id}")
+            .route(web::get().to(session))
+            .default_service(allow("GET")),
+    );
 }
 
 /// A message from a store: content, an attachment, or both.

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub use self::delivery::Deliveries;
 pub use self::frames::FRAMING;
 use crate::app::AppState;
+use crate::http::allow;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;
 use crate::http::openapi::{
@@ -23,8 +24,16 @@ use crate::http::openapi::{
 
 /// The WebSocket routes. Registered before the REST scopes, which would otherwise take them.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/chat/admin/ws").route(web::get().to(admin_ws)))
-        .service(web::resource("/v1/chat/store/ws").route(web::get().to(store_ws)));
+    cfg.service(
+        web::resource("/v1/chat/admin/ws")
+            .route(web::get().to(admin_ws))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/v1/chat/store/ws")
+            .route(web::get().to(store_ws))
+            .default_service(allow("GET")),
+    );
 }
 
 #[derive(Debug, Deserialize)]
