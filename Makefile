@@ -8,13 +8,14 @@ DEV_DB := scripts/dev-db.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test bench lint fmt build db-start db-stop db-status psql
+.PHONY: help run test fuzz bench lint fmt build db-start db-stop db-status psql
 
 help:
 	@echo "Usage: make <target>"
 	@echo ""
 	@echo "  run        Start the chat server (release build) against the dev database"
 	@echo "  test       Run all tests, then doc tests, against the dev database"
+	@echo "  fuzz       schemathesis against /openapi.json as each principal (target/fuzz/)"
 	@echo "  bench      Benchmarks beside their references (target/bench/report.md, .json);"
 	@echo "             BENCH_ARGS=--quick for a smoke run, BENCH_ARGS='--only latency,claims'"
 	@echo "  lint       Check formatting (rustfmt) and run clippy with warnings denied"
@@ -34,6 +35,12 @@ run:
 test:
 	$(DEV_DB) exec $(CARGO) test --workspace --all-targets
 	$(DEV_DB) exec $(CARGO) test --workspace --doc
+
+# The release server on its own database (chat_fuzz), fuzzed by a pinned schemathesis in a
+# project-local virtualenv; fails on any finding not in tests/fuzz/baseline.json.
+fuzz:
+	$(DEV_DB) deps
+	$(DEV_DB) exec scripts/fuzz.sh
 
 # The service on its own database (chat_bench), driven over loopback from a separate process;
 # see docs/benchmarks.md.

@@ -92,10 +92,10 @@ async fn the_open_queue_pages_with_limit_and_offset_and_counts_the_total() {
     assert_eq!(ids(&last["data"]), expected[4..]);
     let past = app.open_queue(&admin, "?offset=10").await;
     assert_eq!(past, json!({"data": [], "count": 5}));
-    for huge in ["9223372036854775807", "18446744073709551615"] {
-        let far = app.open_queue(&admin, &format!("?offset={huge}")).await;
-        assert_eq!(far, json!({"data": [], "count": 5}), "offset={huge}");
-    }
+    // The largest offset a database can skip is simply past the end; beyond it is a bad
+    // request (see the paging errors).
+    let far = app.open_queue(&admin, "?offset=9223372036854775807").await;
+    assert_eq!(far, json!({"data": [], "count": 5}));
     let max = app.open_queue(&admin, "?limit=500").await;
     assert_eq!(ids(&max["data"]), expected);
 }

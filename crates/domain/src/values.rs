@@ -32,13 +32,15 @@ pub struct Name(String);
 
 impl Name {
     /// # Errors
-    /// Returns a [`ValidationError`] for `field` when the trimmed name is empty or too long.
+    /// Returns a [`ValidationError`] for `field` when the trimmed name is empty, or the name
+    /// as given is too long (the limit applies to what the client sent, white space included,
+    /// as the API's document says).
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         let name = raw.trim();
         if name.is_empty() {
             return Err(ValidationError::new(field, "must not be empty"));
         }
-        if char_count(name) > MAX_NAME_CHARS {
+        if char_count(raw) > MAX_NAME_CHARS {
             return Err(ValidationError::new(
                 field,
                 format!("must be at most {MAX_NAME_CHARS} characters"),
@@ -65,7 +67,8 @@ impl Email {
     /// Returns a [`ValidationError`] for `field` when the address is malformed.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         let email = raw.trim();
-        let well_formed = char_count(email) <= MAX_EMAIL_CHARS
+        // The limit applies to what the client sent, white space included.
+        let well_formed = char_count(raw) <= MAX_EMAIL_CHARS
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
             && match email.split_once('@') {
                 Some((local, domain)) => {
@@ -92,13 +95,19 @@ impl Email {
 }
 
 /// Checks the contract's URL rule: `http` or `https`, a host, at most 2048 characters, no spaces.
-fn check_url(field: &'static str, url: &str) -> Result<(), ValidationError> {
-    if char_count(url) > MAX_URL_CHARS {
+/// A URL as the client sent it, white space included, is at most [`MAX_URL_CHARS`] long.
+fn check_length(field: &'static str, raw: &str) -> Result<(), ValidationError> {
+    if char_count(raw) > MAX_URL_CHARS {
         return Err(ValidationError::new(
             field,
             format!("must be at most {MAX_URL_CHARS} characters"),
         ));
     }
+    Ok(())
+}
+
+fn check_url(field: &'static str, url: &str) -> Result<(), ValidationError> {
+    check_length(field, url)?;
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -122,6 +131,7 @@ impl LogoUrl {
     /// # Errors
     /// Returns a [`ValidationError`] for `logo_url` when the URL is not http(s) or too long.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        check_length("logo_url", raw)?;
         let url = raw.trim();
         if !url.is_empty() {
             check_url("logo_url", url)?;
@@ -194,6 +204,7 @@ impl Attachment {
     /// Returns a [`ValidationError`] when the URL is not http(s) or too long, the type is not
     /// one of the four kinds, or only one of the two is given.
     pub fn parse(url: Option<&str>, kind: Option<&str>) -> Result<Option<Self>, ValidationError> {
+        check_length("attachment_url", url.unwrap_or_default())?;
         let url = url.map(str::trim).unwrap_or_default();
         let kind = kind.map(str::trim).unwrap_or_default();
         match (url.is_empty(), kind.is_empty()) {

@@ -107,10 +107,35 @@ pub struct ApiDoc;
 pub fn json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        for body in ["AdminSendBody", "StoreSendBody"] {
+            if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{body}")) {
+                add_send_rules(schema);
+            }
+        }
+        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
     })
+}
+
+/// The rules of a send that bind its fields together, which utoipa's derive cannot say: a
+/// message needs content (some text that is not only white space) or an attachment, and an
+/// attachment is a URL and a type together (each empty, or absent, or null, means none).
+fn add_send_rules(schema: &mut Value) {
+    let given = |field: &str| {
+        json!({
+            "required": [field],
+            "properties": { field: { "type": "string", "pattern": "\\S" } }
+        })
+    };
+    let rules = json!([
+        { "anyOf": [given("content"), { "allOf": [given("attachment_url"), given("attachment_type")] }] },
+        { "if": given("attachment_url"), "then": given("attachment_type") },
+        { "if": given("attachment_type"), "then": given("attachment_url") },
+    ]);
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("allOf".to_owned(), rules);
+    }
 }
 
 /// `GET /openapi.json`: this document.

@@ -219,7 +219,7 @@ async fn conversations(
     operation_id = "public_conversation",
     summary = "Get a conversation",
     tag = "public",
-    params(("id" = i64, Path, description = "The conversation (session) id."), ThreadParams),
+    params(("id" = i64, Path, minimum = 1, description = "The conversation (session) id."), ThreadParams),
     responses(
         (status = 200, description = "The conversation with a page of its messages (oldest first) and `message_count`.", body = ConversationThreadSchema),
         (status = 404, description = "`not_found`: no such conversation.", body = ErrorSchema),
@@ -242,13 +242,17 @@ async fn conversation(
 /// A store as the marketplace describes it; PUT replaces, so a missing `logo_url` clears it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StoreBody {
-    /// Display name.
-    #[schema(value_type = String)]
+    /// Display name: at most 200 characters, not only white space (trimmed when stored).
+    #[schema(value_type = String, required = true, max_length = 200, pattern = r"\S")]
     name: Option<String>,
-    /// Contact address.
-    #[schema(value_type = String)]
+    /// Contact address (`local@domain.tld`, at most 254 characters; trimmed when stored).
+    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$")]
     email: Option<String>,
-    /// An `http` or `https` URL of the logo.
+    /// An `http` or `https` URL of the logo, at most 2048 characters, or empty for none.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^\s*$|^\s*https?://[^\s/?#\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     logo_url: Option<String>,
 }
 
@@ -267,7 +271,7 @@ struct ProvisionedStore<'a> {
     operation_id = "public_put_store",
     summary = "Create or update a store",
     tag = "public",
-    params(("id" = i64, Path, description = "The marketplace's own id of the store.")),
+    params(("id" = i64, Path, minimum = 1, description = "The marketplace's own id of the store.")),
     request_body = StoreBody,
     responses(
         (status = 200, description = "The store, created or updated, with its public key.", body = ProvisionedStoreSchema),
@@ -309,7 +313,7 @@ struct MintedToken<'a> {
     operation_id = "public_store_token",
     summary = "Mint a store token",
     tag = "public",
-    params(("id" = i64, Path, description = "The marketplace's own id of the store.")),
+    params(("id" = i64, Path, minimum = 1, description = "The marketplace's own id of the store.")),
     responses(
         (status = 201, description = "A new token of the store, shown this once.", body = MintedTokenSchema),
         (status = 404, description = "`not_found`: no such store.", body = ErrorSchema),
@@ -327,11 +331,13 @@ async fn store_token(_: ApiKeyCaller, state: web::Data<AppState>, id: web::Path<
 /// A new admin.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct AdminBody {
-    /// Display name, shown to stores.
-    #[schema(value_type = String)]
+    /// Display name, shown to stores: at most 200 characters, not only white space (trimmed
+    /// when stored).
+    #[schema(value_type = String, required = true, max_length = 200, pattern = r"\S")]
     name: Option<String>,
-    /// Contact address, unique among admins.
-    #[schema(value_type = String)]
+    /// Contact address, unique among admins (`local@domain.tld`, at most 254
+    /// characters; trimmed when stored).
+    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$")]
     email: Option<String>,
 }
 
@@ -378,8 +384,8 @@ async fn create_admin(
 /// The token (or API key) to revoke.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RevokeBody {
-    /// The raw token.
-    #[schema(value_type = String)]
+    /// The raw token: 64 letters and digits.
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9]{64}$")]
     token: Option<String>,
 }
 

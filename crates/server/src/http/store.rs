@@ -60,14 +60,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[schema(as = StoreSendBody)]
 struct SendBody {
     /// The text (at most 5000 characters by default); may be empty with an attachment.
+    #[schema(max_length = 5000)]
     content: Option<String>,
-    /// An `http` or `https` URL of at most 2048 characters.
+    /// An `http` or `https` URL of at most 2048 characters, or empty; with
+    /// `attachment_type`.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^\s*$|^\s*https?://[^\s/?#\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     attachment_url: Option<String>,
-    /// `image`, `video`, `audio` or `file`.
+    /// `image`, `video`, `audio` or `file`, or empty; with `attachment_url`.
+    #[schema(pattern = r"^\s*(?:image|video|audio|file)?\s*$")]
     attachment_type: Option<String>,
     /// An idempotency key of at most 64 characters: the same key in the same session
     /// returns the message first created (200) and creates nothing.
-    #[schema(max_length = 64)]
+    #[schema(min_length = 1, max_length = 64)]
     client_message_id: Option<String>,
 }
 
@@ -147,7 +154,7 @@ async fn sessions(
     operation_id = "store_session",
     summary = "Get a session",
     tag = "store",
-    params(("id" = i64, Path, description = "The session id."), ThreadParams),
+    params(("id" = i64, Path, minimum = 1, description = "The session id."), ThreadParams),
     responses(
         (status = 200, description = "One of the store's sessions with a page of its messages.", body = SessionThreadSchema),
         (status = 404, response = NotFoundSession),
