@@ -18,14 +18,18 @@
 #   DEV_DB_PORT  TCP port of the local cluster (default 55432).
 #   DATABASE_URL If set, `exec` uses it and does not touch the local cluster.
 #
-# The cluster lives in .data/pg (git-ignored), its log in .data/pg.log.
+# The cluster lives in .data/pg (git-ignored), its log in .data/pg.log. As root, when the
+# postgres user cannot reach the checkout (a private home directory), the cluster lives under
+# the postgres user's home instead, one per checkout (the script prints where).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA_ROOT="$ROOT/.data"
-PGDATA_DIR="$DATA_ROOT/pg"
-LOG_FILE="$DATA_ROOT/pg.log"
 LOCK_FILE="$DATA_ROOT/dev-db.lock"
+# Where the cluster and its log live: see locate_cluster.
+CLUSTER_ROOT="$DATA_ROOT"
+PGDATA_DIR="$CLUSTER_ROOT/pg"
+LOG_FILE="$CLUSTER_ROOT/pg.log"
 PORT="${DEV_DB_PORT:-55432}"
 DB_NAME="chat"
 DB_USER="postgres"
@@ -38,6 +42,22 @@ log() { printf 'dev-db: %s\n' "$*" >&2; }
 die() { printf 'dev-db: error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# As root the cluster runs as the postgres user, who must reach its data directory. A
+# checkout in a private directory (root's home, mode 700) is out of its reach: then the
+# cluster lives in the postgres user's home, in a directory named after the checkout.
+locate_cluster() {
+    CLUSTER_ROOT="$DATA_ROOT"
+    if is_root && id postgres >/dev/null 2>&1 \
+        && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+        local home
+        home="$(getent passwd postgres | cut -d: -f6)"
+        [[ -n "$home" && -d "$home" ]] || home=/var/tmp
+        CLUSTER_ROOT="$home/chat-dev-db/$(basename "$ROOT")-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+    fi
+    PGDATA_DIR="$CLUSTER_ROOT/pg"
+    LOG_FILE="$CLUSTER_ROOT/pg.log"
+}
 
 # Newest installed server bin dir, or empty.
 newest_pg_bin() {
@@ -81,6 +101,8 @@ ensure_deps() {
     fi
     if ((${#missing[@]} > 0)); then
         apt_install "${missing[@]}"
+        # The postgres user may be new.
+        locate_cluster
     fi
     if [[ -n "$want_server" && -z "$(newest_pg_bin)" ]]; then
         die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin even after installing postgresql"
@@ -109,9 +131,9 @@ select_pg_bin() {
 # for as long as it runs.
 as_owner() {
     if is_root; then
-        (cd "$DATA_ROOT" && runuser -u postgres -- "$@") 9>&-
+        (cd "$CLUSTER_ROOT" && runuser -u postgres -- "$@") 9>&-
     else
-        (cd "$DATA_ROOT" && "$@") 9>&-
+        (cd "$CLUSTER_ROOT" && "$@") 9>&-
     fi
 }
 
@@ -127,8 +149,13 @@ prepare_dirs() {
         id postgres >/dev/null 2>&1 \
             || die "running as root but there is no 'postgres' user (it is created by the Debian postgresql package)"
         chmod 755 "$DATA_ROOT"
-        if ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
-            die "the postgres user cannot reach $ROOT (a directory on that path is not traversable by others). Make it traversable (e.g. chmod o+x on each directory of the path) or set DATABASE_URL to an existing database."
+        if [[ "$CLUSTER_ROOT" != "$DATA_ROOT" ]]; then
+            mkdir -p "$CLUSTER_ROOT"
+            chown postgres:postgres "$CLUSTER_ROOT"
+            chmod 700 "$CLUSTER_ROOT"
+        fi
+        if ! runuser -u postgres -- test -x "$CLUSTER_ROOT" 2>/dev/null; then
+            die "the postgres user cannot reach $CLUSTER_ROOT. Set DATABASE_URL to an existing database."
         fi
     fi
 }
@@ -309,6 +336,7 @@ usage() {
 }
 
 main() {
+    locate_cluster
     local cmd="${1:-}"
     (($# > 0)) && shift
     case "$cmd" in
