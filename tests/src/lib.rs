@@ -620,7 +620,7 @@ pub async fn assert_error_any_code(resp: Response, status: u16) -> String {
     code
 }
 
-/// `401 {"error": "Unauthorized", "code": "unauthorized"}`, exactly as the seed has it.
+/// `401 {"error": "Unauthorized", "code": "unauthorized"}`, exactly as documented.
 ///
 /// # Panics
 /// When it differs.
@@ -711,7 +711,7 @@ pub fn assert_message_shape(m: &Value) {
     assert_timestamp(&m["created"]);
 }
 
-/// Checks the contract's session object (seed fields, `unread_count`, the store object).
+/// Checks the contract's session object (its documented fields, `unread_count`, the store object).
 ///
 /// # Panics
 /// When a field is missing or of the wrong type.

@@ -1,4 +1,4 @@
-//! The admin endpoints of section 4, their documented successes.
+//! The admin endpoints, their documented successes.
 
 use chat_e2e::{
     assert_error, assert_message_shape, assert_session_shape, assert_thread_shape, expect_json,
@@ -101,7 +101,7 @@ async fn the_open_queue_pages_with_limit_and_offset_and_counts_the_total() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claiming_returns_the_session_as_in_the_seed() {
+async fn claiming_returns_the_claimed_session() {
     let app = TestApp::spawn().await;
     let admin = app.create_admin("Ann").await;
     let store = app.create_store(12, "Tech Store").await;

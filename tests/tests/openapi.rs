@@ -8,7 +8,7 @@ use chat_server::http::openapi::conformance_errors;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-/// Every route of the contract (sections 4 to 7 of API.md), the operations routes and the
+/// Every route of the API as the README lists it, the operations routes and the
 /// document itself, as the contract writes them.
 const CONTRACT: [(&str, &str); 28] = [
     ("get", "/v1/chat/admin/sessions/open/"),

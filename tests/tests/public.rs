@@ -1,5 +1,5 @@
-//! Section 7: the public API of integrations, with an API key. The list in the shape of seed
-//! 002 with DRF-style numbered pages and absolute links (behind a proxy too), one
+//! The public API of integrations, with an API key. The list with DRF-style numbered pages
+//! and absolute links (behind a proxy too), one
 //! conversation with its messages, the provisioning of stores, admins and tokens, and every
 //! error of each.
 
@@ -35,7 +35,7 @@ async fn follow(app: &TestApp, url: &str, key: &str) -> Value {
     expect_list(resp).await
 }
 
-/// A 200 page of the list, checked against the seed's shape; returns it.
+/// A 200 page of the list, checked against its documented shape; returns it.
 async fn expect_list(resp: Response) -> Value {
     let body = expect_json(resp, 200).await;
     assert_list_shape(&body);
@@ -65,7 +65,7 @@ fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
     names.iter().copied().collect()
 }
 
-/// `{"count", "next", "previous", "results"}` and nothing else, as in seed 002.
+/// `{"count", "next", "previous", "results"}` and nothing else, as Django REST framework pages.
 fn assert_list_shape(body: &Value) {
     assert_eq!(
         keys(body),
@@ -84,7 +84,7 @@ fn assert_list_shape(body: &Value) {
     }
 }
 
-/// The conversation object: exactly the seed's fields plus `status`, `created` and
+/// The conversation object: exactly the documented fields plus `status`, `created` and
 /// `last_message_at`; with `thread`, `messages` is the list and `message_count` and
 /// `has_more` join.
 fn assert_conversation_shape(c: &Value, thread: bool) {
@@ -256,7 +256,7 @@ fn by_id(body: &Value, id: i64) -> Value {
 // The list
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_list_has_the_shape_of_the_seed() {
+async fn the_list_has_the_documented_shape() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
 

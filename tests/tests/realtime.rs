@@ -25,7 +25,7 @@ fn event_ids(frames: &[Value]) -> Vec<i64> {
         .collect()
 }
 
-/// Seed 001, "What Happens When You Claim", driven with real WebSocket clients.
+/// What happens when an admin claims a session, driven with real WebSocket clients.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_reaches_the_store_and_every_admin() {
     let app = TestApp::spawn().await;

@@ -1,4 +1,4 @@
-//! The store endpoints of section 5, their documented successes.
+//! The store endpoints, their documented successes.
 
 use chat_e2e::{
     assert_error, assert_message_shape, assert_session_shape, assert_thread_shape, expect_json,

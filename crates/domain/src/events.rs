@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{Admin, Message, MessageStatus, Participant, Sender, SessionDetails};
 
-/// The kinds of events of section 6 of the contract.
+/// The kinds of events a client can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -33,7 +33,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind, in the contract's order.
+    /// Every kind, in the order the API's documentation lists them.
     pub const ALL: [Self; 9] = [
         Self::SessionOpened,
         Self::SessionUpdated,
@@ -312,7 +312,7 @@ impl DomainEvent {
         }
     }
 
-    /// Who receives the event (section 6 of the contract).
+    /// Who receives the event.
     #[must_use]
     pub fn audience(&self) -> Audience {
         match self {

@@ -76,7 +76,7 @@ pub enum Participant {
     Store(StoreId),
 }
 
-/// Where a session is in its life (section 3 of the contract).
+/// Where a session is in its life (see [`crate::session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {

@@ -1,4 +1,4 @@
-//! The session state machine of section 3 of the contract, as pure functions.
+//! The session state machine, as pure functions.
 //!
 //! ```text
 //!              claim (admin)                 close (admin or store)

@@ -603,7 +603,7 @@ fn admin_disconnected_data_gives_the_reason() {
 }
 
 #[test]
-fn session_events_carry_the_seeds_session_object() {
+fn session_events_carry_the_session_object() {
     let t = claimed(2).transfer(admin_id(2), &admin(3), now()).unwrap();
     let session = data(&t.events[0]);
     assert_eq!(
@@ -628,7 +628,7 @@ fn session_events_carry_the_seeds_session_object() {
 }
 
 #[test]
-fn session_details_serialize_with_exactly_the_seeds_keys() {
+fn session_details_serialize_with_exactly_the_documented_keys() {
     let mut s = open();
     s.last_message = Some(message(123, 5, Sender::Store(store_id(12))));
     let value = serde_json::to_value(&s).unwrap();

@@ -1,4 +1,4 @@
-//! The admin endpoints (section 4 of the contract).
+//! The admin endpoints: the open queue, claiming, answering.
 
 use actix_web::{web, HttpResponse};
 use chat_domain::ids::{AdminId, MessageId, SessionId};

@@ -1,5 +1,5 @@
-//! The public API of integrations (section 7 of the contract), with an API key: every
-//! conversation in numbered pages with absolute links (the style of seed 002, like Django
+//! The public API of integrations, with an API key: every
+//! conversation in numbered pages with absolute links (like Django
 //! REST framework's page-number pagination), one conversation with its messages, and the
 //! provisioning of stores, admins and tokens.
 
@@ -161,7 +161,7 @@ fn is_page_param(pair: &str) -> bool {
         .is_ok_and(|q| q.first().is_some_and(|(key, _)| key == "page"))
 }
 
-/// A page of the list, as seed 002 shows it.
+/// A page of the list, in Django REST framework's page-number style.
 #[derive(Debug, Serialize)]
 struct ConversationPage<'a> {
     count: u64,

@@ -1,4 +1,4 @@
-//! The store endpoints (section 5 of the contract).
+//! The store endpoints: a store's session with support.
 
 use actix_web::{web, HttpResponse};
 use chat_domain::ids::{MessageId, SessionId};

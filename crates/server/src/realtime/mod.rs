@@ -1,4 +1,4 @@
-//! The admin and store WebSockets (section 6 of the contract).
+//! The admin and store WebSockets.
 
 mod connection;
 mod delivery;

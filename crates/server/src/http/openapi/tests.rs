@@ -421,7 +421,7 @@ fn the_document_lists_exactly_the_routes_the_server_registers() {
 
 // ---- The contract ----
 
-/// Every route of the contract (sections 4 to 7 of API.md), the operations routes and this
+/// Every route of the API as the README lists it, the operations routes and this
 /// document, as written there.
 const CONTRACT: [(&str, &str); 28] = [
     ("GET", "/v1/chat/admin/sessions/open/"),
