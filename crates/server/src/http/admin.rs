@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::allow;
 use super::error::ApiError;
+use super::extract::send_limit;
 use super::extract::{integral, path_id, required, AdminCaller, JsonBody, ListQuery};
 use super::openapi::{
     AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, MySessionsParams,
@@ -16,6 +17,7 @@ use super::openapi::{
 };
 use super::{list_response, sent_response};
 use crate::app::AppState;
+use actix_web::middleware::from_fn;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 
@@ -58,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         web::resource("/message/send")
+            .wrap(from_fn(send_limit))
             .route(web::post().to(send))
             .default_service(allow("POST")),
     );

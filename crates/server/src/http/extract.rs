@@ -50,14 +50,7 @@ pub async fn authenticate(
     let span = tracing::Span::current();
     span.record("principal_kind", principal.kind());
     span.record("principal_id", principal.id());
-    let limited = state.limits.request(&principal).and_then(|()| {
-        if req.path().ends_with("/message/send") {
-            state.limits.send(&principal)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(wait) = limited {
+    if let Err(wait) = state.limits.request(&principal) {
         state.metrics.rate_limited();
         return Err(ApiError::RateLimited(wait).into());
     }
@@ -247,6 +240,26 @@ pub mod integral {
 
         deserializer.deserialize_option(Maybe)
     }
+}
+
+/// The message-send limit, on the routes that send (after [`authenticate`], which the scope
+/// runs first): one send of the caller's bucket, or 429.
+///
+/// # Errors
+/// 429 `rate_limited` when the caller is over its send limit.
+pub async fn send_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let principal = req.extensions().get::<Principal>().copied();
+    if let (Some(state), Some(principal)) = (state, principal) {
+        if let Err(wait) = state.limits.send(&principal) {
+            state.metrics.rate_limited();
+            return Err(ApiError::RateLimited(wait).into());
+        }
+    }
+    next.call(req).await
 }
 
 pub fn required<T>(

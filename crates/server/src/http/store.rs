@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::admin::ReadBody;
 use super::allow;
 use super::error::ApiError;
+use super::extract::send_limit;
 use super::extract::{path_id, required, JsonBody, ListQuery, StoreCaller};
 use super::openapi::{
     AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, NotFoundSession,
@@ -17,6 +18,7 @@ use super::openapi::{
 };
 use super::{list_response, sent_response};
 use crate::app::AppState;
+use actix_web::middleware::from_fn;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 
@@ -45,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         web::resource("/message/send")
+            .wrap(from_fn(send_limit))
             .route(web::post().to(send))
             .default_service(allow("POST")),
     );
