@@ -3,9 +3,6 @@
 //!
 //! Every test has a database of its own (see `chat_adapters::testing`); needs `DATABASE_URL`.
 
-#[allow(dead_code)]
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +17,7 @@ use chat_domain::usecases::{NewStore, SessionView};
 use chat_domain::values::Token;
 use chat_domain::{ChatError, Principal};
 use chrono::Utc;
-use common::{cursor, keyed, kinds_of, page, race, text, Event, Harness};
+use crate::common::{cursor, keyed, kinds_of, page, race, text, Event, Harness};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -339,7 +336,7 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
         .await
         .unwrap();
     let sid = first.message.session_id;
-    let state = |row: common::SessionRow| (row.status, row.admin_id);
+    let state = |row: crate::common::SessionRow| (row.status, row.admin_id);
     assert_eq!(state(h.session_row(sid).await), ("open".into(), None));
 
     // What a transition returns is what reads back later, to the microsecond.

@@ -270,7 +270,7 @@ macro_rules! compiled_tables {
 
 #[test]
 fn schema_rs_matches_the_migrated_database() {
-    let declared = declared_tables(include_str!("../src/schema.rs"));
+    let declared = declared_tables(include_str!("../../src/schema.rs"));
     assert!(
         declared.len() >= 8,
         "schema.rs was not understood: {declared:?}"

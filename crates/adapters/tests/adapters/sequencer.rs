@@ -2,17 +2,13 @@
 //! transaction open, a sequencer whose connection is killed or whose instance dies, a relay
 //! whose connection is killed. In every case no event is lost, repeated or numbered twice.
 
-// Shared with the other test files; this one uses part of it.
-#[allow(dead_code)]
-mod common;
-
 use std::time::{Duration, Instant};
 
 use chat_adapters::hub::{Framing, Subscription};
 use chat_adapters::{Commits, Hub, Relay, RelayStatus, Sequencer, SequencerStatus, TokenCache};
 use chat_domain::ids::AdminId;
 use chat_domain::model::Participant;
-use common::{text, Harness};
+use crate::common::{text, Harness};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
@@ -97,7 +93,7 @@ async fn takeover(h: &Harness, old: Option<i32>) -> Duration {
 }
 
 /// The ids of the events of the feed that `admin` receives.
-fn admin_ids(events: &[common::Event], admin: AdminId) -> Vec<i64> {
+fn admin_ids(events: &[crate::common::Event], admin: AdminId) -> Vec<i64> {
     events
         .iter()
         .filter(|e| e.all_admins || e.admin_ids.contains(&admin.get()))

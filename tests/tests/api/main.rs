@@ -1,0 +1,14 @@
+//! The service end to end, in one test binary: the real server on port 0 with a fresh
+//! database per test, driven over HTTP and WebSocket as a client would. A module per area.
+
+mod admin;
+mod auth;
+mod conflicts;
+mod conventions;
+mod errors;
+mod openapi;
+mod operations;
+mod public;
+mod races;
+mod realtime;
+mod store;
