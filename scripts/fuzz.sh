@@ -16,6 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 SCHEMATHESIS_VERSION="4.32.5"
+SPEC_VALIDATOR_VERSION="0.9.0"
 VENV="$ROOT/target/fuzz/venv"
 OUT="$ROOT/target/fuzz"
 BASELINE="$ROOT/tests/fuzz/baseline.json"
@@ -32,12 +33,14 @@ case "$DATABASE_URL" in
     *) die "DATABASE_URL must point at a server on loopback" ;;
 esac
 
-# The project-local virtualenv, with the pinned schemathesis.
-if [[ ! -x "$VENV/bin/st" ]] || ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+# The project-local virtualenv, with the pinned schemathesis and OpenAPI validator.
+if [[ ! -x "$VENV/bin/st" ]] || ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" \
+    || ! "$VENV/bin/pip" show openapi-spec-validator 2>/dev/null | grep -q "^Version: $SPEC_VALIDATOR_VERSION$"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator $SPEC_VALIDATOR_VERSION into $VENV"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"
 fi
 
 log "building the release server"
@@ -73,6 +76,13 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 URL="http://127.0.0.1:$PORT"
+
+# The document the server serves must be valid OpenAPI (3.1, as it says).
+python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('$URL/openapi.json', timeout=5).read().decode())" \
+    >"$OUT/openapi.json"
+log "validating the OpenAPI document: $("$VENV/bin/openapi-spec-validator" "$OUT/openapi.json" 2>&1 | tail -n 1)"
+"$VENV/bin/openapi-spec-validator" "$OUT/openapi.json" >/dev/null 2>&1 \
+    || die "the served document is not valid OpenAPI (openapi-spec-validator target/fuzz/openapi.json)"
 
 # A conversation to read, so that operations on ids find something.
 python3 - "$URL" "$STORE_TOKEN" <<'PY'

@@ -894,3 +894,22 @@ async fn the_document_is_served_as_json() {
     let served: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(served, document());
 }
+
+/// The document as it is served, checked in as `docs/openapi.json` and reviewed like code: a
+/// change of the API shows in the diff of that file. `UPDATE_SNAPSHOTS=1 cargo test -p
+/// chat-server openapi` writes it anew.
+#[test]
+fn the_document_matches_its_snapshot() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let served = format!("{}\n", super::json());
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &served).expect("write the snapshot");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == served,
+        "docs/openapi.json differs from the document the server serves; review the change and \
+         run `UPDATE_SNAPSHOTS=1 cargo test -p chat-server openapi` to accept it"
+    );
+}
