@@ -182,23 +182,7 @@ impl TestApp {
     /// # Panics
     /// When some are still unnumbered after 5 s.
     pub async fn events_numbered(&self) {
-        use chat_adapters::schema::events;
-        use diesel::prelude::*;
-        for _ in 0..500 {
-            let unnumbered: i64 = self
-                .sql(|conn| {
-                    events::table
-                        .filter(events::event_id.is_null())
-                        .count()
-                        .get_result(conn)
-                })
-                .await;
-            if unnumbered == 0 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("events still unnumbered after 5 s");
+        self.db.events_numbered().await;
     }
 
     /// Makes the test's database refuse (and drop) every connection, as a database that

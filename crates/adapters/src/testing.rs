@@ -140,6 +140,31 @@ impl TestDatabase {
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to the test database")
     }
+
+    /// Waits until the sequencer has numbered every committed event of the test's database.
+    ///
+    /// # Panics
+    /// When some are still unnumbered after 5 s, or the server refuses.
+    pub async fn events_numbered(&self) {
+        use crate::schema::events;
+        let mut conn = self.connect();
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..500 {
+                let unnumbered: i64 = events::table
+                    .filter(events::event_id.is_null())
+                    .count()
+                    .get_result(&mut conn)
+                    .expect("count the unnumbered events");
+                if unnumbered == 0 {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("events still unnumbered after 5 s");
+        })
+        .await
+        .expect("wait for the numbering");
+    }
 }
 
 impl Default for TestDatabase {

@@ -136,6 +136,24 @@ pub async fn sample_event(db: &tokio_postgres::Client, kind: &str) -> anyhow::Re
     Ok(row.get(0))
 }
 
+/// pgbench running `script` on as many clients as the stores, for `secs` seconds.
+async fn pgbench_slice(
+    b: &Bench,
+    name: &str,
+    script: &str,
+    secs: u64,
+) -> anyhow::Result<crate::pgbench::Outcome> {
+    let args = [
+        "-c".into(),
+        CLIENTS.to_string(),
+        "-j".into(),
+        "2".into(),
+        "-T".into(),
+        secs.to_string(),
+    ];
+    b.pgbench.run(name, script, &args, true).await
+}
+
 /// Runs the scenario.
 ///
 /// # Errors
@@ -234,22 +252,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         );
         let pg_before = server::postgres_cpu_secs(backend);
         let client_before = server::children_cpu_secs();
-        let outcome = b
-            .pgbench
-            .run(
-                &format!("send-{slice}"),
-                &script,
-                &[
-                    "-c".into(),
-                    CLIENTS.to_string(),
-                    "-j".into(),
-                    "2".into(),
-                    "-T".into(),
-                    secs.to_string(),
-                ],
-                true,
-            )
-            .await?;
+        let outcome = pgbench_slice(b, &format!("send-{slice}"), &script, secs).await?;
         pg_reference = pg_reference.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
         client_reference += server::children_cpu_secs() - client_before;
         println!(
@@ -261,22 +264,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         tx_secs += secs as f64;
         reference.transactions += outcome.transactions;
         reference.latencies.merge(&outcome.latencies);
-        let lowest = b
-            .pgbench
-            .run(
-                &format!("send-floor-{slice}"),
-                &sql::store_send_floor("\\set sid :client_id + 1", &content),
-                &[
-                    "-c".into(),
-                    CLIENTS.to_string(),
-                    "-j".into(),
-                    "2".into(),
-                    "-T".into(),
-                    secs.to_string(),
-                ],
-                true,
-            )
-            .await?;
+        let floor_script = sql::store_send_floor("\\set sid :client_id + 1", &content);
+        let lowest = pgbench_slice(b, &format!("send-floor-{slice}"), &floor_script, secs).await?;
         println!(
             "  pgbench, the floor: {:.0} tps, latency {}",
             lowest.tps,

@@ -198,21 +198,7 @@ impl Harness {
 
     /// Waits until the sequencer has numbered every committed event.
     pub async fn numbered(&self) {
-        for _ in 0..500 {
-            let unnumbered: i64 = self
-                .sql(|conn| {
-                    events::table
-                        .filter(events::event_id.is_null())
-                        .count()
-                        .get_result(conn)
-                })
-                .await;
-            if unnumbered == 0 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("events still unnumbered after 5 s");
+        self.db.events_numbered().await;
     }
 
     /// Every event of the feed, once numbered, in id order (`id` is the id clients see).

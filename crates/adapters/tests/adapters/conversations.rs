@@ -3,12 +3,12 @@
 //!
 //! Every test has a database of its own (see `chat_adapters::testing`); needs `DATABASE_URL`.
 
+use crate::common::{page, text, Harness};
 use chat_adapters::schema::sessions;
 use chat_domain::ids::{AdminId, SessionId};
 use chat_domain::model::{Conversation, Listing, Participant, SessionStatus};
 use chat_domain::ports::SessionRepository;
 use chrono::Duration;
-use crate::common::{page, text, Harness};
 use diesel::prelude::*;
 
 fn ids(listing: &Listing<Conversation>) -> Vec<SessionId> {
@@ -43,7 +43,10 @@ async fn world(h: &Harness) -> World {
     for content in ["hello", "anyone?", "please"] {
         h.chat.send_as_store(store, &text(content)).await.unwrap();
     }
-    let waiting = h.chat.current_session(store, crate::common::cursor(1, None)).await;
+    let waiting = h
+        .chat
+        .current_session(store, crate::common::cursor(1, None))
+        .await;
     let waiting = waiting.unwrap().view.details.session.id;
 
     let store = h.store(2).await;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{cursor, keyed, kinds_of, page, race, text, Event, Harness};
 use chat_adapters::schema::{event_retention, events, messages, sessions, tokens};
 use chat_domain::events::EventKind;
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
@@ -17,7 +18,6 @@ use chat_domain::usecases::{NewStore, SessionView};
 use chat_domain::values::Token;
 use chat_domain::{ChatError, Principal};
 use chrono::Utc;
-use crate::common::{cursor, keyed, kinds_of, page, race, text, Event, Harness};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::{text, Harness};
 use chat_adapters::hub::{Framing, Subscription};
 use chat_adapters::{Commits, Hub, Relay, RelayStatus, Sequencer, SequencerStatus, TokenCache};
 use chat_domain::ids::AdminId;
 use chat_domain::model::Participant;
-use crate::common::{text, Harness};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
