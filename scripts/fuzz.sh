@@ -49,7 +49,7 @@ cargo build --release --quiet -p chat-server
 # A database of its own, dropped and made again.
 base="${DATABASE_URL%/*}"
 FUZZ_URL="$base/chat_fuzz"
-psql -q -v ON_ERROR_STOP=1 "$base/postgres" \
+PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$base/postgres" \
     -c "DROP DATABASE IF EXISTS chat_fuzz WITH (FORCE)" -c "CREATE DATABASE chat_fuzz" >/dev/null
 export DATABASE_URL="$FUZZ_URL"
 "$SERVER" migrate >/dev/null
