@@ -136,6 +136,9 @@ impl Connection {
                     return Ok(());
                 }
                 Ok(Replay::Events(events)) => {
+                    // The client has every event up to its cursor, even when this instance's
+                    // relay has not brought them round yet: they must not come again live.
+                    self.last_sent = self.last_sent.max(after.map_or(0, EventId::get));
                     let full = events.len() == batch as usize;
                     for event in &events {
                         self.send(super::frames::event(event)).await?;
