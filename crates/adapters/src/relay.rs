@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row, Statement};
 
 use crate::hub::Hub;
 use crate::rows::carried;
@@ -123,21 +123,37 @@ pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, Rel
         .collect()
 }
 
+/// The connection of a relay, with the statement that reads events back, prepared once.
+struct Reader {
+    client: Client,
+    fetch: Statement,
+}
+
+impl Reader {
+    async fn new(client: Client) -> Result<Self, RelayError> {
+        let fetch = client
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
+            ))
+            .await?;
+        Ok(Self { client, fetch })
+    }
+}
+
 /// Reads the numbered events with ids in `(after, up_to]` (or all after `after`), in order.
 async fn fetch(
-    client: &Client,
+    reader: &Reader,
     after: i64,
     up_to: Option<i64>,
 ) -> Result<Vec<RecordedEvent>, RelayError> {
     let mut out = Vec::new();
     let mut cursor = after;
     loop {
-        let rows = client
+        let rows = reader
+            .client
             .query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM events \
-                     WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
-                ),
+                &reader.fetch,
                 &[&cursor, &up_to.unwrap_or(i64::MAX), &FETCH_BATCH],
             )
             .await?;
@@ -155,7 +171,7 @@ async fn fetch(
 /// Delivers what an announcement on `chat_events` names, skipping what was delivered and
 /// reading back what it does not carry.
 async fn relay_events(
-    client: &Client,
+    reader: &Reader,
     hub: &Hub,
     last: &mut i64,
     payload: &str,
@@ -171,7 +187,7 @@ async fn relay_events(
             .into_iter()
             .map(RecordedEvent::try_from)
             .collect::<Result<Vec<_>, _>>()?,
-        _ => fetch(client, *last, Some(announcement.last)).await?,
+        _ => fetch(reader, *last, Some(announcement.last)).await?,
     };
     for e in &events {
         if e.id.get() > *last {
@@ -231,6 +247,8 @@ async fn session(
         }
     });
     let result = async {
+        let reader = Reader::new(client).await?;
+        let client = &reader.client;
         client
             .batch_execute(&format!(
                 "LISTEN {EVENTS_CHANNEL}; LISTEN {TYPING_CHANNEL}; LISTEN {REVOCATIONS_CHANNEL}"
@@ -239,7 +257,7 @@ async fn session(
         // Listening first, then reading: nothing committed in between can be missed.
         let mut delivered = match *last {
             Some(after) => {
-                for e in fetch(&client, after, None).await? {
+                for e in fetch(&reader, after, None).await? {
                     hub.deliver(&e);
                     *last = Some(e.id.get());
                 }
@@ -261,7 +279,7 @@ async fn session(
         while let Some(note) = notes.recv().await {
             match note.channel() {
                 EVENTS_CHANNEL => {
-                    relay_events(&client, hub, &mut delivered, note.payload()).await?;
+                    relay_events(&reader, hub, &mut delivered, note.payload()).await?;
                     *last = Some(delivered);
                 }
                 TYPING_CHANNEL => relay_typing(hub, note.payload()),
