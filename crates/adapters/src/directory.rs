@@ -31,7 +31,17 @@ struct PutStoreRow {
 #[async_trait]
 impl DirectoryRepository for Postgres {
     async fn admin(&self, id: AdminId) -> Result<Option<Admin>, RepositoryError> {
-        self.db
+        let known = self
+            .admins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
+        if let Some(admin) = known {
+            return Ok(Some(admin));
+        }
+        let found = self
+            .db
             .run(move |conn| {
                 admins::table
                     .find(id.get())
@@ -42,7 +52,14 @@ impl DirectoryRepository for Postgres {
                     .map(Admin::try_from)
                     .transpose()
             })
-            .await
+            .await?;
+        if let Some(admin) = &found {
+            self.admins
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, admin.clone());
+        }
+        Ok(found)
     }
 
     async fn store(&self, id: StoreId) -> Result<Option<Store>, RepositoryError> {

@@ -31,6 +31,13 @@ pub use tokens::token_hash;
 pub struct Postgres {
     db: Database,
     tokens: TokenCache,
+    /// Admins as read: an admin is never renamed or removed, so a profile read once stays
+    /// true (a claim needs its admin's name for the store).
+    admins: std::sync::Arc<
+        std::sync::RwLock<
+            std::collections::HashMap<chat_domain::ids::AdminId, chat_domain::model::Admin>,
+        >,
+    >,
 }
 
 impl Postgres {
@@ -43,7 +50,11 @@ impl Postgres {
     /// Repositories over `db`, remembering token lookups in `tokens` while it is live.
     #[must_use]
     pub fn with_token_cache(db: Database, tokens: TokenCache) -> Self {
-        Self { db, tokens }
+        Self {
+            db,
+            tokens,
+            admins: std::sync::Arc::default(),
+        }
     }
 
     /// The underlying database.
