@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_domain::events::{Audience, EventKind, RecordedEvent};
-use chat_domain::ids::{AdminId, EventId, StoreId};
+use chat_domain::events::{Audience, RecordedEvent};
+use chat_domain::ids::{AdminId, StoreId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row, Statement};
 
 use crate::hub::Hub;
-use crate::rows::carried;
+use crate::rows::EventRow;
 use crate::sequencer::{AnnouncedEvent, Announcement};
 use crate::token_cache::TokenCache;
 
@@ -74,31 +74,20 @@ pub(crate) enum RelayError {
 impl TryFrom<AnnouncedEvent> for RecordedEvent {
     type Error = RelayError;
 
+    /// As a row of the table: an announcement carries the columns of the events' rows.
     fn try_from(e: AnnouncedEvent) -> Result<Self, RelayError> {
-        let bad = |what: String| RelayError::Malformed(what);
-        Ok(Self {
-            id: EventId::parse(e.id).map_err(|err| bad(err.to_string()))?,
-            created: e.created,
-            kind: EventKind::parse(&e.kind)
-                .ok_or_else(|| bad(format!("unknown kind {}", e.kind)))?,
-            audience: Audience {
-                all_admins: e.all_admins,
-                admins: e
-                    .admin_ids
-                    .into_iter()
-                    .map(AdminId::parse)
-                    .collect::<Result<_, _>>()
-                    .map_err(|err| bad(err.to_string()))?,
-                store: e
-                    .store_id
-                    .map(StoreId::parse)
-                    .transpose()
-                    .map_err(|err| bad(err.to_string()))?,
-            },
-            carries: carried(e.carries_message, e.carries_to.as_deref())
-                .map_err(|err| bad(err.to_string()))?,
+        RecordedEvent::try_from(EventRow {
+            event_id: Some(e.id),
+            kind: e.kind,
             data: e.data.get().to_owned(),
+            all_admins: e.all_admins,
+            admin_ids: e.admin_ids,
+            store_id: e.store_id,
+            created: e.created,
+            carries_message: e.carries_message,
+            carries_to: e.carries_to,
         })
+        .map_err(|err| RelayError::Malformed(err.to_string()))
     }
 }
 
@@ -106,12 +95,10 @@ impl TryFrom<AnnouncedEvent> for RecordedEvent {
 pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, RelayError> {
     rows.into_iter()
         .map(|row| {
-            let data: String = row.try_get(2)?;
-            RecordedEvent::try_from(AnnouncedEvent {
-                id: row.try_get(0)?,
+            RecordedEvent::try_from(EventRow {
+                event_id: row.try_get(0)?,
                 kind: row.try_get(1)?,
-                data: RawValue::from_string(data)
-                    .map_err(|e| RelayError::Malformed(e.to_string()))?,
+                data: row.try_get(2)?,
                 all_admins: row.try_get(3)?,
                 admin_ids: row.try_get(4)?,
                 store_id: row.try_get(5)?,
@@ -119,6 +106,7 @@ pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, Rel
                 carries_message: row.try_get(7)?,
                 carries_to: row.try_get(8)?,
             })
+            .map_err(|err| RelayError::Malformed(err.to_string()))
         })
         .collect()
 }

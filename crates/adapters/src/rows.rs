@@ -205,10 +205,7 @@ pub(crate) struct EventRow {
 }
 
 /// The typed delivery fact of an event row.
-pub(crate) fn carried(
-    message: Option<i64>,
-    to: Option<&str>,
-) -> Result<Option<Carried>, RepositoryError> {
+fn carried(message: Option<i64>, to: Option<&str>) -> Result<Option<Carried>, RepositoryError> {
     match (message, to) {
         (Some(message), Some(to)) => Ok(Some(Carried {
             message: MessageId::parse(message).map_err(corrupt)?,
