@@ -111,29 +111,54 @@ impl AnnouncedEvent {
     }
 }
 
-/// The announcement of a numbered batch: with its events when they fit.
-fn announcement(events: &[RecordedEvent]) -> Result<String, RelayError> {
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        return Err(RelayError::Malformed("an empty batch".into()));
-    };
+/// The announcements of a numbered batch, in id order: its events in as few notifications as
+/// fit them (so that no relay has to read them back), and, for an event too large for any
+/// notification, its id alone.
+fn announcements(events: &[RecordedEvent]) -> Result<Vec<String>, RelayError> {
     let malformed = |e: serde_json::Error| RelayError::Malformed(e.to_string());
-    let mut full = Announcement {
-        first: first.id.get(),
-        last: last.id.get(),
-        events: Some(
-            events
-                .iter()
-                .map(AnnouncedEvent::of)
-                .collect::<Result<_, _>>()
-                .map_err(malformed)?,
-        ),
+    let announce = |chunk: Vec<AnnouncedEvent>| -> Result<String, RelayError> {
+        let (first, last) = match (chunk.first(), chunk.last()) {
+            (Some(first), Some(last)) => (first.id, last.id),
+            _ => return Err(RelayError::Malformed("an empty announcement".into())),
+        };
+        serde_json::to_string(&Announcement {
+            first,
+            last,
+            events: Some(chunk),
+        })
+        .map_err(malformed)
     };
-    let payload = serde_json::to_string(&full).map_err(malformed)?;
-    if payload.len() <= MAX_PAYLOAD {
-        return Ok(payload);
+    let mut out = Vec::new();
+    let mut chunk: Vec<AnnouncedEvent> = Vec::new();
+    // `{"first":…,"last":…,"events":[…]}` around the events: 64 bytes is more than enough.
+    let mut size = 64;
+    for event in events {
+        let announced = AnnouncedEvent::of(event).map_err(malformed)?;
+        let len = serde_json::to_string(&announced).map_err(malformed)?.len() + 1;
+        if size + len > MAX_PAYLOAD && !chunk.is_empty() {
+            out.push(announce(std::mem::take(&mut chunk))?);
+            size = 64;
+        }
+        if size + len > MAX_PAYLOAD {
+            // Too large for any notification: its id alone, and the relays read it back.
+            let id = event.id.get();
+            out.push(
+                serde_json::to_string(&Announcement {
+                    first: id,
+                    last: id,
+                    events: None,
+                })
+                .map_err(malformed)?,
+            );
+            continue;
+        }
+        size += len;
+        chunk.push(announced);
     }
-    full.events = None;
-    serde_json::to_string(&full).map_err(malformed)
+    if !chunk.is_empty() {
+        out.push(announce(chunk)?);
+    }
+    Ok(out)
 }
 
 /// Commits of this instance, heard by its sequencer: the [`Notifier`] of the service. Cheap to
@@ -268,7 +293,13 @@ async fn lead(
     lost: &mut oneshot::Receiver<()>,
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
-    let notify = client.prepare("SELECT pg_notify($1, $2)").await?;
+    // The announcements of a batch, sent in order in one statement.
+    let notify = client
+        .prepare(
+            "SELECT pg_notify($1, payload) FROM (SELECT payload FROM unnest($2::text[]) \
+             WITH ORDINALITY AS a(payload, n) ORDER BY n) ordered",
+        )
+        .await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
     loop {
         let numbered = number_batch(client, &number, &notify, highest).await?;
@@ -300,8 +331,8 @@ async fn number_batch(
         let mut events = events_from_rows(rows)?;
         events.sort_by_key(|e| e.id);
         if !events.is_empty() {
-            let payload = announcement(&events)?;
-            client.execute(notify, &[&EVENTS_CHANNEL, &payload]).await?;
+            let payloads = announcements(&events)?;
+            client.query(notify, &[&EVENTS_CHANNEL, &payloads]).await?;
         }
         Ok::<_, RelayError>(events)
     }
@@ -337,20 +368,49 @@ mod tests {
         }
     }
 
+    fn parse(payload: &str) -> Announcement {
+        let parsed: Announcement = serde_json::from_str(payload).unwrap();
+        assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
+        parsed
+    }
+
     #[test]
-    fn an_announcement_carries_its_events_when_they_fit() {
-        let payload = announcement(&[event(3, r#"{"a":1}"#), event(4, "{}")]).unwrap();
-        let parsed: Announcement = serde_json::from_str(&payload).unwrap();
+    fn a_batch_that_fits_is_one_announcement_with_its_events() {
+        let payloads = announcements(&[event(3, r#"{"a":1}"#), event(4, "{}")]).unwrap();
+        assert_eq!(payloads.len(), 1);
+        let parsed = parse(&payloads[0]);
         assert_eq!((parsed.first, parsed.last), (3, 4));
         assert_eq!(parsed.events.unwrap().len(), 2);
     }
 
     #[test]
-    fn a_large_batch_is_announced_by_its_range_only() {
-        let big = format!(r#"{{"content":"{}"}}"#, "x".repeat(MAX_PAYLOAD));
-        let payload = announcement(&[event(7, &big), event(8, "{}")]).unwrap();
-        let parsed: Announcement = serde_json::from_str(&payload).unwrap();
-        assert_eq!((parsed.first, parsed.last), (7, 8));
-        assert!(parsed.events.is_none());
+    fn a_large_batch_is_split_in_order_and_a_huge_event_goes_by_its_id() {
+        let medium = format!(r#"{{"content":"{}"}}"#, "x".repeat(3000));
+        let huge = format!(r#"{{"content":"{}"}}"#, "x".repeat(MAX_PAYLOAD));
+        let batch = [
+            event(7, &medium),
+            event(8, &medium),
+            event(9, &medium),
+            event(10, &huge),
+            event(11, "{}"),
+        ];
+        let parsed: Vec<Announcement> = announcements(&batch)
+            .unwrap()
+            .iter()
+            .map(|p| parse(p))
+            .collect();
+        let ranges: Vec<(i64, i64, Option<usize>)> = parsed
+            .into_iter()
+            .map(|a| (a.first, a.last, a.events.map(|e| e.len())))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                (7, 8, Some(2)),
+                (9, 9, Some(1)),
+                (10, 10, None),
+                (11, 11, Some(1))
+            ]
+        );
     }
 }

@@ -814,3 +814,68 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
         );
     }
 }
+
+/// Events too large to share a notification, or for any notification at all, still reach
+/// every instance, in order: a batch is announced in as many notifications as its events
+/// need, and an event too large for one is read back by the relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_events_cross_instances_whole_and_in_order() {
+    let app = TestApp::spawn().await;
+    let second = Instance::spawn(&app).await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let mut admin_ws = WsClient::admin(&second.base_url, &admin.token, None).await;
+    // 5,000 one-byte characters fit a notification alone; 5,000 two-byte ones do not.
+    let contents: Vec<String> = (0..6)
+        .map(|i| {
+            let c = if i % 2 == 0 { 'x' } else { 'é' };
+            std::iter::repeat_n(c, 5000).collect()
+        })
+        .collect();
+    let sends: Vec<_> = contents
+        .iter()
+        .cloned()
+        .map(|content| {
+            let client = app.client.clone();
+            let url = app.url("/v1/chat/store/message/send/");
+            let token = store.token.clone();
+            tokio::spawn(async move {
+                client
+                    .post(&url)
+                    .header("Authorization", format!("Token {token}"))
+                    .json(&json!({ "content": content }))
+                    .send()
+                    .await
+                    .expect("send")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for send in sends {
+        assert!([200, 201].contains(&send.await.expect("a send")));
+    }
+    let expected: Vec<i64> = feed_for(&app, Some(admin.id), 0)
+        .await
+        .into_iter()
+        .filter(|id| *id > admin_ws.hello)
+        .collect();
+    let mut frames = Vec::new();
+    while frames.len() < expected.len() {
+        frames.push(admin_ws.next_event().await);
+    }
+    assert_eq!(event_ids(&frames), expected, "every event, in order");
+    let mut received: Vec<String> = frames
+        .iter()
+        .filter(|f| f["type"] == "session_updated")
+        .filter_map(|f| {
+            f["data"]["last_message"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut sent = contents.clone();
+    received.sort();
+    sent.sort();
+    assert_eq!(received, sent, "each message whole");
+}
