@@ -69,6 +69,36 @@ pub(crate) enum RelayError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("malformed event: {0}")]
     Malformed(String),
+    #[error("the connection closed")]
+    Closed,
+}
+
+/// The wait between reconnections of a dedicated connection: from 50 ms, doubling up to
+/// `max`, back to 50 ms after a connection that ended cleanly.
+pub(crate) struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+
+    pub(crate) fn up_to(max: Duration) -> Self {
+        Self {
+            next: Self::FIRST,
+            max,
+        }
+    }
+
+    /// Waits after a connection ended, with `result`; logs a failure as `what`.
+    pub(crate) async fn after(&mut self, what: &str, result: Result<(), RelayError>) {
+        match result {
+            Ok(()) => self.next = Self::FIRST,
+            Err(err) => tracing::warn!(%err, "{what} connection lost; reconnecting"),
+        }
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.max);
+    }
 }
 
 impl TryFrom<AnnouncedEvent> for RecordedEvent {
@@ -335,14 +365,10 @@ impl Relay {
     pub fn spawn(url: String, hub: Hub, tokens: TokenCache, status: RelayStatus) -> Self {
         let task = tokio::spawn(async move {
             let mut last = None;
-            let mut backoff = Duration::from_millis(50);
+            let mut backoff = Backoff::up_to(Duration::from_secs(2));
             loop {
-                match session(&url, &hub, &tokens, &mut last, &status.ready).await {
-                    Ok(()) => backoff = Duration::from_millis(50),
-                    Err(err) => tracing::warn!(%err, "relay failed; reconnecting"),
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                let result = session(&url, &hub, &tokens, &mut last, &status.ready).await;
+                backoff.after("relay", result).await;
             }
         });
         Self { task }

@@ -33,7 +33,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{oneshot, Notify};
 use tokio_postgres::{AsyncMessage, Client, Row};
 
-use crate::relay::{events_from_rows, RelayError, EVENTS_CHANNEL};
+use crate::relay::{events_from_rows, Backoff, RelayError, EVENTS_CHANNEL};
 
 /// The channel on which instances that do not number tell the leader that events committed.
 pub const COMMITS_CHANNEL: &str = "chat_commits";
@@ -204,16 +204,11 @@ impl Sequencer {
     #[must_use]
     pub fn spawn(url: String, commits: Commits, status: SequencerStatus) -> Self {
         let task = tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(50);
+            let mut backoff = Backoff::up_to(Duration::from_secs(1));
             loop {
                 let result = session(&url, &commits, &status).await;
                 status.leader.store(false, Ordering::Relaxed);
-                match result {
-                    Ok(()) => backoff = Duration::from_millis(50),
-                    Err(err) => tracing::warn!(%err, "sequencer connection lost; reconnecting"),
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff.after("sequencer", result).await;
             }
         });
         Self { task }
@@ -280,7 +275,7 @@ async fn follow(
             () = commits.wake.notified() => {
                 client.execute(&signal, &[]).await?;
             }
-            _ = &mut *lost => return Err(RelayError::Malformed("connection closed".into())),
+            _ = &mut *lost => return Err(RelayError::Closed),
         }
     }
 }
@@ -313,7 +308,7 @@ async fn lead(
             () = commits.wake.notified() => {}
             () = remote.notified() => {}
             () = tokio::time::sleep(BACKSTOP) => {}
-            _ = &mut *lost => return Err(RelayError::Malformed("connection closed".into())),
+            _ = &mut *lost => return Err(RelayError::Closed),
         }
     }
 }
