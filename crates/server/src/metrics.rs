@@ -24,6 +24,7 @@ pub struct Metrics {
     pool: IntGaugeVec,
     db_errors: IntCounter,
     last_event: IntGauge,
+    sequencer_leader: IntGauge,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -83,6 +84,14 @@ impl Metrics {
         registry
             .register(Box::new(last_event.clone()))
             .expect("a unique metric");
+        let sequencer_leader = IntGauge::new(
+            "sequencer_leader",
+            "1 while this instance numbers the events of the database, else 0.",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(sequencer_leader.clone()))
+            .expect("a unique metric");
         Self {
             requests: counter_vec(
                 &registry,
@@ -130,6 +139,7 @@ impl Metrics {
                 "Database operations that failed (unreachable or unexpected).",
             ),
             last_event,
+            sequencer_leader,
             registry,
         }
     }
@@ -177,6 +187,8 @@ impl Metrics {
             .set(i64::from(open.saturating_sub(idle)));
         self.pool.with_label_values(&["idle"]).set(i64::from(idle));
         self.last_event.set(state.hub.last_event());
+        self.sequencer_leader
+            .set(i64::from(state.sequencer.is_leader()));
         let mut out = Vec::new();
         // Encoding into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

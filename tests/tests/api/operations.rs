@@ -53,6 +53,8 @@ async fn metrics_show_the_traffic() {
     assert_eq!(value(r#"chat_claims_total{outcome="lost"}"#), 1.0);
     assert_eq!(value(r#"chat_websocket_connections{kind="admin"}"#), 1.0);
     assert!(value("chat_events_delivered_total") >= 3.0);
+    // Events were numbered, and this is the only instance: it leads.
+    assert_eq!(value("chat_sequencer_leader"), 1.0);
     assert!(value(r#"chat_db_pool_connections{state="idle"}"#) >= 1.0);
     assert!(text.contains("chat_slow_clients_dropped_total 0"));
     assert!(text.contains("chat_db_errors_total"));
