@@ -15,7 +15,7 @@ use crate::db::{db_error, pg_notify};
 use crate::relay::{TypingNotice, TYPING_CHANNEL};
 use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
-use crate::Postgres;
+use crate::{EncodeData, Postgres};
 
 /// The database function that records events.
 #[allow(clippy::too_many_arguments)] // one array per column, as in SQL
@@ -39,14 +39,11 @@ mod functions {
 }
 use functions::record_events;
 
-fn serialization(err: impl std::error::Error + Send + Sync + 'static) -> diesel::result::Error {
-    diesel::result::Error::SerializationError(Box::new(err))
-}
-
-/// Records `events` in the current transaction, unnumbered: the sequencer numbers them once
-/// the transaction commits. Takes no lock.
+/// Records `events` in the current transaction, unnumbered, their data written by `encode`:
+/// the sequencer numbers them once the transaction commits. Takes no lock.
 pub(crate) fn record(
     conn: &mut PgConnection,
+    encode: EncodeData,
     events: &[DomainEvent],
     now: DateTime<Utc>,
 ) -> Result<(), diesel::result::Error> {
@@ -61,13 +58,9 @@ pub(crate) fn record(
     let mut carries_messages = Vec::with_capacity(events.len());
     let mut carries_to = Vec::with_capacity(events.len());
     for event in events {
-        let mut json = Vec::with_capacity(256);
-        event
-            .serialize_data(&mut serde_json::Serializer::new(&mut json))
-            .map_err(serialization)?;
         let audience = event.audience();
         kinds.push(event.kind().as_str());
-        data.push(String::from_utf8(json).map_err(serialization)?);
+        data.push(encode(event));
         all_admins.push(audience.all_admins);
         let ids: Vec<String> = audience
             .admins
@@ -155,11 +148,7 @@ impl EventFeed for Postgres {
 impl TypingNotices for Postgres {
     /// Sends the notice to every instance's relay on `chat_typing` (never stored).
     async fn announce(&self, audience: &Audience, typing: &Typing) -> Result<(), RepositoryError> {
-        let notice = TypingNotice {
-            admins: audience.admins.iter().map(|a| a.get()).collect(),
-            store: audience.store.map(|s| s.get()),
-            data: serde_json::value::to_raw_value(typing).map_err(RepositoryError::internal)?,
-        };
+        let notice = TypingNotice::new(audience, typing);
         let payload = serde_json::to_string(&notice).map_err(RepositoryError::internal)?;
         self.db
             .run(move |conn| {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytestring::ByteString;
-use chat_domain::events::{Audience, RecordedEvent, Side};
+use chat_domain::events::{Audience, RecordedEvent, Side, Typing};
 use chat_domain::ids::{AdminId, EventId, MessageId, StoreId};
 use chat_domain::model::Participant;
 use tokio::sync::{mpsc, oneshot};
@@ -185,8 +185,8 @@ pub struct HubStats {
 pub struct Framing {
     /// The text of an event's frame.
     pub event: fn(&RecordedEvent) -> String,
-    /// The text of a typing notice's frame, from the notice's `data` as JSON.
-    pub typing: fn(&str) -> String,
+    /// The text of a typing notice's frame.
+    pub typing: fn(&Typing) -> String,
 }
 
 impl Default for Framing {
@@ -194,7 +194,7 @@ impl Default for Framing {
     fn default() -> Self {
         Self {
             event: |e| format!("{} {}", e.id, e.data),
-            typing: str::to_owned,
+            typing: |t| format!("typing {} {}", t.session_id, t.is_typing),
         }
     }
 }
@@ -362,8 +362,8 @@ impl Hub {
     }
 
     /// Delivers a typing notice (never stored, so without an event id).
-    pub fn deliver_typing(&self, audience: &Audience, data: &str) {
-        let text = ByteString::from((self.inner.framing.typing)(data));
+    pub fn deliver_typing(&self, audience: &Audience, typing: &Typing) {
+        let text = ByteString::from((self.inner.framing.typing)(typing));
         self.fan_out(audience, None, |_| Frame {
             text: text.clone(),
             event_id: None,

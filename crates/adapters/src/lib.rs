@@ -20,6 +20,11 @@ mod tokens;
 pub mod testing;
 
 pub use db::{Conn, Database, PoolSettings};
+
+/// How an event's `data` object is written, as JSON text. The wire format is the server's:
+/// it hands this to the repositories, which store the text with the event, so that every
+/// replay and every relay sends it as written.
+pub type EncodeData = fn(&chat_domain::events::DomainEvent) -> String;
 pub use hub::Hub;
 pub use relay::{Relay, RelayStatus};
 pub use sequencer::{Commits, Sequencer, SequencerStatus};
@@ -30,6 +35,8 @@ pub use tokens::token_hash;
 #[derive(Debug, Clone)]
 pub struct Postgres {
     db: Database,
+    /// How an event's `data` is written (the wire format is the server's).
+    encode: EncodeData,
     tokens: TokenCache,
     /// Admins as read: an admin is never renamed or removed, so a profile read once stays
     /// true (a claim needs its admin's name for the store).
@@ -41,17 +48,19 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Repositories over `db`, without a token cache.
+    /// Repositories over `db` writing events' data with `encode`, without a token cache.
     #[must_use]
-    pub fn new(db: Database) -> Self {
-        Self::with_token_cache(db, TokenCache::default())
+    pub fn new(db: Database, encode: EncodeData) -> Self {
+        Self::with_token_cache(db, encode, TokenCache::default())
     }
 
-    /// Repositories over `db`, remembering token lookups in `tokens` while it is live.
+    /// Repositories over `db` writing events' data with `encode`, remembering token lookups
+    /// in `tokens` while it is live.
     #[must_use]
-    pub fn with_token_cache(db: Database, tokens: TokenCache) -> Self {
+    pub fn with_token_cache(db: Database, encode: EncodeData, tokens: TokenCache) -> Self {
         Self {
             db,
+            encode,
             tokens,
             admins: std::sync::Arc::default(),
         }

@@ -20,6 +20,7 @@ use crate::db::db_error;
 use crate::feed::record;
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
+use crate::EncodeData;
 use crate::Postgres;
 use functions::append_message;
 
@@ -88,7 +89,11 @@ fn session_details(
     rows::details((session, store, last)).map_err(abort)
 }
 
-fn append(conn: &mut PgConnection, new: &NewMessage) -> Result<AppendOutcome, DieselError> {
+fn append(
+    conn: &mut PgConnection,
+    encode: EncodeData,
+    new: &NewMessage,
+) -> Result<AppendOutcome, DieselError> {
     let Some((session, store, message_id)) = lock_destination(conn, new.to)? else {
         return Ok(match new.to {
             Destination::Session(_) => {
@@ -154,7 +159,7 @@ fn append(conn: &mut PgConnection, new: &NewMessage) -> Result<AppendOutcome, Di
         after.unread.by_store,
     ))
     .execute(conn)?;
-    record(conn, &change.events, created)?;
+    record(conn, encode, &change.events, created)?;
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(change.session),
@@ -164,6 +169,7 @@ fn append(conn: &mut PgConnection, new: &NewMessage) -> Result<AppendOutcome, Di
 
 fn mark_read(
     conn: &mut PgConnection,
+    encode: EncodeData,
     id: SessionId,
     reader: Participant,
     up_to: MessageId,
@@ -224,12 +230,13 @@ fn mark_read(
             .set(sessions::unread_by_store.eq(change.session.unread.by_store))
             .execute(conn)?,
     };
-    record(conn, &change.events, now)?;
+    record(conn, encode, &change.events, now)?;
     Ok(ReadOutcome::Marked(change.events))
 }
 
 fn mark_delivered(
     conn: &mut PgConnection,
+    encode: EncodeData,
     reader: Participant,
     ids: &[MessageId],
     now: DateTime<Utc>,
@@ -271,7 +278,7 @@ fn mark_delivered(
             .collect::<Result<Vec<_>, DieselError>>()?;
         events.extend(status_events(session, &messages, MessageStatus::Delivered));
     }
-    record(conn, &events, now)?;
+    record(conn, encode, &events, now)?;
     Ok(events)
 }
 
@@ -314,9 +321,10 @@ fn repository_error(err: DieselError) -> RepositoryError {
 #[async_trait]
 impl MessageRepository for Postgres {
     async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError> {
+        let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| append(conn, &message))
+                conn.transaction(|conn| append(conn, encode, &message))
                     .map_err(repository_error)
             })
             .await
@@ -360,9 +368,10 @@ impl MessageRepository for Postgres {
         up_to: MessageId,
         now: DateTime<Utc>,
     ) -> Result<ReadOutcome, RepositoryError> {
+        let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_read(conn, session, reader, up_to, now))
+                conn.transaction(|conn| mark_read(conn, encode, session, reader, up_to, now))
                     .map_err(repository_error)
             })
             .await
@@ -374,9 +383,10 @@ impl MessageRepository for Postgres {
         messages: Vec<MessageId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
+        let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_delivered(conn, reader, &messages, now))
+                conn.transaction(|conn| mark_delivered(conn, encode, reader, &messages, now))
                     .map_err(repository_error)
             })
             .await

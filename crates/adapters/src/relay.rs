@@ -9,11 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_domain::events::{Audience, RecordedEvent};
-use chat_domain::ids::{AdminId, StoreId};
+use chat_domain::events::{Audience, RecordedEvent, Side, Typing};
+use chat_domain::ids::{AdminId, SessionId, StoreId};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row, Statement};
 
@@ -52,15 +51,51 @@ pub(crate) async fn connect(
     config.connect(NoTls).await
 }
 
-/// A typing notice as announced: who sees it, and the `data` of the frame.
+/// A typing notice as announced between instances: who sees it, and what it says.
 #[derive(Debug, serde::Serialize, Deserialize)]
 pub(crate) struct TypingNotice {
     /// Admins who see it.
     pub admins: Vec<i64>,
     /// The store that sees it.
     pub store: Option<i64>,
-    /// The frame's `data`.
-    pub data: Box<RawValue>,
+    /// The session.
+    pub session_id: i64,
+    /// The side of the one typing (`admin` or `store`).
+    pub side: String,
+    /// Whether they are typing.
+    pub is_typing: bool,
+}
+
+impl TypingNotice {
+    /// The notice of `typing` for `audience`.
+    pub fn new(audience: &Audience, typing: &Typing) -> Self {
+        Self {
+            admins: audience.admins.iter().map(|a| a.get()).collect(),
+            store: audience.store.map(StoreId::get),
+            session_id: typing.session_id.get(),
+            side: typing.sender_type.as_str().to_owned(),
+            is_typing: typing.is_typing,
+        }
+    }
+
+    /// Who sees it and what it says, if it is well formed.
+    fn parts(self) -> Option<(Audience, Typing)> {
+        let typing = Typing {
+            session_id: SessionId::parse(self.session_id).ok()?,
+            sender_type: Side::parse(&self.side)?,
+            is_typing: self.is_typing,
+        };
+        let audience = Audience {
+            all_admins: false,
+            admins: self
+                .admins
+                .into_iter()
+                .filter_map(|a| AdminId::parse(a).ok())
+                .collect(),
+            store: self.store.and_then(|s| StoreId::parse(s).ok()),
+        };
+        Some((audience, typing))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,20 +255,12 @@ async fn relay_events(
 }
 
 fn relay_typing(hub: &Hub, payload: &str) {
-    match serde_json::from_str::<TypingNotice>(payload) {
-        Ok(notice) => {
-            let audience = Audience {
-                all_admins: false,
-                admins: notice
-                    .admins
-                    .into_iter()
-                    .filter_map(|a| AdminId::parse(a).ok())
-                    .collect(),
-                store: notice.store.and_then(|s| StoreId::parse(s).ok()),
-            };
-            hub.deliver_typing(&audience, notice.data.get());
-        }
-        Err(err) => tracing::warn!(%err, "malformed typing notice"),
+    match serde_json::from_str::<TypingNotice>(payload)
+        .ok()
+        .and_then(TypingNotice::parts)
+    {
+        Some((audience, typing)) => hub.deliver_typing(&audience, &typing),
+        None => tracing::warn!(payload, "malformed typing notice"),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::db::db_error;
 use crate::feed::record;
 use crate::rows::{details, DetailsRow, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
+use crate::EncodeData;
 use crate::Postgres;
 
 type DetailsJoin = diesel::dsl::LeftJoinOn<
@@ -141,6 +142,7 @@ fn list(
 /// its events, in one transaction. `None` when another one exists (or won a race).
 fn insert_open(
     conn: &mut PgConnection,
+    encode: EncodeData,
     store: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, RepositoryError> {
@@ -176,7 +178,7 @@ fn insert_open(
         let opened = details((row, store_row, None))
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
         let events = opened_events(&opened);
-        record(conn, &events, now)?;
+        record(conn, encode, &events, now)?;
         Ok(Some((opened, events)))
     })
     .map_err(db_error)
@@ -202,6 +204,7 @@ impl SessionRepository for Postgres {
         store: StoreId,
         now: DateTime<Utc>,
     ) -> Result<OpenedSession, RepositoryError> {
+        let encode = self.encode;
         self.db
             .run(move |conn| {
                 // Two rounds at most: a session closed between our look and our insert is the
@@ -214,7 +217,7 @@ impl SessionRepository for Postgres {
                             events: Vec::new(),
                         });
                     }
-                    if let Some((session, events)) = insert_open(conn, store.get(), now)? {
+                    if let Some((session, events)) = insert_open(conn, encode, store.get(), now)? {
                         return Ok(OpenedSession {
                             session,
                             created: true,
@@ -234,6 +237,7 @@ impl SessionRepository for Postgres {
         transition: &Transition,
     ) -> Result<Option<Vec<DomainEvent>>, RepositoryError> {
         let transition = transition.clone();
+        let encode = self.encode;
         self.db
             .run(move |conn| {
                 let before = transition.before;
@@ -256,7 +260,7 @@ impl SessionRepository for Postgres {
                     if changed == 0 {
                         return Ok(None);
                     }
-                    record(conn, &transition.events, at)?;
+                    record(conn, encode, &transition.events, at)?;
                     Ok(Some(transition.events.clone()))
                 })
                 .map_err(db_error)

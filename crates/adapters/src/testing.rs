@@ -206,3 +206,54 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Writes an event's data for tests of the adapters (the JSON of the API is the server's, and
+/// is tested there): the facts these tests read, and in `shows` the session or message the
+/// event shows, as its `Debug` text.
+#[must_use]
+pub fn encode_data(event: &chat_domain::events::DomainEvent) -> String {
+    use chat_domain::events::DomainEvent as E;
+    let (session_id, admin_id, shows) = match event {
+        E::SessionOpened(s)
+        | E::SessionUpdated(s)
+        | E::SessionClosed(s)
+        | E::SessionTransferred { session: s, .. } => {
+            (s.session.id, s.session.admin_id, Some(format!("{s:?}")))
+        }
+        E::NewMessage { message, .. } => (message.session_id, None, Some(format!("{message:?}"))),
+        E::SessionClaimed {
+            session_id,
+            admin_id,
+        } => (*session_id, Some(*admin_id), None),
+        E::AdminConnected {
+            session_id, admin, ..
+        } => (*session_id, Some(admin.id), None),
+        E::AdminDisconnected { session_id, .. } | E::MessageStatus { session_id, .. } => {
+            (*session_id, None, None)
+        }
+    };
+    let (message_ids, status) = match event {
+        E::MessageStatus {
+            message_ids,
+            status,
+            ..
+        } => (
+            message_ids.iter().map(|id| id.get()).collect(),
+            Some(status.as_str()),
+        ),
+        _ => (Vec::new(), None),
+    };
+    let message_id = match event {
+        E::NewMessage { message, .. } => Some(message.id.get()),
+        _ => None,
+    };
+    serde_json::json!({
+        "session_id": session_id.get(),
+        "message_id": message_id,
+        "admin_id": admin_id.map(chat_domain::ids::AdminId::get),
+        "message_ids": message_ids,
+        "status": status,
+        "shows": shows,
+    })
+    .to_string()
+}

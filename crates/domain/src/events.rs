@@ -154,8 +154,8 @@ impl Carried {
 }
 
 /// That a participant is (not) typing in a session: told at once, never stored, and expires
-/// after a while. Serializes as the `data` of a `typing` frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// after a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Typing {
     /// The session.
     pub session_id: SessionId,
@@ -264,37 +264,6 @@ pub enum DomainEvent {
     SessionClosed(SessionDetails),
 }
 
-/// The `data` object of an event, as the contract shows it.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum EventData<'a> {
-    Session(&'a SessionDetails),
-    Message(&'a Message),
-    Claimed {
-        session_id: SessionId,
-        admin_id: AdminId,
-    },
-    Connected {
-        session_id: SessionId,
-        admin: AdminSummary<'a>,
-    },
-    Disconnected {
-        session_id: SessionId,
-        reason: DisconnectReason,
-    },
-    Status {
-        session_id: SessionId,
-        message_ids: &'a [MessageId],
-        status: MessageStatus,
-    },
-}
-
-#[derive(Serialize)]
-struct AdminSummary<'a> {
-    id: AdminId,
-    name: &'a str,
-}
-
 impl DomainEvent {
     /// The kind of the event.
     #[must_use]
@@ -356,56 +325,10 @@ impl DomainEvent {
             _ => None,
         }
     }
-
-    /// Serializes the event's `data` object with `serializer` (JSON in practice).
-    ///
-    /// # Errors
-    /// Whatever the serializer reports.
-    pub fn serialize_data<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let data = match self {
-            Self::SessionOpened(s)
-            | Self::SessionUpdated(s)
-            | Self::SessionClosed(s)
-            | Self::SessionTransferred { session: s, .. } => EventData::Session(s),
-            Self::NewMessage { message, .. } => EventData::Message(message),
-            Self::SessionClaimed {
-                session_id,
-                admin_id,
-            } => EventData::Claimed {
-                session_id: *session_id,
-                admin_id: *admin_id,
-            },
-            Self::AdminConnected {
-                session_id, admin, ..
-            } => EventData::Connected {
-                session_id: *session_id,
-                admin: AdminSummary {
-                    id: admin.id,
-                    name: admin.name.as_str(),
-                },
-            },
-            Self::AdminDisconnected {
-                session_id, reason, ..
-            } => EventData::Disconnected {
-                session_id: *session_id,
-                reason: *reason,
-            },
-            Self::MessageStatus {
-                session_id,
-                message_ids,
-                status,
-                ..
-            } => EventData::Status {
-                session_id: *session_id,
-                message_ids,
-                status: *status,
-            },
-        };
-        data.serialize(serializer)
-    }
 }
 
-/// An event as the feed gives it out: numbered, timed, addressed, with its `data` as JSON text.
+/// An event as the feed gives it out: numbered, timed, addressed, with its `data` as JSON text
+/// (written by whoever records it, the wire format being the server's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
     /// Given once the event is committed; grows strictly over the whole service, without

@@ -1,8 +1,8 @@
 //! The entities of the chat: stores, admins, sessions and messages, and the shapes they are
-//! listed in. Their `Serialize` output is the JSON of the API contract.
+//! listed in. The JSON of the API is the server's: these types say what things are, not how
+//! they are written.
 
 use chrono::{DateTime, Utc};
-use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
 use crate::error::ValidationError;
@@ -154,8 +154,6 @@ impl UnreadCounts {
 }
 
 /// A session with what the API shows beside it: its store and its last message.
-///
-/// Serializes as the contract's session object (without the caller-dependent `unread_count`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDetails {
     /// The session itself.
@@ -168,23 +166,6 @@ pub struct SessionDetails {
     pub unread: UnreadCounts,
     /// How many messages the session holds.
     pub message_count: i64,
-}
-
-impl Serialize for SessionDetails {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let s = &self.session;
-        let mut out = serializer.serialize_struct("Session", 9)?;
-        out.serialize_field("id", &s.id)?;
-        out.serialize_field("store_id", &s.store_id)?;
-        out.serialize_field("admin_id", &s.admin_id)?;
-        out.serialize_field("status", &s.status)?;
-        out.serialize_field("last_message_at", &s.last_message_at)?;
-        out.serialize_field("created", &s.created)?;
-        out.serialize_field("updated", &s.updated)?;
-        out.serialize_field("store", &self.store)?;
-        out.serialize_field("last_message", &self.last_message)?;
-        out.end()
-    }
 }
 
 /// Who wrote a message.
@@ -323,30 +304,6 @@ pub struct Message {
     pub created: DateTime<Utc>,
     /// The sender's idempotency key, if it gave one.
     pub client_message_id: Option<ClientMessageId>,
-}
-
-impl Serialize for Message {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let attachment = self.body.attachment();
-        let mut out = serializer.serialize_struct("Message", 10)?;
-        out.serialize_field("id", &self.id)?;
-        out.serialize_field("session_id", &self.session_id)?;
-        out.serialize_field("sender_type", self.sender.kind())?;
-        out.serialize_field("sender_id", &self.sender.id())?;
-        out.serialize_field("content", self.body.content())?;
-        out.serialize_field("attachment_url", attachment.map_or("", Attachment::url))?;
-        out.serialize_field(
-            "attachment_type",
-            attachment.map_or("", |a| a.kind().as_str()),
-        )?;
-        out.serialize_field("status", &self.status)?;
-        out.serialize_field("created", &self.created)?;
-        out.serialize_field(
-            "client_message_id",
-            &self.client_message_id.as_ref().map(ClientMessageId::as_str),
-        )?;
-        out.end()
-    }
 }
 
 /// A window of a list: at most `limit` items after skipping `offset`.
@@ -497,8 +454,6 @@ impl NumberedPage {
 
 /// A session as integrations see it (the public API): its store as the `user`, the admin it
 /// has or had as the `agent`, and how many messages it holds.
-///
-/// Serializes as the contract's conversation object, `messages` being the count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
     /// The session itself.
@@ -512,54 +467,11 @@ pub struct Conversation {
     pub message_count: i64,
 }
 
-/// The store of a conversation, as the `user` of the public API.
-#[derive(Serialize)]
-struct ConversationUser<'a> {
-    id: StoreId,
-    email: &'a Email,
-    name: &'a Name,
-    key: &'a StoreKey,
-}
-
 impl Conversation {
     /// Whether the conversation is still going on: open or claimed.
     #[must_use]
     pub fn is_active(&self) -> bool {
         self.session.status != SessionStatus::Closed
-    }
-
-    /// Writes the fields of the conversation object, with `messages` as given: the count in
-    /// lists, a page of the messages when one conversation is shown.
-    pub(crate) fn write_fields<S: SerializeStruct, M: Serialize + ?Sized>(
-        &self,
-        out: &mut S,
-        messages: &M,
-    ) -> Result<(), S::Error> {
-        let s = &self.session;
-        out.serialize_field("id", &s.id)?;
-        out.serialize_field(
-            "user",
-            &ConversationUser {
-                id: self.store.id,
-                email: &self.store.email,
-                name: &self.store.name,
-                key: &self.store.key,
-            },
-        )?;
-        out.serialize_field("active", &self.is_active())?;
-        out.serialize_field("agent", &self.agent)?;
-        out.serialize_field("messages", messages)?;
-        out.serialize_field("status", &s.status)?;
-        out.serialize_field("created", &s.created)?;
-        out.serialize_field("last_message_at", &s.last_message_at)
-    }
-}
-
-impl Serialize for Conversation {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("Conversation", 8)?;
-        self.write_fields(&mut out, &self.message_count)?;
-        out.end()
     }
 }
 
@@ -648,39 +560,15 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_serializes_as_in_the_public_api() {
-        let closed = conversation(SessionStatus::Closed, None);
-        assert_eq!(
-            serde_json::to_value(&closed).unwrap(),
-            serde_json::json!({
-                "id": 748_553,
-                "user": {
-                    "id": 12,
-                    "email": "store@example.com",
-                    "name": "Ivory Caribou",
-                    "key": "EVvyMuAMtxAw"
-                },
-                "active": false,
-                "agent": null,
-                "messages": 1,
-                "status": "closed",
-                "created": "2025-12-16T11:05:00Z",
-                "last_message_at": "2025-12-16T11:05:00Z"
-            })
-        );
+    fn a_conversation_is_active_until_closed() {
+        assert!(!conversation(SessionStatus::Closed, None).is_active());
+        assert!(conversation(SessionStatus::Open, None).is_active());
         let ann = Admin {
             id: AdminId::parse(3).unwrap(),
             name: Name::parse("name", "Ann").unwrap(),
             email: Email::parse("email", "ann@example.com").unwrap(),
         };
-        let claimed = conversation(SessionStatus::Claimed, Some(ann));
-        let json = serde_json::to_value(&claimed).unwrap();
-        assert_eq!(json["active"], true);
-        assert_eq!(
-            json["agent"],
-            serde_json::json!({"id": 3, "name": "Ann", "email": "ann@example.com"})
-        );
-        assert!(conversation(SessionStatus::Open, None).is_active());
+        assert!(conversation(SessionStatus::Claimed, Some(ann)).is_active());
     }
 
     #[test]

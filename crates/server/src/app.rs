@@ -60,8 +60,8 @@ impl AppState {
     pub fn new(settings: Settings) -> Self {
         let db = Database::new(&settings.database_url, &settings.pool());
         let tokens = TokenCache::default();
-        let postgres = Postgres::with_token_cache(db, tokens.clone());
-        let hub = Hub::new(crate::realtime::FRAMING);
+        let postgres = Postgres::with_token_cache(db, crate::wire::event_data, tokens.clone());
+        let hub = Hub::new(crate::wire::FRAMING);
         let commits = Commits::default();
         let adapters = Arc::new(Adapters::<Live> {
             sessions: postgres.clone(),

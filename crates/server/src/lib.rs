@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod realtime;
 pub mod settings;
 pub mod startup;
+pub mod wire;
 
 pub use app::AppState;
 pub use settings::Settings;

@@ -4,7 +4,6 @@
 
 use chat_e2e::ws::WsClient;
 use chat_e2e::{assert_error, chars, id_of, TestApp};
-use chat_server::http::openapi::conformance_errors;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -249,6 +248,74 @@ impl Contract<'_> {
         };
         let errors = conformance_errors(&self.doc, &schema(data), &frame["data"]);
         assert!(errors.is_empty(), "{data}: {errors:#?}\n{frame:#}");
+    }
+}
+
+/// Where `value` departs from `schema` (a schema of the document `doc`, or a `$ref` into it):
+/// what a JSON Schema validator finds, and, stricter than JSON Schema, any property that no
+/// schema it must match lists (an undocumented field in an answer is a finding too).
+fn conformance_errors(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
+    let mut root = schema.clone();
+    if let Some(object) = root.as_object_mut() {
+        object.insert("components".to_owned(), doc["components"].clone());
+    }
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("the schema compiles");
+    let mut errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    undocumented(doc, schema, value, "$", &mut errors);
+    errors
+}
+
+/// The schemas `schema` stands for: itself, what it refers to, and the parts it combines.
+fn parts<'a>(doc: &'a Value, schema: &'a Value, out: &mut Vec<&'a Value>) {
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        let resolved = doc
+            .pointer(target.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{target} does not resolve"));
+        parts(doc, resolved, out);
+    }
+    for combined in ["allOf", "anyOf", "oneOf"] {
+        for part in schema
+            .get(combined)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            parts(doc, part, out);
+        }
+    }
+    out.push(schema);
+}
+
+fn undocumented(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let mut schemas = Vec::new();
+    parts(doc, schema, &mut schemas);
+    let free_form = !schemas.iter().any(|s| s.get("properties").is_some());
+    if let Some(object) = value.as_object().filter(|_| !free_form) {
+        for (name, field) in object {
+            let documented: Vec<&Value> = schemas
+                .iter()
+                .filter_map(|s| s.get("properties")?.get(name))
+                .collect();
+            if documented.is_empty() {
+                errors.push(format!("{at}: undocumented property {name:?}"));
+            }
+            for property in documented {
+                undocumented(doc, property, field, &format!("{at}.{name}"), errors);
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        for (i, item) in items.iter().enumerate() {
+            for schema in schemas.iter().filter_map(|s| s.get("items")) {
+                undocumented(doc, schema, item, &format!("{at}[{i}]"), errors);
+            }
+        }
     }
 }
 

@@ -41,12 +41,12 @@ async fn metrics_show_the_traffic() {
     };
     assert!(
         value(
-            r#"chat_http_requests_total{method="POST",route="/v1/chat/admin/session/claim",status="200"}"#
+            r#"chat_http_requests_total{method="POST",route="/v1/chat/admin/session/claim/",status="200"}"#
         ) >= 1.0
     );
     assert!(
         value(
-            r#"chat_http_request_duration_seconds_count{method="POST",route="/v1/chat/admin/session/claim"}"#
+            r#"chat_http_request_duration_seconds_count{method="POST",route="/v1/chat/admin/session/claim/"}"#
         ) >= 2.0
     );
     assert_eq!(value(r#"chat_claims_total{outcome="won"}"#), 1.0);

@@ -68,7 +68,7 @@ impl Harness {
                 ..Default::default()
             },
         );
-        let pg = Postgres::new(database);
+        let pg = Postgres::new(database, chat_adapters::testing::encode_data);
         let recorder = Recorder::default();
         let published = recorder.events.clone();
         let sequencer_status = SequencerStatus::default();
@@ -326,18 +326,14 @@ pub struct Event {
 impl Event {
     /// The session the event is about.
     pub fn session_id(&self) -> i64 {
-        let field = match EventKind::parse(&self.kind).expect("a known kind") {
-            EventKind::SessionOpened
-            | EventKind::SessionUpdated
-            | EventKind::SessionTransferred
-            | EventKind::SessionClosed => "id",
-            EventKind::SessionClaimed
-            | EventKind::AdminConnected
-            | EventKind::AdminDisconnected
-            | EventKind::NewMessage
-            | EventKind::MessageStatus => "session_id",
-        };
-        self.data[field].as_i64().expect("a session id in the data")
+        self.int("session_id")
+    }
+
+    /// The session or message the event shows, as its `Debug` text.
+    pub fn shows(&self) -> &str {
+        self.data["shows"]
+            .as_str()
+            .expect("an event that shows something")
     }
 
     /// A field of the data, as an integer.

@@ -1,8 +1,6 @@
 //! The conversation: queues, claiming, releasing, transferring, closing, messages and read
 //! marks, for admins and stores alike.
 
-use serde::Serialize;
-
 use super::{ChatPolicy, Shared, MAX_ATTEMPTS};
 use crate::error::ChatError;
 use crate::events::{Audience, Side, Typing};
@@ -19,10 +17,9 @@ use crate::session::{Transition, TransitionError};
 use crate::values::{Attachment, ClientMessageId, MessageContent};
 
 /// A session as one participant sees it: with the count of messages it has not read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
     /// The session, its store and last message.
-    #[serde(flatten)]
     pub details: SessionDetails,
     /// Messages from the other side not yet read by the viewer.
     pub unread_count: i64,
@@ -39,10 +36,9 @@ impl SessionView {
 }
 
 /// A session with a page of its messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionThread {
     /// The session.
-    #[serde(flatten)]
     pub view: SessionView,
     /// The page of messages, oldest first.
     pub messages: Vec<Message>,
@@ -73,7 +69,7 @@ pub struct Sent {
 }
 
 /// The result of a read mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadMark {
     /// The session.
     pub session_id: SessionId,

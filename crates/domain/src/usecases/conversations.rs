@@ -1,9 +1,6 @@
 //! What integrations read through the public API: every conversation, newest first, in
 //! numbered pages, and one conversation with a page of its messages.
 
-use serde::ser::{SerializeStruct, Serializer};
-use serde::Serialize;
-
 use super::Shared;
 use crate::error::ChatError;
 use crate::ids::SessionId;
@@ -11,9 +8,6 @@ use crate::model::{Conversation, Listing, Message, MessageCursor, NumberedPage};
 use crate::ports::{MessageRepository, Ports, SessionRepository};
 
 /// A conversation with a page of its messages.
-///
-/// Serializes as the conversation object with `messages` the page (oldest first) instead of
-/// the count, plus `message_count` and `has_more`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationThread {
     /// The conversation.
@@ -22,16 +16,6 @@ pub struct ConversationThread {
     pub messages: Vec<Message>,
     /// Whether older messages exist.
     pub has_more: bool,
-}
-
-impl Serialize for ConversationThread {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("ConversationThread", 10)?;
-        self.conversation.write_fields(&mut out, &self.messages)?;
-        out.serialize_field("message_count", &self.conversation.message_count)?;
-        out.serialize_field("has_more", &self.has_more)?;
-        out.end()
-    }
 }
 
 /// The conversations of the public API.
@@ -231,17 +215,13 @@ mod tests {
             .await
             .unwrap();
         assert!(thread.has_more);
-        let json = serde_json::to_value(&thread).unwrap();
-        assert_eq!(json["message_count"], 3);
-        assert_eq!(json["has_more"], true);
-        assert_eq!(json["active"], false);
-        assert_eq!(json["agent"]["id"], 2);
-        let ids: Vec<_> = json["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_i64().unwrap())
-            .collect();
+        assert_eq!(thread.conversation.message_count, 3);
+        assert!(!thread.conversation.is_active());
+        assert_eq!(
+            thread.conversation.agent.as_ref().map(|a| a.id.get()),
+            Some(2)
+        );
+        let ids: Vec<_> = thread.messages.iter().map(|m| m.id.get()).collect();
         assert_eq!(ids, [4, 5]);
     }
 

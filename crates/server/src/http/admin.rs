@@ -1,75 +1,25 @@
 //! The admin endpoints: the open queue, claiming, answering.
 
-use actix_web::{web, HttpResponse};
-use chat_domain::ids::{AdminId, MessageId, SessionId};
+use actix_web::middleware::from_fn;
+use actix_web::{get, post, web, HttpResponse};
+use chat_domain::ids::{AdminId, SessionId};
 use chat_domain::model::{MySessionsFilter, Participant};
 use chat_domain::usecases::Draft;
 use serde::Deserialize;
 
-use super::allow;
-use super::error::ApiError;
-use super::extract::send_limit;
-use super::extract::{integral, path_id, required, AdminCaller, JsonBody, ListQuery};
-use super::openapi::{
-    AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, MySessionsParams,
-    NotClaimedOrClosed, NotFoundSession, PageParams, ReadMarkSchema, ServerErrors,
-    SessionListSchema, SessionSchema, SessionThreadSchema, ThreadParams,
+use super::error::{ApiError, ErrorBody};
+use super::extract::{
+    integral, path_id, required, AdminCaller, JsonBody, MySessionsQuery, PageQuery, ReadBody,
+    ThreadQuery,
 };
-use super::{list_response, sent_response};
+use super::openapi::{
+    AuthErrors, BodyErrors, InvalidRequest, NotClaimedOrClosed, NotFoundSession, ServerErrors,
+};
+use super::sent_response;
 use crate::app::AppState;
-use actix_web::middleware::from_fn;
+use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
-
-/// The admin routes, mounted under `/v1/chat/admin`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/sessions/open")
-            .route(web::get().to(open_sessions))
-            .default_service(allow("GET")),
-    );
-    cfg.service(
-        web::resource("/sessions/my")
-            .route(web::get().to(my_sessions))
-            .default_service(allow("GET")),
-    );
-    cfg.service(
-        web::resource("/session/claim")
-            .route(web::post().to(claim))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/release")
-            .route(web::post().to(release))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/transfer")
-            .route(web::post().to(transfer))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/close")
-            .route(web::post().to(close))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/read")
-            .route(web::post().to(mark_read))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/message/send")
-            .wrap(from_fn(send_limit))
-            .route(web::post().to(send))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/{id}")
-            .route(web::get().to(session))
-            .default_service(allow("GET")),
-    );
-}
 
 /// The session an action is about.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -89,17 +39,6 @@ struct TransferBody {
     #[schema(value_type = i64, minimum = 1, required = true)]
     #[serde(default, deserialize_with = "integral::option")]
     admin_id: Option<i64>,
-}
-
-/// Marks the other side's messages of the session read, up to `message_id`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(super) struct ReadBody {
-    #[schema(value_type = i64, minimum = 1, required = true)]
-    #[serde(default, deserialize_with = "integral::option")]
-    pub session_id: Option<i64>,
-    #[schema(value_type = i64, minimum = 1, required = true)]
-    #[serde(default, deserialize_with = "integral::option")]
-    pub message_id: Option<i64>,
 }
 
 /// A message from an admin: content, an attachment, or both.
@@ -130,46 +69,44 @@ struct SendBody {
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/admin/sessions/open/",
     operation_id = "admin_open_sessions",
     summary = "The open queue",
     tag = "admin",
-    params(PageParams),
+    params(PageQuery),
     responses(
-        (status = 200, description = "The open queue, newest `last_message_at` first; `count` is the total.", body = SessionListSchema),
+        (status = 200, description = "The open queue, newest `last_message_at` first; `count` is the total.", body = wire::SessionList),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[get("/sessions/open/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "open_sessions"))]
-async fn open_sessions(
+pub(super) async fn open_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result {
     let listing = state.chat.open_queue(admin, query.page()?).await?;
-    Ok(list_response(listing))
+    Ok(HttpResponse::Ok().json(wire::SessionList::from(&listing)))
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/admin/sessions/my/",
     operation_id = "admin_my_sessions",
     summary = "My sessions",
     tag = "admin",
-    params(MySessionsParams),
+    params(MySessionsQuery),
     responses(
-        (status = 200, description = "The caller's claimed sessions (or closed ones with `?status=closed`), newest activity first.", body = SessionListSchema),
+        (status = 200, description = "The caller's claimed sessions (or closed ones with `?status=closed`), newest activity first.", body = wire::SessionList),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[get("/sessions/my/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "my_sessions"))]
-async fn my_sessions(
+pub(super) async fn my_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<MySessionsQuery>,
 ) -> Result {
     let filter = match query.status.as_deref() {
         None | Some("claimed") => MySessionsFilter::Claimed,
@@ -181,56 +118,54 @@ async fn my_sessions(
         }
     };
     let listing = state.chat.my_sessions(admin, filter, query.page()?).await?;
-    Ok(list_response(listing))
+    Ok(HttpResponse::Ok().json(wire::SessionList::from(&listing)))
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/admin/session/{id}/",
     operation_id = "admin_session",
     summary = "Get a session",
     tag = "admin",
-    params(("id" = i64, Path, minimum = 1, description = "The session id."), ThreadParams),
+    params(("id" = i64, Path, minimum = 1, description = "The session id."), ThreadQuery),
     responses(
-        (status = 200, description = "The session with a page of its messages. An open session can be read by any admin, a claimed one only by its admin (403 otherwise).", body = SessionThreadSchema),
+        (status = 200, description = "The session with a page of its messages. An open session can be read by any admin, a claimed one only by its admin (403 otherwise).", body = wire::SessionThread),
         (status = 404, response = NotFoundSession),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[get("/session/{id}/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "session"))]
-async fn session(
+pub(super) async fn session(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<ThreadQuery>,
 ) -> Result {
     let id = path_id("session_id", &id, SessionId::parse)?;
     let thread = state
         .chat
         .session(Participant::Admin(admin), id, query.cursor()?)
         .await?;
-    Ok(HttpResponse::Ok().json(thread))
+    Ok(HttpResponse::Ok().json(wire::SessionThread::from(&thread)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/session/claim/",
     operation_id = "admin_claim",
     summary = "Claim a session",
     tag = "admin",
     request_body = SessionRef,
     responses(
-        (status = 200, description = "The session, claimed by the caller (claiming it again is a safe retry).", body = SessionSchema),
+        (status = 200, description = "The session, claimed by the caller (claiming it again is a safe retry).", body = wire::Session),
         (status = 404, response = NotFoundSession),
-        (status = 409, description = "`already_claimed`: another admin won it; `session_closed`: it is closed.", body = ErrorSchema,
+        (status = 409, description = "`already_claimed`: another admin won it; `session_closed`: it is closed.", body = ErrorBody,
             example = json!({"error": "session is already claimed by another admin", "code": "already_claimed"})),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/session/claim/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "claim"))]
-async fn claim(
+pub(super) async fn claim(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<SessionRef>,
@@ -242,135 +177,131 @@ async fn claim(
         Err(chat_domain::ChatError::AlreadyClaimed) => state.metrics.claim(false),
         Err(_) => {}
     }
-    Ok(HttpResponse::Ok().json(claimed?))
+    Ok(HttpResponse::Ok().json(wire::Session::from(&claimed?)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/session/release/",
     operation_id = "admin_release",
     summary = "Release a session to the queue",
     tag = "admin",
     request_body = SessionRef,
     responses(
-        (status = 200, description = "The session, back in the open queue.", body = SessionSchema),
+        (status = 200, description = "The session, back in the open queue.", body = wire::Session),
         (status = 404, response = NotFoundSession),
         (status = 409, response = NotClaimedOrClosed),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/session/release/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "release"))]
-async fn release(
+pub(super) async fn release(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<SessionRef>,
 ) -> Result {
     let id = required("session_id", body.session_id, SessionId::parse)?;
-    Ok(HttpResponse::Ok().json(state.chat.release(admin, id).await?))
+    let released = state.chat.release(admin, id).await?;
+    Ok(HttpResponse::Ok().json(wire::Session::from(&released)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/session/transfer/",
     operation_id = "admin_transfer",
     summary = "Transfer a session to another admin",
     tag = "admin",
     request_body = TransferBody,
     responses(
-        (status = 200, description = "The session, now claimed by the other admin.", body = SessionSchema),
-        (status = 404, description = "`not_found`: no such session or admin.", body = ErrorSchema),
+        (status = 200, description = "The session, now claimed by the other admin.", body = wire::Session),
+        (status = 404, description = "`not_found`: no such session or admin.", body = ErrorBody),
         (status = 409, response = NotClaimedOrClosed),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/session/transfer/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "transfer"))]
-async fn transfer(
+pub(super) async fn transfer(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<TransferBody>,
 ) -> Result {
     let id = required("session_id", body.session_id, SessionId::parse)?;
     let to = required("admin_id", body.admin_id, AdminId::parse)?;
-    Ok(HttpResponse::Ok().json(state.chat.transfer(admin, id, to).await?))
+    let transferred = state.chat.transfer(admin, id, to).await?;
+    Ok(HttpResponse::Ok().json(wire::Session::from(&transferred)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/session/close/",
     operation_id = "admin_close",
     summary = "Close a session",
     tag = "admin",
     request_body = SessionRef,
     responses(
-        (status = 200, description = "The session, closed.", body = SessionSchema),
+        (status = 200, description = "The session, closed.", body = wire::Session),
         (status = 404, response = NotFoundSession),
         (status = 409, response = NotClaimedOrClosed),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/session/close/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "close"))]
-async fn close(
+pub(super) async fn close(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<SessionRef>,
 ) -> Result {
     let id = required("session_id", body.session_id, SessionId::parse)?;
     let closed = state.chat.close(Participant::Admin(admin), id).await?;
-    Ok(HttpResponse::Ok().json(closed))
+    Ok(HttpResponse::Ok().json(wire::Session::from(&closed)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/session/read/",
     operation_id = "admin_mark_read",
     summary = "Mark the store's messages read",
     tag = "admin",
     request_body = ReadBody,
     responses(
-        (status = 200, description = "The store's messages up to `message_id` are read.", body = ReadMarkSchema),
-        (status = 404, description = "`not_found`: no such session, or a message not in it.", body = ErrorSchema),
-        (status = 409, description = "`not_claimed`: a session the caller neither holds nor held.", body = ErrorSchema,
+        (status = 200, description = "The store's messages up to `message_id` are read.", body = wire::ReadMark),
+        (status = 404, description = "`not_found`: no such session, or a message not in it.", body = ErrorBody),
+        (status = 409, description = "`not_claimed`: a session the caller neither holds nor held.", body = ErrorBody,
             example = json!({"error": "session is not claimed", "code": "not_claimed"})),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/session/read/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "mark_read"))]
-async fn mark_read(
+pub(super) async fn mark_read(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ReadBody>,
 ) -> Result {
-    let id = required("session_id", body.session_id, SessionId::parse)?;
-    let up_to = required("message_id", body.message_id, MessageId::parse)?;
+    let (id, up_to) = body.parse()?;
     let mark = state
         .chat
         .mark_read(Participant::Admin(admin), id, up_to)
         .await?;
-    Ok(HttpResponse::Ok().json(mark))
+    Ok(HttpResponse::Ok().json(wire::ReadMark::from(mark)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/admin/message/send/",
     operation_id = "admin_send",
     summary = "Send a message",
     tag = "admin",
     request_body = SendBody,
     responses(
-        (status = 201, description = "The new message.", body = MessageSchema),
-        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = MessageSchema),
+        (status = 201, description = "The new message.", body = wire::Message),
+        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = wire::Message),
         (status = 404, response = NotFoundSession),
         (status = 409, response = NotClaimedOrClosed),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
 )]
+#[post("/message/send/", wrap = "from_fn(super::extract::send_limit)")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "send"))]
-async fn send(
+pub(super) async fn send(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<SendBody>,
@@ -383,5 +314,5 @@ async fn send(
         client_message_id: body.client_message_id,
     };
     let sent = state.chat.send_as_admin(admin, id, &draft).await?;
-    Ok(sent_response(sent))
+    Ok(sent_response(&sent))
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use chat_domain::{ChatError, RepositoryError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A failure of a request, as the client is told.
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +30,68 @@ pub enum ApiError {
     RateLimited(std::time::Duration),
 }
 
+/// The code of an error: stable, for programs to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a malformed body, query or path; the message names the field.
+    InvalidRequest,
+    /// 401: a missing, unknown or revoked token.
+    Unauthorized,
+    /// 403: a token of the wrong kind, or a session another admin holds.
+    Forbidden,
+    /// 404: no such resource, or no such route.
+    NotFound,
+    /// 405: the route exists, not with this method.
+    MethodNotAllowed,
+    /// 409: the session is claimed by another admin.
+    AlreadyClaimed,
+    /// 409: the session is closed.
+    SessionClosed,
+    /// 409: the session is not claimed (by the caller).
+    NotClaimed,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 415: a body that is not sent as JSON.
+    UnsupportedMediaType,
+    /// 429: over the rate limit; `Retry-After` says when to retry.
+    RateLimited,
+    /// 503: the database is unavailable; `Retry-After: 1`.
+    Unavailable,
+    /// 500: an internal failure (no internals are shown).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as written on the wire.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::AlreadyClaimed => "already_claimed",
+            Self::SessionClosed => "session_closed",
+            Self::NotClaimed => "not_claimed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 /// The body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": "Unauthorized", "code": "unauthorized"}))]
 pub struct ErrorBody<'a> {
     /// A human message.
     pub error: &'a str,
     /// A stable snake_case code.
-    pub code: &'a str,
+    pub code: ErrorCode,
 }
 
 impl From<RepositoryError> for ApiError {
@@ -47,31 +103,32 @@ impl From<RepositoryError> for ApiError {
 impl ApiError {
     /// The status and code of the error.
     #[must_use]
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Chat(err) => match err {
-                ChatError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                ChatError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-                ChatError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-                ChatError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-                ChatError::AlreadyClaimed => (StatusCode::CONFLICT, "already_claimed"),
-                ChatError::SessionClosed => (StatusCode::CONFLICT, "session_closed"),
-                ChatError::NotClaimed => (StatusCode::CONFLICT, "not_claimed"),
+                ChatError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+                ChatError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+                ChatError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+                ChatError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+                ChatError::AlreadyClaimed => (StatusCode::CONFLICT, ErrorCode::AlreadyClaimed),
+                ChatError::SessionClosed => (StatusCode::CONFLICT, ErrorCode::SessionClosed),
+                ChatError::NotClaimed => (StatusCode::CONFLICT, ErrorCode::NotClaimed),
                 ChatError::Contention | ChatError::Repository(RepositoryError::Unavailable(_)) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                    (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
                 }
                 ChatError::Repository(RepositoryError::Duplicate(_)) => {
-                    (StatusCode::BAD_REQUEST, "invalid_request")
+                    (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest)
                 }
                 ChatError::Repository(RepositoryError::Internal(_)) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                    (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
                 }
             },
         }
@@ -93,7 +150,7 @@ impl ApiError {
 }
 
 /// A JSON error response with `status`, `message` and `code`.
-pub fn error_response(status: StatusCode, message: &str, code: &str) -> HttpResponse {
+pub fn error_response(status: StatusCode, message: &str, code: ErrorCode) -> HttpResponse {
     HttpResponse::build(status).json(ErrorBody {
         error: message,
         code,
@@ -118,7 +175,7 @@ impl ResponseError for ApiError {
             }
             tracing::error!(
                 status = status.as_u16(),
-                code,
+                code = code.as_str(),
                 "request failed: {self}{causes}"
             );
         }

@@ -8,12 +8,13 @@ use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use chat_domain::ids::{AdminId, ApiKeyId, MessageId, StoreId};
+use chat_domain::ids::{AdminId, ApiKeyId, MessageId, SessionId, StoreId};
 use chat_domain::model::{MessageCursor, Page};
 use chat_domain::{ChatError, Principal, ValidationError};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -286,15 +287,69 @@ pub fn path_id<T>(
         .ok_or_else(|| ApiError::BadRequest(format!("{field}: must be a positive integer")))
 }
 
-/// The query string of lists and sessions; every value is parsed by hand so that errors name
-/// the parameter.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
+/// Marks the other side's messages of the session read, up to `message_id`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReadBody {
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
+    session_id: Option<i64>,
+    #[schema(value_type = i64, minimum = 1, required = true)]
+    #[serde(default, deserialize_with = "integral::option")]
+    message_id: Option<i64>,
+}
+
+impl ReadBody {
+    /// The session and the message, both required.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the field that is missing or not a positive integer.
+    pub fn parse(&self) -> Result<(SessionId, MessageId), ApiError> {
+        Ok((
+            required("session_id", self.session_id, SessionId::parse)?,
+            required("message_id", self.message_id, MessageId::parse)?,
+        ))
+    }
+}
+
+/// `?limit=` and `?offset=` of a list of sessions. Values are parsed by hand, here and in the
+/// other queries, so that an error names the parameter.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many sessions at most (1 to 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 100)]
     limit: Option<String>,
+    /// How many to skip (at most 2^63 - 1: beyond is 400).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
     offset: Option<String>,
-    before: Option<String>,
-    /// `?status=` of My Sessions.
+}
+
+/// The query of My Sessions: which of the admin's sessions, and the page.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MySessionsQuery {
+    /// `claimed` (the default): the sessions the admin holds now; `closed`: the ones it held
+    /// when they were closed.
+    #[param(value_type = Option<String>, pattern = "^(claimed|closed)$")]
     pub status: Option<String>,
+    /// How many sessions at most (1 to 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 100)]
+    limit: Option<String>,
+    /// How many to skip (at most 2^63 - 1: beyond is 400).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
+    offset: Option<String>,
+}
+
+/// `?limit=` and `?before=` of a session's messages.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreadQuery {
+    /// How many messages at most, the newest ones (1 to 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 100)]
+    limit: Option<String>,
+    /// Only messages older than this message id (the page before it).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    before: Option<String>,
 }
 
 fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, ApiError> {
@@ -306,17 +361,34 @@ fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option
     .transpose()
 }
 
-impl ListQuery {
-    /// `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
+/// `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
+fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
+    let limit = number::<u32>("limit", limit)?.unwrap_or(DEFAULT_LIMIT);
+    let offset = number::<u64>("offset", offset)?.unwrap_or(0);
+    Page::new(limit, offset, MAX_LIMIT).map_err(|e| ApiError::Chat(e.into()))
+}
+
+impl PageQuery {
+    /// The page asked for.
     ///
     /// # Errors
     /// `invalid_request` naming the parameter.
     pub fn page(&self) -> Result<Page, ApiError> {
-        let limit = number::<u32>("limit", self.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
-        let offset = number::<u64>("offset", self.offset.as_deref())?.unwrap_or(0);
-        Page::new(limit, offset, MAX_LIMIT).map_err(|e| ApiError::Chat(e.into()))
+        page(self.limit.as_deref(), self.offset.as_deref())
     }
+}
 
+impl MySessionsQuery {
+    /// The page asked for.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the parameter.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        page(self.limit.as_deref(), self.offset.as_deref())
+    }
+}
+
+impl ThreadQuery {
     /// `?limit=` (1 to 500, default 100) and `?before=<message id>`.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
-//! The HTTP API: one route table per area, thin handlers (DTO -> use case -> DTO), one error
-//! type, and a guarantee that every error response is JSON.
+//! The HTTP API: one route table ([`routes`]), thin handlers (request type -> use case ->
+//! [`crate::wire`] type), one error type, and a guarantee that every error response is JSON.
 
 pub mod admin;
 pub mod error;
@@ -9,6 +9,7 @@ pub mod limits;
 pub mod observe;
 pub mod openapi;
 pub mod public;
+pub mod routes;
 pub mod store;
 
 use std::net::TcpListener;
@@ -20,40 +21,38 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{
     from_fn, ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash,
 };
-use actix_web::{web, App, HttpResponse, HttpServer};
-use chat_domain::model::Listing;
-use chat_domain::usecases::{Sent, SessionView};
-use serde_json::json;
+use actix_web::{get, web, App, HttpResponse, HttpServer};
+use chat_domain::usecases::Sent;
 
-use self::error::{error_response, ApiError};
+use self::error::{error_response, ApiError, ErrorCode};
 use crate::app::AppState;
-
-/// `{"data": [...], "count": total}`.
-pub fn list_response(listing: Listing<SessionView>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "data": listing.items, "count": listing.total }))
-}
+use crate::wire;
 
 /// 201 with a new message, 200 with the one a repeated `client_message_id` created first.
-pub fn sent_response(sent: Sent) -> HttpResponse {
+pub fn sent_response(sent: &Sent) -> HttpResponse {
+    let message = wire::Message::from(&sent.message);
     if sent.created {
-        HttpResponse::Created().json(sent.message)
+        HttpResponse::Created().json(message)
     } else {
-        HttpResponse::Ok().json(sent.message)
+        HttpResponse::Ok().json(message)
     }
 }
 
 /// What a resource answers to a method it does not serve: 405 with `Allow`, the methods it
-/// does serve (RFC 9110), and the contract's error body. Every resource has one.
-pub fn allow(methods: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        let mut res = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed",
-            code_of(StatusCode::METHOD_NOT_ALLOWED),
-        );
-        res.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static(methods));
-        res
+/// does serve (RFC 9110), and the API's error body. The route table gives every resource one.
+pub fn allow(methods: String) -> actix_web::Route {
+    let methods = header::HeaderValue::from_str(&methods).expect("method names are ASCII");
+    web::to(move || {
+        let methods = methods.clone();
+        async move {
+            let mut res = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+                ErrorCode::MethodNotAllowed,
+            );
+            res.headers_mut().insert(header::ALLOW, methods);
+            res
+        }
     })
 }
 
@@ -63,15 +62,14 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// `GET /metrics`, in the Prometheus text format.
 #[utoipa::path(
-    get,
-    path = "/metrics",
     summary = "Prometheus metrics",
     tag = "operations",
     responses(
         (status = 200, description = "The service's metrics, in the Prometheus text format.", content_type = "text/plain", body = String),
     ),
 )]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(&state))
@@ -90,19 +88,18 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 }
 
 /// The code of a status that reached the client without a JSON body.
-fn code_of(status: StatusCode) -> &'static str {
+fn code_of(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::BAD_REQUEST => "invalid_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal",
-        _ => "invalid_request",
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::InvalidRequest,
     }
 }
 
@@ -134,7 +131,8 @@ fn json_errors<B: MessageBody + 'static>(
     )))
 }
 
-/// The whole application: routes, limits, error handling.
+/// The whole application: the state, the limits and parsers every route shares, and the
+/// route table.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     let limit = state.settings.http.body_limit_bytes;
     cfg.app_data(web::Data::new(state.clone()))
@@ -147,33 +145,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 ApiError::BadRequest(format!("invalid path: {err}")).into()
             }),
         )
-        .configure(health::routes)
-        .service(
-            web::resource("/metrics")
-                .route(web::get().to(metrics))
-                .default_service(allow("GET")),
-        )
-        .service(
-            web::resource("/openapi.json")
-                .route(web::get().to(openapi::document))
-                .default_service(allow("GET")),
-        )
-        .configure(crate::realtime::routes)
-        .service(
-            web::scope("/v1/chat/admin")
-                .wrap(from_fn(extract::authenticate))
-                .configure(admin::routes),
-        )
-        .service(
-            web::scope("/v1/chat/store")
-                .wrap(from_fn(extract::authenticate))
-                .configure(store::routes),
-        )
-        .service(
-            web::scope("/api/public")
-                .wrap(from_fn(extract::authenticate))
-                .configure(public::routes),
-        )
+        .configure(|cfg| {
+            routes::table(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                cfg,
+            ))
+        })
         .default_service(web::to(not_found));
 }
 

@@ -3,24 +3,20 @@
 //! REST framework's page-number pagination), one conversation with its messages, and the
 //! provisioning of stores, admins and tokens.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chat_domain::ids::{SessionId, StoreId};
-use chat_domain::model::{Admin, Conversation, NumberedPage, Store};
+use chat_domain::model::NumberedPage;
 use chat_domain::usecases::NewStore;
-use chat_domain::values::{StoreKey, Token};
 use chat_domain::{ChatError, Principal};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::allow;
-use super::error::ApiError;
-use super::extract::{path_id, ApiKeyCaller, JsonBody, ListQuery};
-use super::openapi::{
-    AuthErrors, BodyErrors, ConversationPageSchema, ConversationThreadSchema, ConversationsParams,
-    ErrorSchema, InvalidRequest, MintedTokenSchema, ProvisionedAdminSchema, ProvisionedStoreSchema,
-    ServerErrors, ThreadParams,
-};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{path_id, ApiKeyCaller, JsonBody, ThreadQuery};
+use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, ServerErrors};
 use crate::app::AppState;
 use crate::settings::Settings;
+use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 
@@ -31,45 +27,18 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 /// The canonical path of the list, as its links show it.
 const CONVERSATIONS_PATH: &str = "/api/public/conversations/";
 
-/// The public routes, mounted under `/api/public`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/conversations")
-            .route(web::get().to(conversations))
-            .default_service(allow("GET")),
-    );
-    cfg.service(
-        web::resource("/conversations/{id}")
-            .route(web::get().to(conversation))
-            .default_service(allow("GET")),
-    );
-    cfg.service(
-        web::resource("/stores/{id}")
-            .route(web::put().to(put_store))
-            .default_service(allow("PUT")),
-    );
-    cfg.service(
-        web::resource("/stores/{id}/tokens")
-            .route(web::post().to(store_token))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/admins")
-            .route(web::post().to(create_admin))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/tokens")
-            .route(web::delete().to(revoke))
-            .default_service(allow("DELETE")),
-    );
-}
-
 /// The query string of the list; values are parsed by hand so that errors name them.
-#[derive(Debug, Deserialize)]
-struct ConversationsQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ConversationsQuery {
+    /// `true`: only active (open or claimed) conversations; `false`: only closed ones.
+    #[param(value_type = Option<bool>)]
     status: Option<String>,
+    /// The page number, from 1; a page that does not exist gets 404 `Invalid page.`.
+    #[param(value_type = Option<u64>, minimum = 1, default = 1)]
     page: Option<String>,
+    /// Conversations per page (1 to 200).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, default = 50)]
     page_size: Option<String>,
 }
 
@@ -161,32 +130,22 @@ fn is_page_param(pair: &str) -> bool {
         .is_ok_and(|q| q.first().is_some_and(|(key, _)| key == "page"))
 }
 
-/// A page of the list, in Django REST framework's page-number style.
-#[derive(Debug, Serialize)]
-struct ConversationPage<'a> {
-    count: u64,
-    next: Option<String>,
-    previous: Option<String>,
-    results: &'a [Conversation],
-}
-
 #[utoipa::path(
-    get,
-    path = "/api/public/conversations/",
     operation_id = "public_conversations",
     summary = "List conversations",
     tag = "public",
-    params(ConversationsParams),
+    params(ConversationsQuery),
     responses(
-        (status = 200, description = "A page of conversations, newest first; `next` and `previous` are absolute URLs keeping the other query parameters.", body = ConversationPageSchema),
-        (status = 404, description = "`not_found`: a page that does not exist (0, past the end, not a number).", body = ErrorSchema,
+        (status = 200, description = "A page of conversations, newest first; `next` and `previous` are absolute URLs keeping the other query parameters.", body = wire::ConversationPage),
+        (status = 404, description = "`not_found`: a page that does not exist (0, past the end, not a number).", body = ErrorBody,
             example = json!({"error": "Invalid page.", "code": "not_found"})),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[get("/conversations/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "conversations"))]
-async fn conversations(
+pub(super) async fn conversations(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -203,40 +162,39 @@ async fn conversations(
             other => other.into(),
         })?;
     let links = Links::new(&state.settings, &req);
-    Ok(HttpResponse::Ok().json(ConversationPage {
+    Ok(HttpResponse::Ok().json(wire::ConversationPage {
         count: listing.total,
         next: page
             .has_next(listing.total)
             .then(|| links.page(page.number() + 1)),
         previous: page.has_previous().then(|| links.page(page.number() - 1)),
-        results: &listing.items,
+        results: listing.items.iter().map(wire::Conversation::from).collect(),
     }))
 }
 
 #[utoipa::path(
-    get,
-    path = "/api/public/conversations/{id}/",
     operation_id = "public_conversation",
     summary = "Get a conversation",
     tag = "public",
-    params(("id" = i64, Path, minimum = 1, description = "The conversation (session) id."), ThreadParams),
+    params(("id" = i64, Path, minimum = 1, description = "The conversation (session) id."), ThreadQuery),
     responses(
-        (status = 200, description = "The conversation with a page of its messages (oldest first) and `message_count`.", body = ConversationThreadSchema),
-        (status = 404, description = "`not_found`: no such conversation.", body = ErrorSchema),
+        (status = 200, description = "The conversation with a page of its messages (oldest first) and `message_count`.", body = wire::ConversationThread),
+        (status = 404, description = "`not_found`: no such conversation.", body = ErrorBody),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[get("/conversations/{id}/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "conversation"))]
-async fn conversation(
+pub(super) async fn conversation(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<ThreadQuery>,
 ) -> Result {
     let id = path_id("conversation_id", &id, SessionId::parse)?;
     let thread = state.conversations.get(id, query.cursor()?).await?;
-    Ok(HttpResponse::Ok().json(thread))
+    Ok(HttpResponse::Ok().json(wire::ConversationThread::from(&thread)))
 }
 
 /// A store as the marketplace describes it; PUT replaces, so a missing `logo_url` clears it.
@@ -256,31 +214,22 @@ struct StoreBody {
     logo_url: Option<String>,
 }
 
-/// The store object with its public key, for the marketplace that provisions it.
-#[derive(Debug, Serialize)]
-struct ProvisionedStore<'a> {
-    #[serde(flatten)]
-    store: &'a Store,
-    key: &'a StoreKey,
-}
-
 /// PUT replaces: a missing `logo_url` clears the logo.
 #[utoipa::path(
-    put,
-    path = "/api/public/stores/{id}/",
     operation_id = "public_put_store",
     summary = "Create or update a store",
     tag = "public",
     params(("id" = i64, Path, minimum = 1, description = "The marketplace's own id of the store.")),
     request_body = StoreBody,
     responses(
-        (status = 200, description = "The store, created or updated, with its public key.", body = ProvisionedStoreSchema),
+        (status = 200, description = "The store, created or updated, with its public key.", body = wire::ProvisionedStore),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[put("/stores/{id}/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "put_store"))]
-async fn put_store(
+pub(super) async fn put_store(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -296,36 +245,33 @@ async fn put_store(
             logo_url: body.logo_url.unwrap_or_default(),
         })
         .await?;
-    Ok(HttpResponse::Ok().json(ProvisionedStore {
-        store: &store,
-        key: &store.key,
-    }))
-}
-
-#[derive(Debug, Serialize)]
-struct MintedToken<'a> {
-    token: &'a Token,
+    Ok(HttpResponse::Ok().json(wire::ProvisionedStore::from(&store)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/api/public/stores/{id}/tokens/",
     operation_id = "public_store_token",
     summary = "Mint a store token",
     tag = "public",
     params(("id" = i64, Path, minimum = 1, description = "The marketplace's own id of the store.")),
     responses(
-        (status = 201, description = "A new token of the store, shown this once.", body = MintedTokenSchema),
-        (status = 404, description = "`not_found`: no such store.", body = ErrorSchema),
+        (status = 201, description = "A new token of the store, shown this once.", body = wire::MintedToken),
+        (status = 404, description = "`not_found`: no such store.", body = ErrorBody),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[post("/stores/{id}/tokens/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "store_token"))]
-async fn store_token(_: ApiKeyCaller, state: web::Data<AppState>, id: web::Path<String>) -> Result {
+pub(super) async fn store_token(
+    _: ApiKeyCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result {
     let id = path_id("store_id", &id, StoreId::parse)?;
     let token = state.access.issue_token(Principal::Store(id)).await?;
-    Ok(HttpResponse::Created().json(MintedToken { token: &token }))
+    Ok(HttpResponse::Created().json(wire::MintedToken {
+        token: token.expose(),
+    }))
 }
 
 /// A new admin.
@@ -341,29 +287,20 @@ struct AdminBody {
     email: Option<String>,
 }
 
-/// A new admin with its first token.
-#[derive(Debug, Serialize)]
-struct ProvisionedAdmin<'a> {
-    #[serde(flatten)]
-    admin: &'a Admin,
-    token: &'a Token,
-}
-
 #[utoipa::path(
-    post,
-    path = "/api/public/admins/",
     operation_id = "public_create_admin",
     summary = "Create an admin",
     tag = "public",
     request_body = AdminBody,
     responses(
-        (status = 201, description = "The new admin and its first token, shown this once.", body = ProvisionedAdminSchema),
+        (status = 201, description = "The new admin and its first token, shown this once.", body = wire::ProvisionedAdmin),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[post("/admins/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "create_admin"))]
-async fn create_admin(
+pub(super) async fn create_admin(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<AdminBody>,
@@ -375,9 +312,11 @@ async fn create_admin(
             body.email.as_deref().unwrap_or_default(),
         )
         .await?;
-    Ok(HttpResponse::Created().json(ProvisionedAdmin {
-        admin: &admin,
-        token: &token,
+    Ok(HttpResponse::Created().json(wire::ProvisionedAdmin {
+        id: admin.id.get(),
+        name: admin.name.as_str(),
+        email: admin.email.as_str(),
+        token: token.expose(),
     }))
 }
 
@@ -391,21 +330,20 @@ struct RevokeBody {
 
 /// Revokes at once: the token's open WebSockets, on every instance, are closed at commit.
 #[utoipa::path(
-    delete,
-    path = "/api/public/tokens/",
     operation_id = "public_revoke",
     summary = "Revoke a token",
     tag = "public",
     request_body = RevokeBody,
     responses(
         (status = 204, description = "Revoked at once: the token stops working and its open WebSockets are closed, on every instance."),
-        (status = 404, description = "`not_found`: no such token.", body = ErrorSchema),
+        (status = 404, description = "`not_found`: no such token.", body = ErrorBody),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("api_key" = [])),
 )]
+#[delete("/tokens/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "revoke"))]
-async fn revoke(
+pub(super) async fn revoke(
     _: ApiKeyCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<RevokeBody>,
@@ -450,7 +388,7 @@ mod tests {
         }
         for bad in ["page_size=0", "page_size=201", "page_size=x", "page_size="] {
             let err = query(bad).page().unwrap_err();
-            assert_eq!(err.status_and_code().1, "invalid_request", "{bad}");
+            assert_eq!(err.status_and_code().1.as_str(), "invalid_request", "{bad}");
             assert!(err.to_string().contains("page_size"), "{bad}: {err}");
         }
     }

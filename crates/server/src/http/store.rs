@@ -1,62 +1,20 @@
 //! The store endpoints: a store's session with support.
 
-use actix_web::{web, HttpResponse};
-use chat_domain::ids::{MessageId, SessionId};
+use actix_web::middleware::from_fn;
+use actix_web::{get, post, web, HttpResponse};
+use chat_domain::ids::SessionId;
 use chat_domain::model::Participant;
 use chat_domain::usecases::Draft;
 use serde::Deserialize;
 
-use super::admin::ReadBody;
-use super::allow;
-use super::error::ApiError;
-use super::extract::send_limit;
-use super::extract::{path_id, required, JsonBody, ListQuery, StoreCaller};
-use super::openapi::{
-    AuthErrors, BodyErrors, ErrorSchema, InvalidRequest, MessageSchema, NotFoundSession,
-    PageParams, ReadMarkSchema, ServerErrors, SessionListSchema, SessionSchema,
-    SessionThreadSchema, ThreadParams,
-};
-use super::{list_response, sent_response};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{path_id, JsonBody, PageQuery, ReadBody, StoreCaller, ThreadQuery};
+use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, NotFoundSession, ServerErrors};
+use super::sent_response;
 use crate::app::AppState;
-use actix_web::middleware::from_fn;
+use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
-
-/// The store routes, mounted under `/v1/chat/store`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/session")
-            .route(web::post().to(open_session))
-            .route(web::get().to(current_session))
-            .default_service(allow("GET, POST")),
-    );
-    cfg.service(
-        web::resource("/sessions")
-            .route(web::get().to(sessions))
-            .default_service(allow("GET")),
-    );
-    cfg.service(
-        web::resource("/session/close")
-            .route(web::post().to(close))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/read")
-            .route(web::post().to(mark_read))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/message/send")
-            .wrap(from_fn(send_limit))
-            .route(web::post().to(send))
-            .default_service(allow("POST")),
-    );
-    cfg.service(
-        web::resource("/session/{id}")
-            .route(web::get().to(session))
-            .default_service(allow("GET")),
-    );
-}
 
 /// A message from a store: content, an attachment, or both.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -82,169 +40,166 @@ struct SendBody {
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/store/session/",
     operation_id = "store_open_session",
     summary = "Open a session",
     tag = "store",
     responses(
-        (status = 201, description = "A new session, in the open queue.", body = SessionSchema),
-        (status = 200, description = "The store's session already open or claimed.", body = SessionSchema),
+        (status = 201, description = "A new session, in the open queue.", body = wire::Session),
+        (status = 200, description = "The store's session already open or claimed.", body = wire::Session),
         AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[post("/session/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "open_session"))]
-async fn open_session(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
-    let (session, created) = state.chat.open_session(store).await?;
+pub(super) async fn open_session(
+    StoreCaller(store): StoreCaller,
+    state: web::Data<AppState>,
+) -> Result {
+    let (opened, created) = state.chat.open_session(store).await?;
+    let opened = wire::Session::from(&opened);
     Ok(if created {
-        HttpResponse::Created().json(session)
+        HttpResponse::Created().json(opened)
     } else {
-        HttpResponse::Ok().json(session)
+        HttpResponse::Ok().json(opened)
     })
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/store/session/",
     operation_id = "store_current_session",
     summary = "Get the current session",
     tag = "store",
-    params(ThreadParams),
+    params(ThreadQuery),
     responses(
-        (status = 200, description = "The store's current (open or claimed) session with a page of its messages.", body = SessionThreadSchema),
-        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorSchema),
+        (status = 200, description = "The store's current (open or claimed) session with a page of its messages.", body = wire::SessionThread),
+        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorBody),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[get("/session/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "current_session"))]
-async fn current_session(
+pub(super) async fn current_session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<ThreadQuery>,
 ) -> Result {
     let thread = state.chat.current_session(store, query.cursor()?).await?;
-    Ok(HttpResponse::Ok().json(thread))
+    Ok(HttpResponse::Ok().json(wire::SessionThread::from(&thread)))
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/store/sessions/",
     operation_id = "store_sessions",
     summary = "List the store's sessions",
     tag = "store",
-    params(PageParams),
+    params(PageQuery),
     responses(
-        (status = 200, description = "The store's sessions, closed ones too, newest activity first; `count` is the total.", body = SessionListSchema),
+        (status = 200, description = "The store's sessions, closed ones too, newest activity first; `count` is the total.", body = wire::SessionList),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[get("/sessions/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "sessions"))]
-async fn sessions(
+pub(super) async fn sessions(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result {
     let listing = state.chat.store_sessions(store, query.page()?).await?;
-    Ok(list_response(listing))
+    Ok(HttpResponse::Ok().json(wire::SessionList::from(&listing)))
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/store/session/{id}/",
     operation_id = "store_session",
     summary = "Get a session",
     tag = "store",
-    params(("id" = i64, Path, minimum = 1, description = "The session id."), ThreadParams),
+    params(("id" = i64, Path, minimum = 1, description = "The session id."), ThreadQuery),
     responses(
-        (status = 200, description = "One of the store's sessions with a page of its messages.", body = SessionThreadSchema),
+        (status = 200, description = "One of the store's sessions with a page of its messages.", body = wire::SessionThread),
         (status = 404, response = NotFoundSession),
         InvalidRequest, AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[get("/session/{id}/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "session"))]
-async fn session(
+pub(super) async fn session(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<ThreadQuery>,
 ) -> Result {
     let id = path_id("session_id", &id, SessionId::parse)?;
     let thread = state
         .chat
         .session(Participant::Store(store), id, query.cursor()?)
         .await?;
-    Ok(HttpResponse::Ok().json(thread))
+    Ok(HttpResponse::Ok().json(wire::SessionThread::from(&thread)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/store/session/close/",
     operation_id = "store_close",
     summary = "Close the current session",
     tag = "store",
     responses(
-        (status = 200, description = "The store's current session, closed.", body = SessionSchema),
-        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorSchema),
-        (status = 409, description = "`session_closed`: the session is closed.", body = ErrorSchema,
+        (status = 200, description = "The store's current session, closed.", body = wire::Session),
+        (status = 404, description = "`not_found`: the store has no session that is not closed.", body = ErrorBody),
+        (status = 409, description = "`session_closed`: the session is closed.", body = ErrorBody,
             example = json!({"error": "session is closed", "code": "session_closed"})),
         AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[post("/session/close/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "close"))]
-async fn close(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
-    Ok(HttpResponse::Ok().json(state.chat.close_current(store).await?))
+pub(super) async fn close(StoreCaller(store): StoreCaller, state: web::Data<AppState>) -> Result {
+    let closed = state.chat.close_current(store).await?;
+    Ok(HttpResponse::Ok().json(wire::Session::from(&closed)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/store/session/read/",
     operation_id = "store_mark_read",
     summary = "Mark the admins' messages read",
     tag = "store",
     request_body = ReadBody,
     responses(
-        (status = 200, description = "The admins' messages up to `message_id` are read.", body = ReadMarkSchema),
-        (status = 404, description = "`not_found`: no such session of the store, or a message not in it.", body = ErrorSchema),
+        (status = 200, description = "The admins' messages up to `message_id` are read.", body = wire::ReadMark),
+        (status = 404, description = "`not_found`: no such session of the store, or a message not in it.", body = ErrorBody),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[post("/session/read/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "mark_read"))]
-async fn mark_read(
+pub(super) async fn mark_read(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ReadBody>,
 ) -> Result {
-    let id = required("session_id", body.session_id, SessionId::parse)?;
-    let up_to = required("message_id", body.message_id, MessageId::parse)?;
+    let (id, up_to) = body.parse()?;
     let mark = state
         .chat
         .mark_read(Participant::Store(store), id, up_to)
         .await?;
-    Ok(HttpResponse::Ok().json(mark))
+    Ok(HttpResponse::Ok().json(wire::ReadMark::from(mark)))
 }
 
 #[utoipa::path(
-    post,
-    path = "/v1/chat/store/message/send/",
     operation_id = "store_send",
     summary = "Send a message",
     tag = "store",
     request_body = SendBody,
     responses(
-        (status = 201, description = "The new message; it opens a session when none is open.", body = MessageSchema),
-        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = MessageSchema),
+        (status = 201, description = "The new message; it opens a session when none is open.", body = wire::Message),
+        (status = 200, description = "The message a repeated `client_message_id` created first; nothing new was stored.", body = wire::Message),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("store_token" = [])),
 )]
+#[post("/message/send/", wrap = "from_fn(super::extract::send_limit)")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "send"))]
-async fn send(
+pub(super) async fn send(
     StoreCaller(store): StoreCaller,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<SendBody>,
@@ -256,5 +211,5 @@ async fn send(
         client_message_id: body.client_message_id,
     };
     let sent = state.chat.send_as_store(store, &draft).await?;
-    Ok(sent_response(sent))
+    Ok(sent_response(&sent))
 }

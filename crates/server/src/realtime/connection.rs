@@ -12,21 +12,12 @@ use chat_domain::model::Participant;
 use chat_domain::ports::Replay;
 use chat_domain::ChatError;
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::app::AppState;
+use crate::wire::{self, ClientFrame, ServerFrame, ServerFrameType};
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
-
-/// What a client may send.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    Ping,
-    Typing { session_id: i64, is_typing: bool },
-}
 
 /// Why the loop ended.
 enum End {
@@ -122,7 +113,7 @@ impl Connection {
     async fn hello(&mut self) -> Result<(), End> {
         let cursor = self.last_sent.max(self.subscription.cursor);
         self.last_sent = cursor;
-        self.send(super::frames::hello(cursor)).await
+        self.send(wire::hello_frame(cursor)).await
     }
 
     /// Sends the events after `after` from the feed; live events meanwhile wait in the
@@ -132,7 +123,8 @@ impl Connection {
         loop {
             match self.state.chat.replay(self.who, after, batch).await {
                 Ok(Replay::TooOld | Replay::Ahead) => {
-                    self.send(r#"{"type":"resync_required"}"#).await?;
+                    self.send(ServerFrame::bare(ServerFrameType::ResyncRequired).text())
+                        .await?;
                     return Ok(());
                 }
                 Ok(Replay::Events(events)) => {
@@ -141,7 +133,7 @@ impl Connection {
                     self.last_sent = self.last_sent.max(after.map_or(0, EventId::get));
                     let full = events.len() == batch as usize;
                     for event in &events {
-                        self.send(super::frames::event(event)).await?;
+                        self.send(wire::event_frame(event)).await?;
                         self.last_sent = event.id.get();
                         if let Some(message) = event.carries.and_then(|c| c.delivered_to(self.who))
                         {
@@ -238,14 +230,13 @@ impl Connection {
     }
 
     async fn error(&mut self, message: &str) -> Result<(), End> {
-        self.send(json!({ "type": "error", "error": message }).to_string())
-            .await
+        self.send(wire::error_frame(message)).await
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
-        match serde_json::from_str::<ClientMessage>(text) {
-            Ok(ClientMessage::Ping) => self.send(r#"{"type":"pong"}"#).await,
-            Ok(ClientMessage::Typing {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(ClientFrame::Ping) => self.send(ServerFrame::bare(ServerFrameType::Pong).text()).await,
+            Ok(ClientFrame::Typing {
                 session_id,
                 is_typing,
             }) => {

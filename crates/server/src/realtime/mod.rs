@@ -2,54 +2,41 @@
 
 mod connection;
 mod delivery;
-mod frames;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chat_domain::ids::EventId;
 use chat_domain::model::Participant;
 use chat_domain::values::Token;
 use chat_domain::{ChatError, Principal};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 pub use self::delivery::Deliveries;
-pub use self::frames::FRAMING;
 use crate::app::AppState;
-use crate::http::allow;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;
 use crate::http::openapi::{
     ForbiddenResponse, InternalResponse, InvalidRequestResponse, UnauthorizedResponse,
-    UnavailableResponse, WsParams, WS_DESCRIPTION,
+    UnavailableResponse, WS_DESCRIPTION,
 };
 
-/// The WebSocket routes. Registered before the REST scopes, which would otherwise take them.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/chat/admin/ws")
-            .route(web::get().to(admin_ws))
-            .default_service(allow("GET")),
-    )
-    .service(
-        web::resource("/v1/chat/store/ws")
-            .route(web::get().to(store_ws))
-            .default_service(allow("GET")),
-    );
-}
-
-#[derive(Debug, Deserialize)]
-struct WsQuery {
+/// The query of a WebSocket; `since` is parsed by hand so that its error names it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WsQuery {
+    /// The token, for clients that cannot send `Authorization` (browsers).
     token: Option<String>,
+    /// Resume: replay every event after this event id, then go live.
+    #[param(value_type = Option<i64>, minimum = 0)]
     since: Option<String>,
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/admin/ws/",
     operation_id = "admin_ws",
     tag = "realtime",
     summary = "The admin WebSocket",
     description = WS_DESCRIPTION,
-    params(WsParams),
+    params(WsQuery),
     responses(
         (status = 101, description = "Switching Protocols: the WebSocket is open."),
         (status = 400, response = InvalidRequestResponse),
@@ -60,7 +47,8 @@ struct WsQuery {
     ),
     security(("admin_token" = []), ("admin_token_query" = [])),
 )]
-async fn admin_ws(
+#[get("/")]
+pub(crate) async fn admin_ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
@@ -74,13 +62,11 @@ async fn admin_ws(
 }
 
 #[utoipa::path(
-    get,
-    path = "/v1/chat/store/ws/",
     operation_id = "store_ws",
     tag = "realtime",
     summary = "The store WebSocket",
     description = WS_DESCRIPTION,
-    params(WsParams),
+    params(WsQuery),
     responses(
         (status = 101, description = "Switching Protocols: the WebSocket is open."),
         (status = 400, response = InvalidRequestResponse),
@@ -91,7 +77,8 @@ async fn admin_ws(
     ),
     security(("store_token" = []), ("store_token_query" = [])),
 )]
-async fn store_ws(
+#[get("/")]
+pub(crate) async fn store_ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,

@@ -1,0 +1,833 @@
+//! The JSON of the API, defined once: every object the service sends, over HTTP or in a
+//! WebSocket frame, built `From` the domain's types. The OpenAPI document shows these same
+//! types (their `ToSchema`), so what is served and what is documented cannot drift apart.
+
+use chat_domain::events::{self, DomainEvent, RecordedEvent};
+use chat_domain::model::{self, Listing};
+use chat_domain::usecases::{self, ConversationThread as DomainThread, SessionView};
+use chat_domain::values::Attachment;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+// ---- Objects ----
+
+/// A store of the marketplace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Store<'a> {
+    /// The marketplace's own id of the store.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// Logo URL, or `""`.
+    pub logo_url: &'a str,
+    /// Contact address.
+    pub email: &'a str,
+}
+
+impl<'a> From<&'a model::Store> for Store<'a> {
+    fn from(store: &'a model::Store) -> Self {
+        Self {
+            id: store.id.get(),
+            name: store.name.as_str(),
+            logo_url: store.logo_url.as_str(),
+            email: store.email.as_str(),
+        }
+    }
+}
+
+/// A store as provisioned through the public API: the store and its public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvisionedStore<'a> {
+    /// The marketplace's own id of the store.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// Logo URL, or `""`.
+    pub logo_url: &'a str,
+    /// Contact address.
+    pub email: &'a str,
+    /// The store's stable public key (12 characters), the `user.key` of conversations.
+    pub key: &'a str,
+}
+
+impl<'a> From<&'a model::Store> for ProvisionedStore<'a> {
+    fn from(store: &'a model::Store) -> Self {
+        Self {
+            id: store.id.get(),
+            name: store.name.as_str(),
+            logo_url: store.logo_url.as_str(),
+            email: store.email.as_str(),
+            key: store.key.as_str(),
+        }
+    }
+}
+
+/// An admin, as the agent of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Admin<'a> {
+    /// Id of the admin.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// Contact address.
+    pub email: &'a str,
+}
+
+impl<'a> From<&'a model::Admin> for Admin<'a> {
+    fn from(admin: &'a model::Admin) -> Self {
+        Self {
+            id: admin.id.get(),
+            name: admin.name.as_str(),
+            email: admin.email.as_str(),
+        }
+    }
+}
+
+/// A new admin with its first token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvisionedAdmin<'a> {
+    /// Id of the admin.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// Contact address.
+    pub email: &'a str,
+    /// The admin's token, shown this once.
+    pub token: &'a str,
+}
+
+/// A newly minted token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MintedToken<'a> {
+    /// The raw token (64 characters), shown this once.
+    pub token: &'a str,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderType {
+    /// The session's store.
+    Store,
+    /// An admin.
+    Admin,
+    /// The service itself.
+    System,
+}
+
+impl From<model::Sender> for SenderType {
+    fn from(sender: model::Sender) -> Self {
+        match sender {
+            model::Sender::Store(_) => Self::Store,
+            model::Sender::Admin(_) => Self::Admin,
+            model::Sender::System => Self::System,
+        }
+    }
+}
+
+impl From<events::Side> for SenderType {
+    fn from(side: events::Side) -> Self {
+        match side {
+            events::Side::Store => Self::Store,
+            events::Side::Admin => Self::Admin,
+        }
+    }
+}
+
+/// The kind of an attachment, or `""` when there is none. Its schema is written out below:
+/// utoipa's derive cannot name a variant `""`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentType {
+    /// No attachment.
+    #[serde(rename = "")]
+    None,
+    /// An image.
+    Image,
+    /// A video.
+    Video,
+    /// A sound.
+    Audio,
+    /// Any other file.
+    File,
+}
+
+impl utoipa::PartialSchema for AttachmentType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["", "image", "video", "audio", "file"]))
+            .description(Some(
+                "The kind of an attachment, or `\"\"` when there is none.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for AttachmentType {}
+
+impl From<Option<&Attachment>> for AttachmentType {
+    fn from(attachment: Option<&Attachment>) -> Self {
+        use chat_domain::values::AttachmentKind as K;
+        match attachment.map(Attachment::kind) {
+            None => Self::None,
+            Some(K::Image) => Self::Image,
+            Some(K::Video) => Self::Video,
+            Some(K::Audio) => Self::Audio,
+            Some(K::File) => Self::File,
+        }
+    }
+}
+
+/// How far a message got; never moves backwards.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored.
+    Sent,
+    /// Pushed to a live socket of the other side.
+    Delivered,
+    /// Marked read by the other side.
+    Read,
+}
+
+impl From<model::MessageStatus> for MessageStatus {
+    fn from(status: model::MessageStatus) -> Self {
+        match status {
+            model::MessageStatus::Sent => Self::Sent,
+            model::MessageStatus::Delivered => Self::Delivered,
+            model::MessageStatus::Read => Self::Read,
+        }
+    }
+}
+
+/// A message of a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message<'a> {
+    /// Id of the message; grows with time.
+    pub id: i64,
+    /// The session it belongs to.
+    pub session_id: i64,
+    /// Who wrote it.
+    pub sender_type: SenderType,
+    /// The id of the store or admin that wrote it; `null` for the system.
+    #[schema(required = true)]
+    pub sender_id: Option<i64>,
+    /// The text (at most 5000 characters by default); may be `""` when there is an attachment.
+    pub content: &'a str,
+    /// The attachment's `http` or `https` URL, or `""`.
+    pub attachment_url: &'a str,
+    /// The attachment's kind, or `""`.
+    pub attachment_type: AttachmentType,
+    /// How far it got.
+    pub status: MessageStatus,
+    /// When it was stored.
+    pub created: DateTime<Utc>,
+    /// The sender's idempotency key, or `null`.
+    #[schema(required = true)]
+    pub client_message_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a model::Message> for Message<'a> {
+    fn from(message: &'a model::Message) -> Self {
+        let attachment = message.body.attachment();
+        Self {
+            id: message.id.get(),
+            session_id: message.session_id.get(),
+            sender_type: message.sender.into(),
+            sender_id: message.sender.id(),
+            content: message.body.content().as_str(),
+            attachment_url: attachment.map_or("", Attachment::url),
+            attachment_type: attachment.into(),
+            status: message.status.into(),
+            created: message.created,
+            client_message_id: message.client_message_id.as_ref().map(|k| k.as_str()),
+        }
+    }
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// In the open queue, waiting for an admin.
+    Open,
+    /// Taken by one admin.
+    Claimed,
+    /// Finished; a store's next message opens a new session.
+    Closed,
+}
+
+impl From<model::SessionStatus> for SessionStatus {
+    fn from(status: model::SessionStatus) -> Self {
+        match status {
+            model::SessionStatus::Open => Self::Open,
+            model::SessionStatus::Claimed => Self::Claimed,
+            model::SessionStatus::Closed => Self::Closed,
+        }
+    }
+}
+
+/// A session in an event (`session_opened`, `session_updated`, `session_transferred`,
+/// `session_closed`): the session object without the caller-dependent `unread_count`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionEvent<'a> {
+    /// Id of the session.
+    pub id: i64,
+    /// The store that opened it.
+    pub store_id: i64,
+    /// The claiming admin; `null` while open. A closed session keeps the admin it had.
+    #[schema(required = true)]
+    pub admin_id: Option<i64>,
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// When the last message was written (when it was opened, before any message).
+    pub last_message_at: DateTime<Utc>,
+    /// When it was opened.
+    pub created: DateTime<Utc>,
+    /// When it last changed.
+    pub updated: DateTime<Utc>,
+    /// The store that opened it.
+    pub store: Store<'a>,
+    /// The newest message, if any.
+    #[schema(required = true)]
+    pub last_message: Option<Message<'a>>,
+}
+
+impl<'a> From<&'a model::SessionDetails> for SessionEvent<'a> {
+    fn from(details: &'a model::SessionDetails) -> Self {
+        let s = &details.session;
+        Self {
+            id: s.id.get(),
+            store_id: s.store_id.get(),
+            admin_id: s.admin_id.map(|a| a.get()),
+            status: s.status.into(),
+            last_message_at: s.last_message_at,
+            created: s.created,
+            updated: s.updated,
+            store: (&details.store).into(),
+            last_message: details.last_message.as_ref().map(Message::from),
+        }
+    }
+}
+
+/// A session as one participant sees it: with the count of messages it has not read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session<'a> {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionEvent<'a>,
+    /// Messages from the other side the caller has not read.
+    pub unread_count: i64,
+}
+
+impl<'a> From<&'a SessionView> for Session<'a> {
+    fn from(view: &'a SessionView) -> Self {
+        Self {
+            session: (&view.details).into(),
+            unread_count: view.unread_count,
+        }
+    }
+}
+
+/// A page of sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList<'a> {
+    /// The sessions of the page.
+    pub data: Vec<Session<'a>>,
+    /// How many sessions the whole list has.
+    pub count: u64,
+}
+
+impl<'a> From<&'a Listing<SessionView>> for SessionList<'a> {
+    fn from(listing: &'a Listing<SessionView>) -> Self {
+        Self {
+            data: listing.items.iter().map(Session::from).collect(),
+            count: listing.total,
+        }
+    }
+}
+
+/// A session with a page of its messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionThread<'a> {
+    /// The session.
+    #[serde(flatten)]
+    pub session: Session<'a>,
+    /// The newest `limit` messages (before `before`), oldest first.
+    pub messages: Vec<Message<'a>>,
+    /// Whether older messages exist before the first one of this page.
+    pub has_more: bool,
+}
+
+impl<'a> From<&'a usecases::SessionThread> for SessionThread<'a> {
+    fn from(thread: &'a usecases::SessionThread) -> Self {
+        Self {
+            session: (&thread.view).into(),
+            messages: thread.messages.iter().map(Message::from).collect(),
+            has_more: thread.has_more,
+        }
+    }
+}
+
+/// The result of a read mark.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadMark {
+    /// The session.
+    pub session_id: i64,
+    /// The other side's messages up to this id are read.
+    pub read_up_to: i64,
+}
+
+impl From<usecases::ReadMark> for ReadMark {
+    fn from(mark: usecases::ReadMark) -> Self {
+        Self {
+            session_id: mark.session_id.get(),
+            read_up_to: mark.read_up_to.get(),
+        }
+    }
+}
+
+/// The store of a conversation, as its `user`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationUser<'a> {
+    /// The marketplace's own id of the store.
+    pub id: i64,
+    /// Contact address.
+    pub email: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// The store's stable public key (12 characters).
+    pub key: &'a str,
+}
+
+/// What a conversation and a conversation with its messages share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationHead<'a> {
+    /// Id of the conversation (the session).
+    pub id: i64,
+    /// The store.
+    pub user: ConversationUser<'a>,
+    /// Whether it is open or claimed.
+    pub active: bool,
+    /// The admin holding it, or the one it had when it was closed.
+    #[schema(required = true)]
+    pub agent: Option<Admin<'a>>,
+}
+
+impl<'a> From<&'a model::Conversation> for ConversationHead<'a> {
+    fn from(c: &'a model::Conversation) -> Self {
+        Self {
+            id: c.session.id.get(),
+            user: ConversationUser {
+                id: c.store.id.get(),
+                email: c.store.email.as_str(),
+                name: c.store.name.as_str(),
+                key: c.store.key.as_str(),
+            },
+            active: c.is_active(),
+            agent: c.agent.as_ref().map(Admin::from),
+        }
+    }
+}
+
+/// A conversation, as integrations see a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Conversation<'a> {
+    /// Id, store, state and agent.
+    #[serde(flatten)]
+    pub head: ConversationHead<'a>,
+    /// How many messages it holds.
+    pub messages: i64,
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// When it was opened.
+    pub created: DateTime<Utc>,
+    /// When the last message was written.
+    pub last_message_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a model::Conversation> for Conversation<'a> {
+    fn from(c: &'a model::Conversation) -> Self {
+        Self {
+            head: c.into(),
+            messages: c.message_count,
+            status: c.session.status.into(),
+            created: c.session.created,
+            last_message_at: c.session.last_message_at,
+        }
+    }
+}
+
+/// A conversation with a page of its messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationThread<'a> {
+    /// Id, store, state and agent.
+    #[serde(flatten)]
+    pub head: ConversationHead<'a>,
+    /// The newest `limit` messages (before `before`), oldest first.
+    pub messages: Vec<Message<'a>>,
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// When it was opened.
+    pub created: DateTime<Utc>,
+    /// When the last message was written.
+    pub last_message_at: DateTime<Utc>,
+    /// How many messages it holds.
+    pub message_count: i64,
+    /// Whether older messages exist before the first one of this page.
+    pub has_more: bool,
+}
+
+impl<'a> From<&'a DomainThread> for ConversationThread<'a> {
+    fn from(thread: &'a DomainThread) -> Self {
+        let c = &thread.conversation;
+        Self {
+            head: c.into(),
+            messages: thread.messages.iter().map(Message::from).collect(),
+            status: c.session.status.into(),
+            created: c.session.created,
+            last_message_at: c.session.last_message_at,
+            message_count: c.message_count,
+            has_more: thread.has_more,
+        }
+    }
+}
+
+/// A page of conversations, in the style of Django REST framework.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationPage<'a> {
+    /// How many conversations match.
+    pub count: u64,
+    /// The absolute URL of the next page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub next: Option<String>,
+    /// The absolute URL of the previous page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub previous: Option<String>,
+    /// The conversations of the page, newest first.
+    pub results: Vec<Conversation<'a>>,
+}
+
+/// Liveness or readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (`/healthz`) or `ready` (`/readyz`).
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+// ---- The data of events ----
+
+/// The data of `session_claimed`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionClaimedData {
+    /// The session.
+    pub session_id: i64,
+    /// The admin who won it.
+    pub admin_id: i64,
+}
+
+/// The admin of `admin_connected`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSummary<'a> {
+    /// Id of the admin.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+}
+
+/// The data of `admin_connected`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminConnectedData<'a> {
+    /// The session.
+    pub session_id: i64,
+    /// The admin who took it.
+    pub admin: AdminSummary<'a>,
+}
+
+/// Why the store's admin left.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// Put back in the open queue.
+    Released,
+    /// Handed to another admin.
+    Transferred,
+}
+
+/// The data of `admin_disconnected`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminDisconnectedData {
+    /// The session.
+    pub session_id: i64,
+    /// Why the admin left.
+    pub reason: DisconnectReason,
+}
+
+/// The data of `message_status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageStatusData {
+    /// The session.
+    pub session_id: i64,
+    /// The messages whose status moved.
+    pub message_ids: Vec<i64>,
+    /// Their new status (`delivered` or `read`).
+    pub status: MessageStatus,
+}
+
+/// The data of `typing`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypingData {
+    /// The session.
+    pub session_id: i64,
+    /// Who is typing.
+    pub sender_type: SenderType,
+    /// Whether they are typing.
+    pub is_typing: bool,
+}
+
+/// The `data` of an event, as its kind says.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventData<'a> {
+    /// `session_opened`, `session_updated`, `session_transferred`, `session_closed`.
+    Session(SessionEvent<'a>),
+    /// `new_message`.
+    Message(Message<'a>),
+    /// `session_claimed`.
+    Claimed(SessionClaimedData),
+    /// `admin_connected`.
+    Connected(AdminConnectedData<'a>),
+    /// `admin_disconnected`.
+    Disconnected(AdminDisconnectedData),
+    /// `message_status`.
+    Status(MessageStatusData),
+}
+
+impl<'a> From<&'a DomainEvent> for EventData<'a> {
+    fn from(event: &'a DomainEvent) -> Self {
+        match event {
+            DomainEvent::SessionOpened(s)
+            | DomainEvent::SessionUpdated(s)
+            | DomainEvent::SessionClosed(s)
+            | DomainEvent::SessionTransferred { session: s, .. } => Self::Session(s.into()),
+            DomainEvent::NewMessage { message, .. } => Self::Message(message.into()),
+            DomainEvent::SessionClaimed {
+                session_id,
+                admin_id,
+            } => Self::Claimed(SessionClaimedData {
+                session_id: session_id.get(),
+                admin_id: admin_id.get(),
+            }),
+            DomainEvent::AdminConnected {
+                session_id, admin, ..
+            } => Self::Connected(AdminConnectedData {
+                session_id: session_id.get(),
+                admin: AdminSummary {
+                    id: admin.id.get(),
+                    name: admin.name.as_str(),
+                },
+            }),
+            DomainEvent::AdminDisconnected {
+                session_id, reason, ..
+            } => Self::Disconnected(AdminDisconnectedData {
+                session_id: session_id.get(),
+                reason: match reason {
+                    events::DisconnectReason::Released => DisconnectReason::Released,
+                    events::DisconnectReason::Transferred => DisconnectReason::Transferred,
+                },
+            }),
+            DomainEvent::MessageStatus {
+                session_id,
+                message_ids,
+                status,
+                ..
+            } => Self::Status(MessageStatusData {
+                session_id: session_id.get(),
+                message_ids: message_ids.iter().map(|id| id.get()).collect(),
+                status: (*status).into(),
+            }),
+        }
+    }
+}
+
+/// An event's `data` as JSON text: what the repositories store with the event (see
+/// [`chat_adapters::EncodeData`]), and every replay and relay sends as written.
+#[must_use]
+pub fn event_data(event: &DomainEvent) -> String {
+    serde_json::to_string(&EventData::from(event)).expect("event data serializes")
+}
+
+// ---- WebSocket frames ----
+
+/// The `type` of a frame from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerFrameType {
+    /// `data`: a session (`SessionEvent`) new in the open queue, or released back; to every admin.
+    SessionOpened,
+    /// `data`: an open session (`SessionEvent`) that changed; to every admin.
+    SessionUpdated,
+    /// `data`: `SessionClaimedData`; to every admin.
+    SessionClaimed,
+    /// `data`: `AdminConnectedData`; to the store.
+    AdminConnected,
+    /// `data`: `AdminDisconnectedData`; to the store.
+    AdminDisconnected,
+    /// `data`: the session (`SessionEvent`); to both admins.
+    SessionTransferred,
+    /// `data`: a `Message`; to the other side, the claiming admin, the sender's other sockets.
+    NewMessage,
+    /// `data`: `MessageStatusData`; to the sender.
+    MessageStatus,
+    /// `data`: the session (`SessionEvent`); to the store and the claiming admin.
+    SessionClosed,
+    /// `data`: `TypingData`, never stored (no `event_id`); to the other side.
+    Typing,
+    /// The first frame of every socket, after the replay when `since` was given: `event_id` is
+    /// the socket's cursor (it has every event up to it, and gets every later one).
+    Hello,
+    /// Answers `ping`.
+    Pong,
+    /// A `since` older than what is kept, or newer than the newest event: refetch over REST.
+    ResyncRequired,
+    /// A client frame was refused (`error` says why); the socket stays open.
+    Error,
+}
+
+impl From<events::EventKind> for ServerFrameType {
+    fn from(kind: events::EventKind) -> Self {
+        use events::EventKind as K;
+        match kind {
+            K::SessionOpened => Self::SessionOpened,
+            K::SessionUpdated => Self::SessionUpdated,
+            K::SessionClaimed => Self::SessionClaimed,
+            K::AdminConnected => Self::AdminConnected,
+            K::AdminDisconnected => Self::AdminDisconnected,
+            K::SessionTransferred => Self::SessionTransferred,
+            K::NewMessage => Self::NewMessage,
+            K::MessageStatus => Self::MessageStatus,
+            K::SessionClosed => Self::SessionClosed,
+        }
+    }
+}
+
+/// A frame from the server: one JSON object per text frame. Fields a frame does not use are
+/// left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerFrame<'a> {
+    /// What the frame says.
+    #[serde(rename = "type")]
+    pub kind: ServerFrameType,
+    /// Events: grows strictly over the whole service, never reused; resume with
+    /// `?since=<event_id>`. `hello`: the socket's cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+    /// Events only: when the event was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// Events and `typing`: the data of the event, as its `type` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<&'a RawValue>,
+    /// `error` frames only: why the client frame was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+impl ServerFrame<'_> {
+    /// A frame of `kind` alone.
+    #[must_use]
+    pub fn bare(kind: ServerFrameType) -> Self {
+        Self {
+            kind,
+            event_id: None,
+            created: None,
+            data: None,
+            error: None,
+        }
+    }
+
+    /// The frame as text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        serde_json::to_string(self).expect("a frame serializes")
+    }
+}
+
+/// How the hub writes the frames of events and typing notices.
+pub const FRAMING: chat_adapters::hub::Framing = chat_adapters::hub::Framing {
+    event: event_frame,
+    typing: typing_frame,
+};
+
+/// An event's frame: `{"type", "event_id", "created", "data"}`.
+#[must_use]
+pub fn event_frame(event: &RecordedEvent) -> String {
+    let data = RawValue::from_string(event.data.clone()).ok();
+    ServerFrame {
+        event_id: Some(event.id.get()),
+        created: Some(event.created),
+        data: data.as_deref(),
+        ..ServerFrame::bare(event.kind.into())
+    }
+    .text()
+}
+
+/// A typing notice's frame: `{"type": "typing", "data"}` (no `event_id`: typing is never
+/// stored).
+#[must_use]
+pub fn typing_frame(typing: &events::Typing) -> String {
+    let data = TypingData {
+        session_id: typing.session_id.get(),
+        sender_type: typing.sender_type.into(),
+        is_typing: typing.is_typing,
+    };
+    let data = serde_json::value::to_raw_value(&data).expect("typing data serializes");
+    ServerFrame {
+        data: Some(&data),
+        ..ServerFrame::bare(ServerFrameType::Typing)
+    }
+    .text()
+}
+
+/// The cursor of a socket: `{"type": "hello", "event_id"}`.
+#[must_use]
+pub fn hello_frame(cursor: i64) -> String {
+    ServerFrame {
+        event_id: Some(cursor),
+        ..ServerFrame::bare(ServerFrameType::Hello)
+    }
+    .text()
+}
+
+/// A refused client frame: `{"type": "error", "error"}`.
+#[must_use]
+pub fn error_frame(message: &str) -> String {
+    ServerFrame {
+        error: Some(message),
+        ..ServerFrame::bare(ServerFrameType::Error)
+    }
+    .text()
+}
+
+/// A frame from a client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Answered by `{"type": "pong"}`.
+    Ping,
+    /// Tells the other side of the session that the client is (not) typing; expires after 8 s.
+    Typing {
+        /// The session.
+        session_id: i64,
+        /// Whether the client is typing.
+        is_typing: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests;
