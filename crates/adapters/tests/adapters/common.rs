@@ -153,6 +153,17 @@ impl Harness {
         store.id
     }
 
+    /// A session to test with, set up by a [`Scene`].
+    pub fn scene(&self, store: i64) -> Scene<'_> {
+        Scene {
+            h: self,
+            store,
+            store_says: 1,
+            claimed_by: None,
+            admin_says: 0,
+        }
+    }
+
     /// The session row as stored.
     pub async fn session_row(&self, id: SessionId) -> SessionRow {
         self.sql(move |conn| {
@@ -377,6 +388,91 @@ where
         out.push(task.await.expect("a racing task panicked"));
     }
     out
+}
+
+/// Sets up a store's session: the store writes first (opening it), an admin may claim it and
+/// answer. Each step is a use case, as in production.
+pub struct Scene<'h> {
+    h: &'h Harness,
+    store: i64,
+    store_says: usize,
+    claimed_by: Option<AdminId>,
+    admin_says: usize,
+}
+
+/// A session set up by a [`Scene`], and the ids of what was written in it.
+#[derive(Debug)]
+pub struct Set {
+    pub store: StoreId,
+    pub session: SessionId,
+    /// The store's messages (`store 0`, `store 1`...), oldest first.
+    pub from_store: Vec<MessageId>,
+    /// The admin's answers (`admin 0`, `admin 1`...), oldest first.
+    pub from_admin: Vec<MessageId>,
+}
+
+impl Scene<'_> {
+    /// The store writes `n` messages (at least one, which opens the session).
+    pub fn store_says(mut self, n: usize) -> Self {
+        self.store_says = n.max(1);
+        self
+    }
+
+    /// `admin` claims the session.
+    pub fn claimed_by(mut self, admin: AdminId) -> Self {
+        self.claimed_by = Some(admin);
+        self
+    }
+
+    /// The claiming admin answers `n` messages.
+    pub fn admin_says(mut self, n: usize) -> Self {
+        self.admin_says = n;
+        self
+    }
+
+    pub async fn build(self) -> Set {
+        let h = self.h;
+        let store = h.store(self.store).await;
+        let mut from_store = Vec::new();
+        for i in 0..self.store_says {
+            let sent = h
+                .chat
+                .send_as_store(store, &text(&format!("store {i}")))
+                .await
+                .expect("the store writes");
+            from_store.push(sent.message.id);
+        }
+        let session = h
+            .chat
+            .current_session(store, cursor(1, None))
+            .await
+            .expect("the store's session")
+            .view
+            .details
+            .session
+            .id;
+        let mut from_admin = Vec::new();
+        if let Some(admin) = self.claimed_by {
+            h.chat
+                .claim(admin, session)
+                .await
+                .expect("the admin claims");
+            for i in 0..self.admin_says {
+                let sent = h
+                    .chat
+                    .send_as_admin(admin, session, &text(&format!("admin {i}")))
+                    .await
+                    .expect("the admin answers");
+                from_admin.push(sent.message.id);
+            }
+        }
+        Set {
+            store,
+            session,
+            from_store,
+            from_admin,
+        }
+    }
 }
 
 pub fn text(content: &str) -> Draft {

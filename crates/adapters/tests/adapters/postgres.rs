@@ -319,39 +319,22 @@ async fn a_send_returns_and_announces_what_the_database_holds() {
 // The state machine
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sessions_move_through_the_state_machine_in_the_database() {
+async fn a_claimed_session_is_its_admins_alone() {
     let h = Harness::new();
     let admins = h.admins(2).await;
     let (a, b) = (admins[0], admins[1]);
-    let store = h.store(4001).await;
-    let other_store = h.store(4002).await;
-
-    let first = h
-        .chat
-        .send_as_store(store, &text("I need help"))
-        .await
-        .unwrap();
-    let sid = first.message.session_id;
-    let state = |row: crate::common::SessionRow| (row.status, row.admin_id);
+    let set = h.scene(4001).build().await;
+    let sid = set.session;
     assert_eq!(state(h.session_row(sid).await), ("open".into(), None));
 
     // What a transition returns is what reads back later, to the microsecond.
-    let reread = |viewer: Participant| {
-        let chat = h.chat.clone();
-        async move {
-            chat.session(viewer, sid, cursor(1, None))
-                .await
-                .unwrap()
-                .view
-        }
-    };
     let claimed = h.chat.claim(a, sid).await.unwrap();
     assert_eq!(claimed.details.session.admin_id, Some(a));
     assert_eq!(
         state(h.session_row(sid).await),
         ("claimed".into(), Some(a.get()))
     );
-    assert_eq!(reread(admin_of(a)).await, claimed);
+    assert_eq!(reread(&h, a, sid).await, claimed);
 
     // The other admin may do nothing with it.
     assert!(matches!(
@@ -374,9 +357,31 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
         h.chat.session(admin_of(b), sid, cursor(10, None)).await,
         Err(ChatError::Forbidden(_))
     ));
+}
+
+fn state(row: crate::common::SessionRow) -> (String, Option<i64>) {
+    (row.status, row.admin_id)
+}
+
+/// The session as `admin` reads it back.
+async fn reread(h: &Harness, admin: AdminId, session: SessionId) -> SessionView {
+    h.chat
+        .session(admin_of(admin), session, cursor(1, None))
+        .await
+        .unwrap()
+        .view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn release_transfer_and_close_store_what_they_return() {
+    let h = Harness::new();
+    let admins = h.admins(2).await;
+    let (a, b) = (admins[0], admins[1]);
+    let set = h.scene(4001).claimed_by(a).build().await;
+    let (sid, store) = (set.session, set.store);
 
     let released = h.chat.release(a, sid).await.unwrap();
-    assert_eq!(reread(admin_of(a)).await, released);
+    assert_eq!(reread(&h, a, sid).await, released);
     assert_eq!(released.details.session.status, SessionStatus::Open);
     assert_eq!(released.details.session.admin_id, None);
     assert_eq!(state(h.session_row(sid).await), ("open".into(), None));
@@ -386,10 +391,6 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
     ));
 
     h.chat.claim(b, sid).await.unwrap();
-    assert_eq!(
-        state(h.session_row(sid).await),
-        ("claimed".into(), Some(b.get()))
-    );
     assert!(matches!(
         h.chat.transfer(b, sid, b).await,
         Err(ChatError::Invalid(e)) if e.field() == "admin_id"
@@ -401,7 +402,7 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
         Err(ChatError::NotFound("admin"))
     ));
     let transferred = h.chat.transfer(b, sid, a).await.unwrap();
-    assert_eq!(reread(admin_of(a)).await, transferred);
+    assert_eq!(reread(&h, a, sid).await, transferred);
     assert_eq!(transferred.details.session.admin_id, Some(a));
     assert_eq!(
         state(h.session_row(sid).await),
@@ -410,7 +411,7 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
 
     h.chat.send_as_admin(a, sid, &text("on it")).await.unwrap();
     let closed = h.chat.close(admin_of(a), sid).await.unwrap();
-    assert_eq!(reread(admin_of(a)).await, closed);
+    assert_eq!(reread(&h, a, sid).await, closed);
     assert_eq!(closed.details.session.status, SessionStatus::Closed);
     assert_eq!(
         state(h.session_row(sid).await),
@@ -454,49 +455,69 @@ async fn sessions_move_through_the_state_machine_in_the_database() {
             "session_closed",
         ]
     );
+}
 
-    // A message after the close opens a new session; the old one stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_after_the_close_opens_a_new_session() {
+    let h = Harness::new();
+    let a = h.admins(1).await[0];
+    let set = h.scene(4001).claimed_by(a).build().await;
+    h.chat.close(admin_of(a), set.session).await.unwrap();
+
     let next = h
         .chat
-        .send_as_store(store, &text("one more thing"))
+        .send_as_store(set.store, &text("one more thing"))
         .await
         .unwrap();
     let sid2 = next.message.session_id;
-    assert_ne!(sid2, sid);
+    assert_ne!(sid2, set.session);
     assert_eq!(
-        h.store_session_rows(store).await,
+        h.store_session_rows(set.store).await,
         [
-            (sid.get(), "closed".to_owned()),
+            (set.session.get(), "closed".to_owned()),
             (sid2.get(), "open".to_owned())
         ]
     );
     assert_eq!(h.session_row(sid2).await.message_count, 1);
+    let open_ids = ids(&h.chat.open_queue(a, page(100, 0)).await.unwrap().items);
+    assert_eq!(open_ids, [sid2]);
+}
 
-    // A store closes its open session, which leaves the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_closes_its_open_session_which_leaves_the_queue() {
+    let h = Harness::new();
+    let a = h.admins(1).await[0];
+    let store = h.store(4001).await;
+    let other_store = h.store(4002).await;
     let (opened, created) = h.chat.open_session(other_store).await.unwrap();
     assert!(created);
-    let sid3 = opened.details.session.id;
+    let sid = opened.details.session.id;
     let (same, created) = h.chat.open_session(other_store).await.unwrap();
     assert!(!created);
-    assert_eq!(same.details.session.id, sid3);
+    assert_eq!(same.details.session.id, sid);
     assert!(matches!(
-        h.chat.close(store_of(store), sid3).await,
+        h.chat.close(store_of(store), sid).await,
         Err(ChatError::NotFound("session"))
     ));
     let closed = h.chat.close_current(other_store).await.unwrap();
-    assert_eq!(closed.details.session.id, sid3);
-    assert_eq!(state(h.session_row(sid3).await), ("closed".into(), None));
+    assert_eq!(closed.details.session.id, sid);
+    assert_eq!(state(h.session_row(sid).await), ("closed".into(), None));
     assert!(matches!(
         h.chat.close_current(other_store).await,
         Err(ChatError::NotFound("session"))
     ));
     let events = h.events().await;
     assert_eq!(
-        kinds_of(&events, sid3),
+        kinds_of(&events, sid),
         ["session_opened", "session_closed", "session_updated"]
     );
-    let open_ids = ids(&h.chat.open_queue(a, page(100, 0)).await.unwrap().items);
-    assert_eq!(open_ids, [sid2]);
+    assert!(h
+        .chat
+        .open_queue(a, page(100, 0))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -764,66 +785,19 @@ async fn a_session_is_read_in_pages_of_messages() {
 // Read marks
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn read_marks_move_statuses_and_counters() {
+async fn unread_counts_follow_messages_and_claims() {
     let h = Harness::new();
-    let admins = h.admins(2).await;
-    let (a, b) = (admins[0], admins[1]);
-    let store = h.store(7001).await;
-    let other = h.store(7002).await;
-    let mut m = Vec::new();
-    for i in 0..3 {
-        let sent = h
-            .chat
-            .send_as_store(store, &text(&format!("store {i}")))
-            .await
-            .unwrap();
-        m.push(sent.message.id);
-    }
-    let sid = h
-        .chat
-        .current_session(store, cursor(1, None))
-        .await
-        .unwrap();
-    let sid = sid.view.details.session.id;
-    let elsewhere = h
-        .chat
-        .send_as_store(other, &text("another session"))
-        .await
-        .unwrap()
-        .message
-        .id;
-
-    let unread = |viewer: Participant| {
-        let chat = h.chat.clone();
-        async move {
-            chat.session(viewer, sid, cursor(1, None))
-                .await
-                .unwrap()
-                .view
-                .unread_count
-        }
-    };
-    assert!(matches!(
-        h.chat.mark_read(admin_of(a), sid, m[0]).await,
-        Err(ChatError::NotClaimed)
-    ));
-    h.chat.claim(a, sid).await.unwrap();
+    let a = h.admins(1).await[0];
+    let set = h
+        .scene(7001)
+        .store_says(3)
+        .claimed_by(a)
+        .admin_says(2)
+        .build()
+        .await;
+    let unread = |viewer| unread_of(&h, viewer, set.session);
     assert_eq!(
-        (unread(admin_of(a)).await, unread(store_of(store)).await),
-        (3, 0)
-    );
-
-    let mut r = Vec::new();
-    for i in 0..2 {
-        let sent = h
-            .chat
-            .send_as_admin(a, sid, &text(&format!("admin {i}")))
-            .await
-            .unwrap();
-        r.push(sent.message.id);
-    }
-    assert_eq!(
-        (unread(admin_of(a)).await, unread(store_of(store)).await),
+        (unread(admin_of(a)).await, unread(store_of(set.store)).await),
         (3, 2)
     );
     let mine = h
@@ -832,29 +806,47 @@ async fn read_marks_move_statuses_and_counters() {
         .await
         .unwrap();
     assert_eq!(mine.items[0].unread_count, 3);
+}
 
-    let statuses = |expected: [(MessageId, &'static str); 5]| {
-        let h = &h;
-        async move {
-            let rows: BTreeMap<i64, String> = h.message_rows(sid).await.into_iter().collect();
-            for (id, status) in expected {
-                assert_eq!(rows[&id.get()], status, "status of message {id}");
-            }
-        }
-    };
+/// Messages' statuses in `session`, by id.
+async fn statuses(h: &Harness, session: SessionId) -> BTreeMap<i64, String> {
+    h.message_rows(session).await.into_iter().collect()
+}
+
+async fn unread_of(h: &Harness, viewer: Participant, session: SessionId) -> i64 {
+    h.chat
+        .session(viewer, session, cursor(1, None))
+        .await
+        .unwrap()
+        .view
+        .unread_count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_reading_moves_the_stores_messages_and_tells_the_store() {
+    let h = Harness::new();
+    let a = h.admins(1).await[0];
+    let set = h
+        .scene(7001)
+        .store_says(3)
+        .claimed_by(a)
+        .admin_says(2)
+        .build()
+        .await;
+    let (sid, m, r) = (set.session, &set.from_store, &set.from_admin);
 
     // The admin reads the store's first two messages.
     let mark = h.chat.mark_read(admin_of(a), sid, m[1]).await.unwrap();
     assert_eq!((mark.session_id, mark.read_up_to), (sid, m[1]));
-    statuses([
-        (m[0], "read"),
-        (m[1], "read"),
-        (m[2], "sent"),
-        (r[0], "sent"),
-        (r[1], "sent"),
-    ])
-    .await;
-    assert_eq!(unread(admin_of(a)).await, 1);
+    let now = statuses(&h, sid).await;
+    let of = |ids: &[MessageId]| {
+        ids.iter()
+            .map(|id| now[&id.get()].as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(m), ["read", "read", "sent"]);
+    assert_eq!(of(r), ["sent", "sent"]);
+    assert_eq!(unread_of(&h, admin_of(a), sid).await, 1);
     let event = h.events().await.pop().unwrap();
     assert_eq!(event.kind, "message_status");
     assert_eq!(event.int("session_id"), sid.get());
@@ -865,22 +857,17 @@ async fn read_marks_move_statuses_and_counters() {
     );
     assert_eq!(
         (event.all_admins, event.admin_ids.clone(), event.store_id),
-        (false, vec![], Some(store.get())),
+        (false, vec![], Some(set.store.get())),
         "told to the store, which sent them"
     );
     assert_eq!(h.published().last().unwrap().kind().as_str(), event.kind);
 
     // Up to a later id of its own: only the store's messages move.
     h.chat.mark_read(admin_of(a), sid, r[1]).await.unwrap();
-    statuses([
-        (m[0], "read"),
-        (m[1], "read"),
-        (m[2], "read"),
-        (r[0], "sent"),
-        (r[1], "sent"),
-    ])
-    .await;
-    assert_eq!(unread(admin_of(a)).await, 0);
+    let now = statuses(&h, sid).await;
+    assert_eq!(now[&m[2].get()], "read");
+    assert_eq!(now[&r[0].get()], "sent");
+    assert_eq!(unread_of(&h, admin_of(a), sid).await, 0);
     let event = h.events().await.pop().unwrap();
     assert_eq!(event.data["message_ids"], serde_json::json!([m[2].get()]));
 
@@ -888,19 +875,33 @@ async fn read_marks_move_statuses_and_counters() {
     let before = h.event_count().await;
     h.chat.mark_read(admin_of(a), sid, r[1]).await.unwrap();
     assert_eq!(h.event_count().await, before);
+}
 
-    // The store reads the admin's first message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_reading_moves_the_admins_messages_and_tells_their_sender() {
+    let h = Harness::new();
+    let a = h.admins(1).await[0];
+    let set = h
+        .scene(7001)
+        .store_says(1)
+        .claimed_by(a)
+        .admin_says(2)
+        .build()
+        .await;
+    let (sid, store, r) = (set.session, set.store, &set.from_admin);
+    h.chat.mark_read(admin_of(a), sid, r[1]).await.unwrap();
+
     h.chat.mark_read(store_of(store), sid, r[0]).await.unwrap();
-    statuses([
-        (m[0], "read"),
-        (m[1], "read"),
-        (m[2], "read"),
-        (r[0], "read"),
-        (r[1], "sent"),
-    ])
-    .await;
+    let now = statuses(&h, sid).await;
     assert_eq!(
-        (unread(admin_of(a)).await, unread(store_of(store)).await),
+        (now[&r[0].get()].as_str(), now[&r[1].get()].as_str()),
+        ("read", "sent")
+    );
+    assert_eq!(
+        (
+            unread_of(&h, admin_of(a), sid).await,
+            unread_of(&h, store_of(store), sid).await
+        ),
         (0, 1)
     );
     let event = h.events().await.pop().unwrap();
@@ -911,11 +912,40 @@ async fn read_marks_move_statuses_and_counters() {
         "told to the admin who sent it"
     );
     h.chat.mark_read(store_of(store), sid, r[1]).await.unwrap();
-    assert_eq!(unread(store_of(store)).await, 0);
+    assert_eq!(unread_of(&h, store_of(store), sid).await, 0);
     let row = h.session_row(sid).await;
     assert_eq!((row.unread_by_admin, row.unread_by_store), (0, 0));
 
-    // Unknown messages, and readers who may not.
+    // Every message_status event was published as recorded.
+    let recorded = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| e.kind == "message_status")
+        .count();
+    let published = h
+        .published()
+        .iter()
+        .filter(|e| e.kind() == EventKind::MessageStatus)
+        .count();
+    assert_eq!(recorded, 3);
+    assert_eq!(recorded, published);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_marks_refuse_unknown_messages_and_other_readers() {
+    let h = Harness::new();
+    let admins = h.admins(2).await;
+    let (a, b) = (admins[0], admins[1]);
+    let open = h.scene(7001).store_says(1).build().await;
+    let (sid, store, m) = (open.session, open.store, &open.from_store);
+    let elsewhere = h.scene(7002).build().await;
+
+    assert!(matches!(
+        h.chat.mark_read(admin_of(a), sid, m[0]).await,
+        Err(ChatError::NotClaimed)
+    ));
+    h.chat.claim(a, sid).await.unwrap();
     let before = h.event_count().await;
     assert!(matches!(
         h.chat
@@ -924,11 +954,13 @@ async fn read_marks_move_statuses_and_counters() {
         Err(ChatError::NotFound("message"))
     ));
     assert!(matches!(
-        h.chat.mark_read(admin_of(a), sid, elsewhere).await,
+        h.chat
+            .mark_read(admin_of(a), sid, elsewhere.from_store[0])
+            .await,
         Err(ChatError::NotFound("message"))
     ));
     assert!(matches!(
-        h.chat.mark_read(store_of(other), sid, m[0]).await,
+        h.chat.mark_read(store_of(elsewhere.store), sid, m[0]).await,
         Err(ChatError::NotFound("session"))
     ));
     assert!(matches!(
@@ -941,23 +973,13 @@ async fn read_marks_move_statuses_and_counters() {
             .await,
         Err(ChatError::NotFound("session"))
     ));
-    assert_eq!(h.event_count().await, before);
-
-    // Every message_status event was published as recorded.
-    let recorded: Vec<i64> = h
-        .events()
-        .await
-        .iter()
-        .filter(|e| e.kind == "message_status")
-        .map(|e| e.id)
-        .collect();
-    let published = h
-        .published()
-        .iter()
-        .filter(|e| e.kind() == EventKind::MessageStatus)
-        .count();
-    assert_eq!(recorded.len(), 4);
-    assert_eq!(recorded.len(), published);
+    assert_eq!(
+        h.event_count().await,
+        before,
+        "a refused read mark records nothing"
+    );
+    let now = statuses(&h, sid).await;
+    assert_eq!(now[&m[0].get()], "sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
