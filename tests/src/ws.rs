@@ -25,8 +25,10 @@ pub const QUIET: Duration = Duration::from_millis(400);
 pub enum Auth<'a> {
     /// `Authorization: Token <t>`.
     Header(&'a str),
-    /// `?token=<t>`, as browsers do.
+    /// `?token=<t>`, as browsers may.
     Query(&'a str),
+    /// The subprotocols `chat` and `token.<t>`, as the pages do.
+    Protocol(&'a str),
     /// No token at all.
     None,
 }
@@ -73,14 +75,35 @@ impl WsClient {
             url.push_str(&query.join("&"));
         }
         let mut request = url.into_client_request().expect("a WebSocket request");
-        if let Auth::Header(token) = auth {
-            request.headers_mut().insert(
-                "Authorization",
-                HeaderValue::from_str(&format!("Token {token}")).expect("a header"),
-            );
+        match auth {
+            Auth::Header(token) => {
+                request.headers_mut().insert(
+                    "Authorization",
+                    HeaderValue::from_str(&format!("Token {token}")).expect("a header"),
+                );
+            }
+            Auth::Protocol(token) => {
+                request.headers_mut().insert(
+                    "Sec-WebSocket-Protocol",
+                    HeaderValue::from_str(&format!("chat, token.{token}")).expect("a header"),
+                );
+            }
+            Auth::Query(_) | Auth::None => {}
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((stream, _)) => Ok(Self::greeted(stream).await),
+            Ok((stream, response)) => {
+                if let Auth::Protocol(_) = auth {
+                    assert_eq!(
+                        response
+                            .headers()
+                            .get("Sec-WebSocket-Protocol")
+                            .map(|v| v.as_bytes()),
+                        Some(&b"chat"[..]),
+                        "the server chooses the `chat` subprotocol"
+                    );
+                }
+                Ok(Self::greeted(stream).await)
+            }
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
                 let body = response

@@ -335,7 +335,19 @@ async fn bad_tokens_are_refused_before_the_upgrade() {
             .expect_err("refused");
         assert_eq!(refused.0, 403, "{path}");
     }
-    // The browser form works.
+    // The browser forms work: the token as a subprotocol (which keeps it out of URLs), and
+    // `?token=`.
+    WsClient::connect(&app.base_url, STORE_WS, Auth::Protocol(&store.token), None)
+        .await
+        .expect("accepted with the token.<token> subprotocol");
+    let refused = WsClient::connect(&app.base_url, ADMIN_WS, Auth::Protocol(&store.token), None)
+        .await
+        .expect_err("a store token on the admin socket");
+    assert_eq!(refused.0, 403);
+    let refused = WsClient::connect(&app.base_url, ADMIN_WS, Auth::Protocol(&unknown), None)
+        .await
+        .expect_err("an unknown token");
+    assert_eq!(refused.0, 401);
     WsClient::connect(&app.base_url, ADMIN_WS, Auth::Query(&admin.token), None)
         .await
         .expect("accepted with ?token=");

@@ -68,6 +68,7 @@ requests that open them; their frames are the schemas `ServerFrame` and `ClientF
         (name = "public", description = "Integrations: conversations and provisioning (API key)."),
         (name = "realtime", description = "The WebSockets of admins and stores."),
         (name = "operations", description = "Health, metrics and this document (no auth)."),
+        (name = "pages", description = "The agent console and the store chat, for browsers (no auth: they ask for a token)."),
     )
 )]
 pub struct ApiDoc;
@@ -311,8 +312,11 @@ impl IntoResponses for InvalidRequest {
 }
 
 /// The description of both WebSocket routes.
-pub const WS_DESCRIPTION: &str = "Opens the WebSocket. The token comes in `Authorization` or as \
-`?token=`; a bad token is refused before the upgrade (401), a token of the other side gets 403.\n\n\
+pub const WS_DESCRIPTION: &str = "Opens the WebSocket. The token comes in `Authorization`; a browser, \
+which cannot set that header, offers the subprotocols `chat` and `token.<token>` (the server \
+answers with `chat`), or, as a last resort, sends `?token=` (which puts the token in URLs that \
+reach logs). A bad token is refused before the upgrade (401), a token of the other side gets \
+403.\n\n\
 Server to client, one JSON object per text frame (`ServerFrame`): events are \
 `{\"type\", \"event_id\", \"created\", \"data\"}` with `type` one of `session_opened`, \
 `session_updated`, `session_claimed`, `admin_connected`, `admin_disconnected`, \

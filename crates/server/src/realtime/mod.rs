@@ -100,7 +100,9 @@ async fn upgrade(
     query: WsQuery,
     side: fn(Principal) -> Option<Participant>,
 ) -> Result<HttpResponse, ApiError> {
+    let offered = protocol_token(&req);
     let raw = header_token(req.headers())
+        .or(offered)
         .or(query.token.as_deref())
         .ok_or(ApiError::Chat(ChatError::Unauthorized))?;
     let principal = state.access.authenticate(raw).await?;
@@ -114,8 +116,15 @@ async fn upgrade(
         }),
     };
     let token = Token::parse(raw).map_err(|_| ApiError::Chat(ChatError::Unauthorized))?;
-    let (response, session, messages) = actix_ws::handle(&req, body)
+    let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|err| ApiError::BadRequest(format!("not a WebSocket handshake: {err}")))?;
+    if offered.is_some() {
+        // A browser that offered subprotocols accepts the socket only if one is chosen.
+        response.headers_mut().insert(
+            actix_web::http::header::SEC_WEBSOCKET_PROTOCOL,
+            actix_web::http::header::HeaderValue::from_static(PROTOCOL),
+        );
+    }
     let subscription = state.hub.connect(
         who,
         chat_adapters::token_hash(&token),
@@ -139,6 +148,22 @@ async fn upgrade(
         span,
     ));
     Ok(response)
+}
+
+/// The subprotocol a browser offers beside its token, and the one the server answers with.
+pub const PROTOCOL: &str = "chat";
+
+/// The token a browser offers as the subprotocol `token.<token>` (with `chat`): a browser
+/// cannot set `Authorization` on a WebSocket, and a token in the URL would reach logs.
+fn protocol_token(req: &HttpRequest) -> Option<&str> {
+    let offered = req
+        .headers()
+        .get(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?;
+    let mut protocols = offered.split(',').map(str::trim);
+    let token = protocols.clone().find_map(|p| p.strip_prefix("token."))?;
+    protocols.any(|p| p == PROTOCOL).then_some(token)
 }
 
 fn bad_since() -> ApiError {
