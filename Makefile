@@ -14,7 +14,7 @@ help:
 	@echo "Usage: make <target>"
 	@echo ""
 	@echo "  run        Start the chat server (release build) against the dev database"
-	@echo "  test       Run all tests, then doc tests, against the dev database"
+	@echo "  test       Run all tests (browser tests in headless Chromium too), then doc tests"
 	@echo "  fuzz       schemathesis against /openapi.json as each principal (target/fuzz/)"
 	@echo "  bench      Benchmarks beside their references (target/bench/report.md, .json);"
 	@echo "             BENCH_ARGS=--quick for a smoke run, BENCH_ARGS='--only latency,claims'"
@@ -33,6 +33,7 @@ run:
 	$(DEV_DB) exec $(CARGO) run --release -p chat-server -- serve --demo
 
 test:
+	$(DEV_DB) browser
 	$(DEV_DB) exec $(CARGO) test --workspace --all-targets
 	$(DEV_DB) exec $(CARGO) test --workspace --doc
 

@@ -13,6 +13,7 @@
 #   url          Print the local cluster's DATABASE_URL.
 #   psql [ARGS]  Open psql on the local `chat` database (starts the cluster).
 #   deps         Install PostgreSQL and libpq-dev (Debian) if they are missing.
+#   browser      Install chromium and chromium-driver (Debian) for the browser tests.
 #
 # Environment:
 #   DEV_DB_PORT  TCP port of the local cluster (default 55432).
@@ -108,6 +109,18 @@ ensure_deps() {
         die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin even after installing postgresql"
     fi
     have_libpq_dev || die "libpq headers ($LIBPQ_HEADER) or pg_config still missing after installing libpq-dev"
+}
+
+# ensure_browser: Debian's chromium and chromium-driver, for the browser tests (they drive
+# headless Chromium through WebDriver). Nothing is downloaded at run time.
+ensure_browser() {
+    local -a missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    if ((${#missing[@]} > 0)); then
+        apt_install "${missing[@]}"
+    fi
+    command -v chromedriver >/dev/null 2>&1 || die "chromedriver still missing after installing chromium-driver"
 }
 
 # Pick the server bin dir: the one matching an existing cluster's version if
@@ -347,6 +360,7 @@ main() {
         url) echo "$LOCAL_URL" ;;
         psql) cmd_psql "$@" ;;
         deps) ensure_deps server ;;
+        browser) ensure_browser ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

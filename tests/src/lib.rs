@@ -8,6 +8,7 @@
 //! let body = expect_json(resp, 200).await;
 //! ```
 
+pub mod browser;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -59,6 +60,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     state: AppState,
     handle: ServerHandle,
+    settings: Settings,
     next_id: AtomicI64,
     // Last: dropped after the server was told to stop.
     db: TestDatabase,
@@ -125,13 +127,15 @@ impl TestApp {
         settings.rate_limit.sends_per_second = 0;
         configure(&mut settings);
         settings.validate().expect("valid test settings");
-        let app = Application::build(settings)
+        let app = Application::build(settings.clone())
             .await
             .expect("build the application");
         let addr = app.addr();
         let state = app.state().clone();
         let handle = app.handle();
         tokio::spawn(app.run());
+        // A restart listens where this server does.
+        settings.bind_addr = addr.to_string();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -143,9 +147,31 @@ impl TestApp {
             client,
             state,
             handle,
+            settings,
             next_id: AtomicI64::new(1),
             db,
         }
+    }
+
+    /// Stops the server as an operator does: its sockets are closed (1001), requests in
+    /// flight finish, and nothing listens until [`TestApp::start`].
+    pub async fn stop(&self) {
+        self.state.hub.shut_down();
+        self.handle.stop(true).await;
+    }
+
+    /// Starts the stopped server again, on the same address and database.
+    ///
+    /// # Panics
+    /// When the server cannot start again.
+    pub async fn start(&mut self) {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("build the application again");
+        assert_eq!(app.addr(), self.addr, "the same address");
+        self.state = app.state().clone();
+        self.handle = app.handle();
+        tokio::spawn(app.run());
     }
 
     /// The wired adapters and use cases of the running service.

@@ -151,4 +151,28 @@ impl Postgres {
             })
             .await
     }
+
+    /// The admin whose email is `email`, if any.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    pub async fn admin_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<chat_domain::ids::AdminId>, RepositoryError> {
+        let email = email.to_owned();
+        let id: Option<i64> = self
+            .db
+            .run(move |conn| {
+                admins::table
+                    .filter(admins::email.eq(email))
+                    .select(admins::id)
+                    .first(conn)
+                    .optional()
+                    .map_err(db_error)
+            })
+            .await?;
+        id.map(|id| chat_domain::ids::AdminId::parse(id).map_err(RepositoryError::internal))
+            .transpose()
+    }
 }

@@ -1,24 +1,31 @@
 //! Demo data for a first run, shaped after the product docs: an admin, the stores "Tech Store"
 //! (id 12) and "Fashion Boutique" (id 15) each with an open session, and an API key. Made only
-//! on a database without admins; the tokens are printed once, with ready `curl` lines.
+//! on a database without admins; the tokens are printed once, with ready `curl` lines. Every
+//! run prints links that open the console as the demo admin and the chat as Tech Store, with
+//! tokens minted for that run.
 
+use chat_domain::ids::StoreId;
 use chat_domain::usecases::{Draft, NewStore};
 use chat_domain::Principal;
 
 use crate::app::AppState;
 
-/// Creates the demo data if the database has no admin yet, and prints how to use it.
+/// The demo admin's address, by which a later run finds it.
+const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
+/// The demo store the chat link signs in as.
+const DEMO_STORE: i64 = 12;
+
+/// Creates the demo data if the database has no admin yet, and prints how to use it; on a
+/// database that has the demo data, prints fresh links to the pages.
 ///
 /// # Errors
 /// When the database fails.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     if state.postgres.has_admins().await? {
-        return Ok(());
+        return print_links(state).await;
     }
     let access = &state.access;
-    let (admin, admin_token) = access
-        .create_admin("Demo Admin", "admin@example.com")
-        .await?;
+    let (admin, admin_token) = access.create_admin("Demo Admin", DEMO_ADMIN_EMAIL).await?;
     let mut store_tokens = Vec::new();
     let mut sessions = Vec::new();
     for (id, name, email, logo, first_message) in [
@@ -78,6 +85,29 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         key = api_key.expose(),
         first = sessions[0],
         second = sessions[1],
+    );
+    print_links(state).await
+}
+
+/// Prints links that open the console as the demo admin and the chat as the demo store, with
+/// tokens minted now. The token is in the fragment (`#token=`), which never reaches the server.
+async fn print_links(state: &AppState) -> anyhow::Result<()> {
+    let Some(admin) = state.postgres.admin_by_email(DEMO_ADMIN_EMAIL).await? else {
+        return Ok(());
+    };
+    let store = StoreId::parse(DEMO_STORE)?;
+    let admin_token = state.access.issue_token(Principal::Admin(admin)).await?;
+    let Ok(store_token) = state.access.issue_token(Principal::Store(store)).await else {
+        return Ok(());
+    };
+    // A service listening on every interface is reached on this machine through loopback.
+    let host = state.settings.bind_addr.replace("0.0.0.0:", "127.0.0.1:");
+    let base = format!("http://{host}");
+    println!(
+        "\nOpen the agent console (Demo Admin):\n  {base}/console/#token={admin}\n\
+         Open the store chat (Tech Store):\n  {base}/chat/#token={store}\n",
+        admin = admin_token.expose(),
+        store = store_token.expose(),
     );
     Ok(())
 }

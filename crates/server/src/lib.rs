@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod http;
 pub mod metrics;
+pub mod pages;
 pub mod realtime;
 pub mod settings;
 pub mod startup;

@@ -185,3 +185,46 @@ async fn ids_are_integers_and_objects_keep_the_seed_field_names() {
     let claimed = app.claim(&admin, sid).await;
     assert!(claimed["admin_id"].is_i64());
 }
+
+/// The pages and their files are served with a Content-Security-Policy that allows no inline
+/// script, and the pages load only their own files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_are_served_with_a_strict_content_security_policy() {
+    let app = TestApp::spawn().await;
+    for (path, kind) in [
+        ("/console/", "text/html"),
+        ("/console", "text/html"),
+        ("/assets/console.js", "text/javascript"),
+        ("/assets/console.css", "text/css"),
+        ("/chat/", "text/html"),
+        ("/chat", "text/html"),
+        ("/assets/chat.js", "text/javascript"),
+        ("/assets/chat.css", "text/css"),
+        ("/assets/live.js", "text/javascript"),
+    ] {
+        let resp = app.get(path, "").await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let body = resp.text().await.expect("a body");
+        if kind == "text/html" {
+            // Every script is a file of the service; no inline script, style or handler.
+            for script in body.split("<script").skip(1) {
+                let tag = &script[..script.find('>').expect("a tag")];
+                assert!(tag.contains("src=\"/"), "{path}: an inline script: {tag}");
+            }
+            assert!(!body.contains(" style="), "{path}: an inline style");
+            assert!(!body.contains(" onclick="), "{path}: an inline handler");
+        }
+    }
+}

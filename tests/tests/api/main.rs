@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod conflicts;
 mod conventions;
 mod errors;

@@ -18,7 +18,7 @@ use utoipa_actix_web::{scope, OpenApiFactory};
 
 use super::extract::authenticate;
 use super::{admin, allow, health, openapi, public, store};
-use crate::realtime;
+use crate::{pages, realtime};
 
 /// Every route of the service.
 pub fn table(cfg: &mut ServiceConfig) {
@@ -28,6 +28,24 @@ pub fn table(cfg: &mut ServiceConfig) {
         .service(Resource::of(health::readyz))
         .service(Resource::of(super::metrics))
         .service(Resource::of(openapi::document))
+        .service(
+            scope("/console")
+                .wrap(slash())
+                .service(Resource::of(pages::console)),
+        )
+        .service(
+            scope("/chat")
+                .wrap(slash())
+                .service(Resource::of(pages::chat)),
+        )
+        .service(
+            scope("/assets")
+                .service(Resource::of(pages::console_js))
+                .service(Resource::of(pages::console_css))
+                .service(Resource::of(pages::chat_js))
+                .service(Resource::of(pages::chat_css))
+                .service(Resource::of(pages::live_js)),
+        )
         // The sockets authenticate themselves (a browser sends its token as `?token=`), so
         // they come before the scopes that require `Authorization`.
         .service(

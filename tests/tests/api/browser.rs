@@ -1,0 +1,416 @@
+//! The agent console and the store chat in a real browser: headless Chromium through
+//! WebDriver, against the real server, as the people using them would. A failing scenario
+//! leaves a screenshot of each page under `target/browser/`.
+
+use std::time::{Duration, Instant};
+
+use chat_e2e::browser::{find, js, open, send, texts, wait_attr, wait_true, Browser};
+use chat_e2e::{id_of, TestApp, TestStore};
+use fantoccini::Client;
+use serde_json::{json, Value};
+
+const CONSOLE: &str = "/console/";
+const CHAT: &str = "/chat/";
+
+/// The store's current session, once the page's first message opened it.
+async fn current_session(app: &TestApp, store: &TestStore) -> i64 {
+    let started = Instant::now();
+    loop {
+        let resp = app.get("/v1/chat/store/session/", &store.token).await;
+        if resp.status() == 200 {
+            let thread: Value = resp.json().await.expect("a session");
+            return id_of(&thread["id"]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no session opened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The row of session `id` in the list `list` (`queue`, `mine`, `closed`).
+fn row(list: &str, id: i64) -> String {
+    format!("#{list} li.session[data-session-id=\"{id}\"]")
+}
+
+/// Waits until exactly one message with `text` is in `#messages`, and for a while after, to
+/// be sure no copy follows.
+async fn shown_once(page: &Client, text: &str) {
+    wait_true(
+        page,
+        &format!("{text:?} shown"),
+        "return Array.from(document.querySelectorAll('#messages li.message .content'))\
+         .some(e => e.textContent === arguments[0]);",
+        vec![json!(text)],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let copies = texts(page, "#messages li.message .content")
+        .await
+        .into_iter()
+        .filter(|t| t == text)
+        .count();
+    assert_eq!(copies, 1, "{text:?} is shown {copies} times");
+}
+
+/// The status tick of the viewer's own message with `text`.
+async fn wait_status(page: &Client, text: &str, status: &str) {
+    wait_true(
+        page,
+        &format!("{text:?} {status}"),
+        "const m = Array.from(document.querySelectorAll('#messages li.message.mine'))\
+         .find(e => e.querySelector('.content').textContent === arguments[0]);\
+         return !!m && m.querySelector('.status').getAttribute('data-status') === arguments[1];",
+        vec![json!(text), json!(status)],
+    )
+    .await;
+}
+
+async fn wait_hidden(page: &Client, css: &str, want: bool) {
+    wait_true(
+        page,
+        &format!("{css} hidden = {want}"),
+        "const e = document.querySelector(arguments[0]); return !!e && e.hidden === arguments[1];",
+        vec![json!(css), json!(want)],
+    )
+    .await;
+}
+
+async fn click(page: &Client, css: &str) {
+    find(page, css).await.click().await.expect("click");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_and_an_admin_chat_with_typing_and_read_receipts() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let browser = Browser::start().await;
+    browser
+        .run("chat", async {
+            let console = browser.page(1280).await;
+            let chat = browser.page(360).await;
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+
+            send(&chat, "I need help with shipping").await;
+            // The console's socket has it: delivered.
+            wait_status(&chat, "I need help with shipping", "delivered").await;
+            let session = current_session(&app, &store).await;
+            click(&console, &format!("{} button.claim", row("queue", session))).await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
+            find(&console, &row("mine", session)).await;
+            shown_once(&console, "I need help with shipping").await;
+            // The admin has the thread open: the store's message is read, and counted so.
+            wait_status(&chat, "I need help with shipping", "read").await;
+            wait_hidden(&console, &format!("{} .unread", row("mine", session)), true).await;
+
+            // Typing shows on the other side, and clears when the message is sent.
+            find(&console, "#composer")
+                .await
+                .send_keys("On it")
+                .await
+                .expect("type");
+            wait_hidden(&chat, "#typing", false).await;
+            find(&console, "#composer")
+                .await
+                .send_keys(", checking now\u{E007}")
+                .await
+                .expect("send");
+            shown_once(&chat, "On it, checking now").await;
+            wait_hidden(&chat, "#typing", true).await;
+            // The store's page is open: the admin's message reaches "read".
+            wait_status(&console, "On it, checking now", "read").await;
+
+            // A notice in the store's thread names the admin who took the session.
+            wait_true(
+                &chat,
+                "a notice names the admin",
+                "return Array.from(document.querySelectorAll('#messages li.notice'))\
+                 .some(e => e.textContent.includes('Ann'));",
+                vec![],
+            )
+            .await;
+            // At 360 px the store page has no horizontal scroll.
+            let scrolls = js(
+                &chat,
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await;
+            assert_eq!(scrolls, Value::Bool(false), "horizontal scroll at 360 px");
+
+            // `UPDATE_SCREENSHOTS=1` writes the pictures of the pages in docs/.
+            if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+                let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+                for (page, name) in [(&console, "console.png"), (&chat, "chat.png")] {
+                    let png = page.screenshot().await.expect("a screenshot");
+                    std::fs::write(docs.join(name), png).expect("write the screenshot");
+                }
+            }
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_clicking_claim_on_the_same_session_one_wins_every_time() {
+    const ROUNDS: i64 = 20;
+    let app = TestApp::spawn().await;
+    let ann = app.create_admin("Ann").await;
+    let bob = app.create_admin("Bob").await;
+    let browser = Browser::start().await;
+    browser
+        .run("claim-race", async {
+            let a = browser.page(1280).await;
+            let b = browser.page(1280).await;
+            open(&a, &app.base_url, CONSOLE, &ann.token).await;
+            open(&b, &app.base_url, CONSOLE, &bob.token).await;
+            for round in 0..ROUNDS {
+                let store = app.create_store(100 + round, &format!("Store {round}")).await;
+                let session = app.open_session(&store, "hello").await;
+                let button = format!("{} button.claim", row("queue", session));
+                tokio::join!(find(&a, &button), find(&b, &button));
+                // Both click at the same moment of the machine's clock (a WebDriver command
+                // may take a while under load; the first answer takes the row away at once).
+                let at = chrono::Utc::now().timestamp_millis() + 400;
+                let click = "window.__clicked = null; setTimeout(() => {\
+                             const b = document.querySelector(arguments[0]);\
+                             window.__clicked = !!b; if (b) b.click(); }, arguments[1] - Date.now());";
+                tokio::join!(
+                    js(&a, click, vec![json!(button), json!(at)]),
+                    js(&b, click, vec![json!(button), json!(at)])
+                );
+                for page in [&a, &b] {
+                    wait_true(page, "the click", "return window.__clicked !== null;", vec![]).await;
+                    let clicked = js(page, "return window.__clicked;", vec![]).await;
+                    assert_eq!(clicked, json!(true), "round {round}: both clicked");
+                }
+                // The winner has the thread open; the loser is told who won, and the row
+                // leaves its queue.
+                let id = session.to_string();
+                let opened = |page: &Client| {
+                    let page = page.clone();
+                    let id = id.clone();
+                    async move {
+                        js(
+                            &page,
+                            "const t = document.querySelector('#thread');\
+                             return !!t && !t.hidden && t.getAttribute('data-session-id') === arguments[0];",
+                            vec![json!(id)],
+                        )
+                        .await
+                            == Value::Bool(true)
+                    }
+                };
+                let started = Instant::now();
+                let (winner, loser) = loop {
+                    match (opened(&a).await, opened(&b).await) {
+                        (true, false) => break (&a, &b),
+                        (false, true) => break (&b, &a),
+                        (true, true) => panic!("round {round}: both opened the thread"),
+                        (false, false) => {}
+                    }
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "round {round}: nobody opened the thread"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                wait_true(
+                    loser,
+                    "the loser is told",
+                    "return document.querySelector('#notice').textContent.includes('Claimed by');",
+                    vec![],
+                )
+                .await;
+                wait_true(
+                    loser,
+                    "the row leaves the loser's queue",
+                    "return !document.querySelector(arguments[0]);",
+                    vec![json!(row("queue", session))],
+                )
+                .await;
+                assert!(!opened(loser).await, "round {round}: the loser opened it");
+                find(winner, &row("mine", session)).await;
+            }
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_pages_carry_on_across_a_server_restart_without_a_reload() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let session = app.open_session(&store, "before the restart").await;
+    app.claim(&admin, session).await;
+    let browser = Browser::start().await;
+    let console = browser.page(1280).await;
+    let chat = browser.page(360).await;
+    browser
+        .run("restart", async {
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            click(&console, &row("mine", session)).await;
+            shown_once(&console, "before the restart").await;
+            // Marks that a reload would wipe.
+            for page in [&console, &chat] {
+                js(page, "window.__sameDocument = true;", vec![]).await;
+            }
+
+            app.stop().await;
+            wait_attr(&chat, "#connection", "data-state", "offline").await;
+            wait_attr(&console, "#connection", "data-state", "offline").await;
+            // Sent while the server is down: kept, retried with the same key.
+            send(&console, "sent while down").await;
+            wait_status(&console, "sent while down", "sending").await;
+
+            app.start().await;
+            app.store_send(&store, "sent after the restart").await;
+            for page in [&console, &chat] {
+                wait_attr(page, "#connection", "data-state", "online").await;
+                shown_once(page, "before the restart").await;
+                shown_once(page, "sent while down").await;
+                shown_once(page, "sent after the restart").await;
+                let same = js(page, "return window.__sameDocument === true;", vec![]).await;
+                assert_eq!(same, Value::Bool(true), "the page was reloaded");
+            }
+            // Stored once, whatever the retries.
+            let thread = app.store_current(&store, "").await;
+            let down = thread["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .filter(|m| m["content"] == "sent while down")
+                .count();
+            assert_eq!(down, 1);
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_content_is_shown_as_text() {
+    const PAYLOAD: &str = "<img src=x onerror=alert(1)>";
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "<b>Store</b>").await;
+    let browser = Browser::start().await;
+    browser
+        .run("xss", async {
+            let console = browser.page(1280).await;
+            let chat = browser.page(360).await;
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            send(&chat, PAYLOAD).await;
+            let session = current_session(&app, &store).await;
+            click(&console, &format!("{} button.claim", row("queue", session))).await;
+            for page in [&console, &chat] {
+                shown_once(page, PAYLOAD).await;
+                let images = js(
+                    page,
+                    "return document.querySelectorAll('#messages img, #queue img, #mine img').length;",
+                    vec![],
+                )
+                .await;
+                assert_eq!(images, json!(0), "markup was interpreted");
+            }
+            let name = texts(&console, &format!("{} .store-name", row("mine", session))).await;
+            assert_eq!(name, ["<b>Store</b>"]);
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_a_thousand_keeps_up_with_fifty_events_a_second() {
+    const OPEN: i64 = 1000;
+    const RATE: u64 = 50;
+    const SECONDS: u64 = 4;
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let mut stores = Vec::new();
+    for id in 1..=OPEN {
+        let store = app.create_store(id, &format!("Store {id}")).await;
+        app.state()
+            .chat
+            .send_as_store(
+                chat_domain::ids::StoreId::parse(id).expect("an id"),
+                &chat_domain::usecases::Draft {
+                    content: format!("first {id}"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("open a session");
+        stores.push(store);
+    }
+    let browser = Browser::start().await;
+    browser
+        .run("queue", async {
+            let console = browser.page(1280).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            wait_true(
+                &console,
+                "the whole queue",
+                "return document.querySelectorAll('#queue li.session').length === arguments[0];",
+                vec![json!(OPEN)],
+            )
+            .await;
+            // Mark every row, and watch the page's main thread: a timer that fires late
+            // means the page froze.
+            js(
+                &console,
+                "document.querySelectorAll('#queue li.session').forEach(e => { e.__kept = true; });\
+                 window.__lag = 0; let last = performance.now();\
+                 window.__probe = setInterval(() => { const now = performance.now();\
+                 window.__lag = Math.max(window.__lag, now - last - 20); last = now; }, 20);",
+                vec![],
+            )
+            .await;
+            let interval = Duration::from_millis(1000 / RATE);
+            let mut tick = tokio::time::interval(interval);
+            let mut last = Vec::new();
+            for n in 0..RATE * SECONDS {
+                tick.tick().await;
+                let store = &stores[usize::try_from((n * 37) % 1000).expect("an index")];
+                let text = format!("update {n}");
+                app.store_send(store, &text).await;
+                last.push((store.id, text));
+            }
+            // The newest updates are on their rows, and the rows are the same elements.
+            let (id, text) = last.last().expect("sent").clone();
+            wait_true(
+                &console,
+                "the last update is shown",
+                "const r = Array.from(document.querySelectorAll('#queue li.session'))\
+                 .find(e => e.querySelector('.store-name').textContent === arguments[0]);\
+                 return !!r && r.querySelector('.preview').textContent.includes(arguments[1]);",
+                vec![json!(format!("Store {id}")), json!(text)],
+            )
+            .await;
+            let state = js(
+                &console,
+                "clearInterval(window.__probe);\
+                 const rows = Array.from(document.querySelectorAll('#queue li.session'));\
+                 return { rows: rows.length, kept: rows.filter(e => e.__kept).length,\
+                          lag: window.__lag, first: rows[0].querySelector('.preview').textContent };",
+                vec![],
+            )
+            .await;
+            assert_eq!(state["rows"], json!(OPEN), "{state}");
+            assert_eq!(
+                state["kept"],
+                json!(OPEN),
+                "rows were re-created instead of updated: {state}"
+            );
+            let lag = state["lag"].as_f64().expect("a lag");
+            assert!(lag < 500.0, "the page froze for {lag} ms");
+            assert!(
+                state["first"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&text)),
+                "the newest activity is first: {state}"
+            );
+        })
+        .await;
+}
