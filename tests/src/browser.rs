@@ -238,3 +238,15 @@ pub async fn send(page: &Client, text: &str) {
     composer.send_keys(text).await.expect("type");
     composer.send_keys("\u{E007}").await.expect("Enter");
 }
+
+/// Presses `key` on the keyboard, wherever the focus is.
+///
+/// # Panics
+/// When the browser refuses the input.
+pub async fn press(page: &Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    page.perform_actions(keys).await.expect("press a key");
+}

@@ -62,6 +62,21 @@ impl DirectoryRepository for Postgres {
         Ok(found)
     }
 
+    async fn admins(&self) -> Result<Vec<Admin>, RepositoryError> {
+        self.db
+            .run(|conn| {
+                admins::table
+                    .order((admins::name.asc(), admins::id.asc()))
+                    .select(AdminRow::as_select())
+                    .load(conn)
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(Admin::try_from)
+                    .collect()
+            })
+            .await
+    }
+
     async fn store(&self, id: StoreId) -> Result<Option<Store>, RepositoryError> {
         self.db
             .run(move |conn| {

@@ -254,6 +254,12 @@ pub trait DirectoryRepository: Send + Sync + 'static {
     /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
     async fn admin(&self, id: AdminId) -> Result<Option<Admin>, RepositoryError>;
 
+    /// Every admin, by name (then id).
+    ///
+    /// # Errors
+    /// As [`DirectoryRepository::admin`].
+    async fn admins(&self) -> Result<Vec<Admin>, RepositoryError>;
+
     /// The store `id`, if any.
     ///
     /// # Errors

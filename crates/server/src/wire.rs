@@ -539,6 +539,24 @@ pub struct AdminSummary<'a> {
     pub name: &'a str,
 }
 
+impl<'a> From<&'a model::Admin> for AdminSummary<'a> {
+    fn from(admin: &'a model::Admin) -> Self {
+        Self {
+            id: admin.id.get(),
+            name: admin.name.as_str(),
+        }
+    }
+}
+
+/// Every admin: whom a session can be transferred to, and who claimed one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminList<'a> {
+    /// The admins, by name.
+    pub data: Vec<AdminSummary<'a>>,
+    /// How many there are.
+    pub count: usize,
+}
+
 /// The data of `admin_connected`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminConnectedData<'a> {
@@ -626,10 +644,7 @@ impl<'a> From<&'a DomainEvent> for EventData<'a> {
                 session_id, admin, ..
             } => Self::Connected(AdminConnectedData {
                 session_id: session_id.get(),
-                admin: AdminSummary {
-                    id: admin.id.get(),
-                    name: admin.name.as_str(),
-                },
+                admin: admin.into(),
             }),
             DomainEvent::AdminDisconnected {
                 session_id, reason, ..

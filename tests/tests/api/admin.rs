@@ -645,3 +645,22 @@ async fn an_admin_marks_the_stores_messages_read() {
         "an admin does not mark its own message read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_every_admin_by_name() {
+    let app = TestApp::spawn().await;
+    let zoe = app.create_admin("Zoe").await;
+    let ann = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let resp = app.get("/v1/chat/admin/admins/", &zoe.token).await;
+    let list = expect_json(resp, 200).await;
+    assert_eq!(
+        list,
+        json!({
+            "data": [{"id": ann.id, "name": "Ann"}, {"id": zoe.id, "name": "Zoe"}],
+            "count": 2
+        })
+    );
+    let resp = app.get("/v1/chat/admin/admins/", &store.token).await;
+    assert_error(resp, 403, "forbidden").await;
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use chat_e2e::browser::{find, js, open, send, texts, wait_attr, wait_true, Browser};
+use chat_e2e::browser::{find, js, open, press, send, texts, wait_attr, wait_true, Browser};
 use chat_e2e::{id_of, TestApp, TestStore};
 use fantoccini::Client;
 use serde_json::{json, Value};
@@ -204,10 +204,10 @@ async fn two_admins_clicking_claim_on_the_same_session_one_wins_every_time() {
                     }
                 };
                 let started = Instant::now();
-                let (winner, loser) = loop {
+                let (winner, loser, name) = loop {
                     match (opened(&a).await, opened(&b).await) {
-                        (true, false) => break (&a, &b),
-                        (false, true) => break (&b, &a),
+                        (true, false) => break (&a, &b, "Ann"),
+                        (false, true) => break (&b, &a, "Bob"),
                         (true, true) => panic!("round {round}: both opened the thread"),
                         (false, false) => {}
                     }
@@ -219,9 +219,9 @@ async fn two_admins_clicking_claim_on_the_same_session_one_wins_every_time() {
                 };
                 wait_true(
                     loser,
-                    "the loser is told",
-                    "return document.querySelector('#notice').textContent.includes('Claimed by');",
-                    vec![],
+                    "the loser is told who won",
+                    "return document.querySelector('#notice').textContent.includes(arguments[0]);",
+                    vec![json!(format!("Claimed by {name}"))],
                 )
                 .await;
                 wait_true(
@@ -304,7 +304,24 @@ async fn message_content_is_shown_as_text() {
             open(&console, &app.base_url, CONSOLE, &admin.token).await;
             send(&chat, PAYLOAD).await;
             let session = current_session(&app, &store).await;
-            click(&console, &format!("{} button.claim", row("queue", session))).await;
+            // With the keyboard alone: `?` shows the help, Escape hides it, `j` selects the
+            // first session, `c` claims it.
+            find(&console, &row("queue", session)).await;
+            js(&console, "document.activeElement.blur();", vec![]).await;
+            press(&console, '?').await;
+            wait_true(&console, "the help", "return document.querySelector('#help').open;", vec![]).await;
+            press(&console, '\u{E00C}').await;
+            wait_true(&console, "no help", "return !document.querySelector('#help').open;", vec![]).await;
+            press(&console, 'j').await;
+            wait_true(
+                &console,
+                "the row selected",
+                "return document.querySelector(arguments[0]).classList.contains('selected');",
+                vec![json!(row("queue", session))],
+            )
+            .await;
+            press(&console, 'c').await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
             for page in [&console, &chat] {
                 shown_once(page, PAYLOAD).await;
                 let images = js(

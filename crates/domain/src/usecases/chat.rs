@@ -6,7 +6,7 @@ use crate::error::ChatError;
 use crate::events::{Audience, Side, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
+    Admin, Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
     SessionDetails,
 };
 use crate::ports::{
@@ -128,6 +128,14 @@ impl<P: Ports> Chat<P> {
     ) -> Result<Listing<SessionView>, ChatError> {
         let listing = self.ports.sessions.list_open(page).await?;
         Ok(Self::views(listing, Participant::Admin(admin)))
+    }
+
+    /// Every admin, by name: whom a session can be transferred to, and who claimed one.
+    ///
+    /// # Errors
+    /// [`ChatError::Repository`] when the store fails.
+    pub async fn admins(&self) -> Result<Vec<Admin>, ChatError> {
+        Ok(self.ports.directory.admins().await?)
     }
 
     /// The sessions an admin holds (or held until they were closed), newest activity first.

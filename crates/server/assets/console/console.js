@@ -65,6 +65,8 @@
   let selectedId = null;
   const claiming = new Set();
   const claimers = new Map(); // session id -> admin id of its session_claimed (bounded)
+  const adminNames = new Map(); // admin id -> name, from GET admins/
+  const lost = new Set(); // sessions whose claim we lost before hearing who won
 
   // The open thread.
   const thread = { id: null, session: null, loaded: false, hasMore: false, lastRead: 0, seq: 0, timer: 0 };
@@ -78,6 +80,7 @@
     if (typeof adminId !== 'number' || adminId === me) return;
     me = adminId;
     L.tokens.save(ME_KEY, String(me));
+    if (adminNames.size > 0) renderTransferTargets();
   }
 
   const nameOf = (s) => (s.store && s.store.name) || 'Store ' + s.store_id;
@@ -298,11 +301,13 @@
       refreshAgain = false;
       const startGen = gen;
       try {
-        const [queue, mine, closed] = await Promise.all([
+        const [queue, mine, closed, admins] = await Promise.all([
           fetchAll('sessions/open/'),
           fetchAll('sessions/my/?status=claimed'),
           call('GET', 'sessions/my/?status=closed&limit=' + CLOSED_SHOWN),
+          call('GET', 'admins/'),
         ]);
+        learnAdmins(admins.data);
         // These two lists hold only sessions we hold or held: their admin is us.
         for (const s of mine.data.concat(closed.data)) learnMe(s.admin_id);
         reconcile('queue', queue, startGen);
@@ -486,9 +491,47 @@
 
   // ------------------------------------------------------------ actions
 
+  /** Remembers the admins' names, and offers the others as transfer targets. */
+  function learnAdmins(list) {
+    adminNames.clear();
+    for (const a of list) adminNames.set(a.id, a.name);
+    renderTransferTargets();
+  }
+
+  /** Reloads the admins' names when an admin we do not know shows up (a new colleague). */
+  function ensureAdmin(id) {
+    if (adminNames.has(id)) return;
+    call('GET', 'admins/')
+      .then((admins) => {
+        learnAdmins(admins.data);
+        for (const s of lost) if (claimers.has(s)) notice.say(claimedText(s));
+      })
+      .catch(() => {});
+  }
+
+  function renderTransferTargets() {
+    const select = ui.transferTo;
+    const chosen = select.value;
+    select.replaceChildren();
+    const prompt = document.createElement('option');
+    prompt.value = '';
+    prompt.textContent = 'Choose an admin';
+    select.append(prompt);
+    for (const [id, name] of adminNames) {
+      if (id === me) continue;
+      const option = document.createElement('option');
+      option.value = String(id);
+      option.textContent = name + ' (#' + id + ')';
+      select.append(option);
+    }
+    select.value = chosen;
+  }
+
   function claimedText(id) {
     const by = claimers.get(id);
-    return by !== undefined && by !== me ? 'Claimed by admin #' + by : 'Claimed by another admin';
+    if (by === undefined || by === me) return 'Claimed by another admin';
+    const name = adminNames.get(by);
+    return 'Claimed by ' + (name !== undefined ? name : 'admin #' + by);
   }
 
   async function claim(id) {
@@ -509,6 +552,8 @@
       if (err.code === 'already_claimed' || err.code === 'session_closed' || err.status === 404) {
         // The row leaves the queue at once.
         notice.say(err.code === 'already_claimed' ? claimedText(id) : 'Session ' + id + ' is closed.');
+        // The winner's name comes with session_claimed, which may follow the answer.
+        if (err.code === 'already_claimed' && !claimers.has(id)) lost.add(id);
         dropSession(id);
       } else {
         report(err, 'Could not claim: ');
@@ -541,14 +586,15 @@
   function transfer() {
     const to = Number(ui.transferTo.value);
     if (!Number.isInteger(to) || to < 1 || to === me) {
-      notice.say(to === me ? 'This session is already yours.' : 'Enter the id of the admin to transfer to.');
+      notice.say('Choose the admin to transfer to.');
       ui.transferTo.focus();
       return;
     }
     act('session/transfer/', { admin_id: to }, (result, s) => {
       ui.transferTo.value = '';
       dropSession(s.id);
-      notice.say('Session ' + s.id + ' was transferred to admin #' + to + '.');
+      const name = adminNames.get(to);
+      notice.say('Session ' + s.id + ' was transferred to ' + (name !== undefined ? name : 'admin #' + to) + '.');
     });
   }
 
@@ -614,6 +660,8 @@
   function onClaimed(d) {
     claimers.set(d.session_id, d.admin_id);
     if (claimers.size > 500) claimers.delete(claimers.keys().next().value);
+    ensureAdmin(d.admin_id);
+    if (lost.delete(d.session_id)) notice.say(claimedText(d.session_id));
     const row = rows.get(d.session_id);
     if (me !== null && d.admin_id === me) {
       if (row) upsert(Object.assign({}, row.session, { status: 'claimed', admin_id: me }));

@@ -91,6 +91,27 @@ pub(super) async fn open_sessions(
 }
 
 #[utoipa::path(
+    operation_id = "admin_admins",
+    summary = "List the admins",
+    description = "Every admin's id and name, by name: whom a session can be transferred to, and who claimed one (`session_claimed` names the admin by id).",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every admin, by name.", body = wire::AdminList),
+        AuthErrors, ServerErrors,
+    ),
+    security(("admin_token" = [])),
+)]
+#[get("/admins/")]
+#[tracing::instrument(name = "use_case", skip_all, fields(name = "admins"))]
+pub(super) async fn admins(_: AdminCaller, state: web::Data<AppState>) -> Result {
+    let admins = state.chat.admins().await?;
+    Ok(HttpResponse::Ok().json(wire::AdminList {
+        data: admins.iter().map(wire::AdminSummary::from).collect(),
+        count: admins.len(),
+    }))
+}
+
+#[utoipa::path(
     operation_id = "admin_my_sessions",
     summary = "My sessions",
     tag = "admin",

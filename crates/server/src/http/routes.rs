@@ -64,6 +64,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .wrap(slash())
                 .service(Resource::of(admin::open_sessions))
                 .service(Resource::of(admin::my_sessions))
+                .service(Resource::of(admin::admins))
                 .service(Resource::of(admin::claim))
                 .service(Resource::of(admin::release))
                 .service(Resource::of(admin::transfer))

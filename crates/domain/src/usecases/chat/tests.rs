@@ -1281,6 +1281,19 @@ async fn marking_read_is_refused_with_the_reason() {
     ));
 }
 
+// --- admins ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn admins_are_listed_as_the_directory_gives_them() {
+    let mut m = mocks();
+    m.directory
+        .expect_admins()
+        .times(1)
+        .returning(|| Ok(vec![admin(3), admin(2)]));
+    let admins = chat(m).admins().await.unwrap();
+    assert_eq!(admins, [admin(3), admin(2)]);
+}
+
 // --- views -------------------------------------------------------------------------------
 
 #[test]
