@@ -40,14 +40,9 @@ impl<'a> From<&'a model::Store> for Store<'a> {
 /// A store as provisioned through the public API: the store and its public key.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProvisionedStore<'a> {
-    /// The marketplace's own id of the store.
-    pub id: i64,
-    /// Display name.
-    pub name: &'a str,
-    /// Logo URL, or `""`.
-    pub logo_url: &'a str,
-    /// Contact address.
-    pub email: &'a str,
+    /// The store.
+    #[serde(flatten)]
+    pub store: Store<'a>,
     /// The store's stable public key (12 characters), the `user.key` of conversations.
     pub key: &'a str,
 }
@@ -55,10 +50,7 @@ pub struct ProvisionedStore<'a> {
 impl<'a> From<&'a model::Store> for ProvisionedStore<'a> {
     fn from(store: &'a model::Store) -> Self {
         Self {
-            id: store.id.get(),
-            name: store.name.as_str(),
-            logo_url: store.logo_url.as_str(),
-            email: store.email.as_str(),
+            store: store.into(),
             key: store.key.as_str(),
         }
     }
@@ -88,12 +80,9 @@ impl<'a> From<&'a model::Admin> for Admin<'a> {
 /// A new admin with its first token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProvisionedAdmin<'a> {
-    /// Id of the admin.
-    pub id: i64,
-    /// Display name.
-    pub name: &'a str,
-    /// Contact address.
-    pub email: &'a str,
+    /// The admin.
+    #[serde(flatten)]
+    pub admin: Admin<'a>,
     /// The admin's token, shown this once.
     pub token: &'a str,
 }

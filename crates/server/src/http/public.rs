@@ -313,9 +313,7 @@ pub(super) async fn create_admin(
         )
         .await?;
     Ok(HttpResponse::Created().json(wire::ProvisionedAdmin {
-        id: admin.id.get(),
-        name: admin.name.as_str(),
-        email: admin.email.as_str(),
+        admin: (&admin).into(),
         token: token.expose(),
     }))
 }
