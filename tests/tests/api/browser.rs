@@ -414,6 +414,7 @@ async fn a_queue_of_a_thousand_keeps_up_with_fifty_events_a_second() {
                 vec![],
             )
             .await;
+            eprintln!("queue after {} events: {state}", RATE * SECONDS);
             assert_eq!(state["rows"], json!(OPEN), "{state}");
             assert_eq!(
                 state["kept"],
