@@ -771,7 +771,11 @@ pub const FRAMING: chat_adapters::hub::Framing = chat_adapters::hub::Framing {
 /// An event's frame: `{"type", "event_id", "created", "data"}`.
 #[must_use]
 pub fn event_frame(event: &RecordedEvent) -> String {
-    let data = RawValue::from_string(event.data.clone()).ok();
+    // The data was written by `event_data`; a row that is not JSON loses its data, not the
+    // frame, and says so.
+    let data = RawValue::from_string(event.data.clone())
+        .map_err(|err| tracing::error!(%err, event_id = event.id.get(), "event data is not JSON"))
+        .ok();
     ServerFrame {
         event_id: Some(event.id.get()),
         created: Some(event.created),
