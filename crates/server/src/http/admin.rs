@@ -115,7 +115,7 @@ pub(super) async fn admins(_: AdminCaller, state: web::Data<AppState>) -> Result
     operation_id = "admin_my_sessions",
     summary = "My sessions",
     tag = "admin",
-    params(MySessionsQuery),
+    params(MySessionsQuery, PageQuery),
     responses(
         (status = 200, description = "The caller's claimed sessions (or closed ones with `?status=closed`), newest activity first.", body = wire::SessionList),
         InvalidRequest, AuthErrors, ServerErrors,
@@ -128,6 +128,7 @@ pub(super) async fn my_sessions(
     AdminCaller(admin): AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<MySessionsQuery>,
+    paging: web::Query<PageQuery>,
 ) -> Result {
     let filter = match query.status.as_deref() {
         None | Some("claimed") => MySessionsFilter::Claimed,
@@ -138,7 +139,10 @@ pub(super) async fn my_sessions(
             ))
         }
     };
-    let listing = state.chat.my_sessions(admin, filter, query.page()?).await?;
+    let listing = state
+        .chat
+        .my_sessions(admin, filter, paging.page()?)
+        .await?;
     Ok(HttpResponse::Ok().json(wire::SessionList::from(&listing)))
 }
 

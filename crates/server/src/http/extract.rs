@@ -324,7 +324,8 @@ pub struct PageQuery {
     offset: Option<String>,
 }
 
-/// The query of My Sessions: which of the admin's sessions, and the page.
+/// `?status=` of My Sessions: which of the admin's sessions (the page is a [`PageQuery`] of
+/// the same query string).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MySessionsQuery {
@@ -332,12 +333,6 @@ pub struct MySessionsQuery {
     /// when they were closed.
     #[param(value_type = Option<String>, pattern = "^(claimed|closed)$")]
     pub status: Option<String>,
-    /// How many sessions at most (1 to 500).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 100)]
-    limit: Option<String>,
-    /// How many to skip (at most 2^63 - 1: beyond is 400).
-    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
-    offset: Option<String>,
 }
 
 /// `?limit=` and `?before=` of a session's messages.
@@ -361,30 +356,15 @@ fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option
     .transpose()
 }
 
-/// `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
-fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
-    let limit = number::<u32>("limit", limit)?.unwrap_or(DEFAULT_LIMIT);
-    let offset = number::<u64>("offset", offset)?.unwrap_or(0);
-    Page::new(limit, offset, MAX_LIMIT).map_err(|e| ApiError::Chat(e.into()))
-}
-
 impl PageQuery {
-    /// The page asked for.
+    /// The page asked for: `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
     ///
     /// # Errors
     /// `invalid_request` naming the parameter.
     pub fn page(&self) -> Result<Page, ApiError> {
-        page(self.limit.as_deref(), self.offset.as_deref())
-    }
-}
-
-impl MySessionsQuery {
-    /// The page asked for.
-    ///
-    /// # Errors
-    /// `invalid_request` naming the parameter.
-    pub fn page(&self) -> Result<Page, ApiError> {
-        page(self.limit.as_deref(), self.offset.as_deref())
+        let limit = number::<u32>("limit", self.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+        let offset = number::<u64>("offset", self.offset.as_deref())?.unwrap_or(0);
+        Page::new(limit, offset, MAX_LIMIT).map_err(|e| ApiError::Chat(e.into()))
     }
 }
 
