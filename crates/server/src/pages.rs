@@ -101,6 +101,17 @@ pub async fn chat_css() -> HttpResponse {
     file(CSS, include_str!("../assets/chat/chat.css"))
 }
 
+/// `GET /assets/live.css`: the styles both pages share.
+#[utoipa::path(
+    summary = "The pages' shared style",
+    tag = "pages",
+    responses((status = 200, description = "CSS.", content_type = "text/css", body = String)),
+)]
+#[get("/live.css")]
+pub async fn live_css() -> HttpResponse {
+    file(CSS, include_str!("../assets/shared/live.css"))
+}
+
 /// `GET /assets/live.js`: what both pages share (the socket that resumes, the API calls).
 #[utoipa::path(
     summary = "The pages' shared script",

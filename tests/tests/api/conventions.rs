@@ -201,6 +201,7 @@ async fn the_pages_are_served_with_a_strict_content_security_policy() {
         ("/assets/chat.js", "text/javascript"),
         ("/assets/chat.css", "text/css"),
         ("/assets/live.js", "text/javascript"),
+        ("/assets/live.css", "text/css"),
     ] {
         let resp = app.get(path, "").await;
         assert_eq!(resp.status(), 200, "{path}");

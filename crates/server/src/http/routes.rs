@@ -44,7 +44,8 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(pages::console_css))
                 .service(Resource::of(pages::chat_js))
                 .service(Resource::of(pages::chat_css))
-                .service(Resource::of(pages::live_js)),
+                .service(Resource::of(pages::live_js))
+                .service(Resource::of(pages::live_css)),
         )
         // The sockets authenticate themselves (a browser sends its token as `?token=`), so
         // they come before the scopes that require `Authorization`.
