@@ -122,6 +122,9 @@ async fn a_store_and_an_admin_chat_with_typing_and_read_receipts() {
             wait_hidden(&chat, "#typing", true).await;
             // The store's page is open: the admin's message reaches "read".
             wait_status(&console, "On it, checking now", "read").await;
+            // The admin's own message counts nothing unread.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            wait_hidden(&console, &format!("{} .unread", row("mine", session)), true).await;
 
             // A notice in the store's thread names the admin who took the session.
             wait_true(

@@ -101,6 +101,9 @@
     unreadTotal -= counted(row);
     row.unread = Math.max(0, n);
     unreadTotal += counted(row);
+    // The row's copy of the session says the same, so that a later merge does not bring back
+    // an older count.
+    if (row.session) row.session.unread_count = row.unread;
     const badge = row.parts.unread;
     setText(badge, String(row.unread));
     badge.setAttribute('aria-label', row.unread + ' unread');
