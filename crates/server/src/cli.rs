@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::wire;
 
 /// The support chat service and its management tool.
 #[derive(Debug, Parser)]
@@ -96,7 +97,10 @@ pub async fn run(state: &AppState, command: Command) -> anyhow::Result<Value> {
         Command::Migrate => json!({ "migrated": true }),
         Command::CreateAdmin { name, email } => {
             let (admin, token) = access.create_admin(&name, &email).await?;
-            json!({ "id": admin.id, "name": admin.name, "email": admin.email, "token": token })
+            serde_json::to_value(wire::ProvisionedAdmin {
+                admin: (&admin).into(),
+                token: token.expose(),
+            })?
         }
         Command::CreateStore {
             id,
@@ -112,14 +116,9 @@ pub async fn run(state: &AppState, command: Command) -> anyhow::Result<Value> {
             };
             let (store, _) = access.put_store(&new).await?;
             let token = access.issue_token(Principal::Store(store.id)).await?;
-            json!({
-                "id": store.id,
-                "name": store.name,
-                "logo_url": store.logo_url,
-                "email": store.email,
-                "key": store.key,
-                "token": token,
-            })
+            let mut provisioned = serde_json::to_value(wire::ProvisionedStore::from(&store))?;
+            provisioned["token"] = token.expose().into();
+            provisioned
         }
         Command::CreateToken(owner) => {
             let principal = match (owner.admin, owner.store) {
@@ -127,11 +126,14 @@ pub async fn run(state: &AppState, command: Command) -> anyhow::Result<Value> {
                 (_, Some(id)) => Principal::Store(StoreId::parse(id)?),
                 (None, None) => anyhow::bail!("give --admin ID or --store ID"),
             };
-            json!({ "token": access.issue_token(principal).await? })
+            let token = access.issue_token(principal).await?;
+            serde_json::to_value(wire::MintedToken {
+                token: token.expose(),
+            })?
         }
         Command::CreateApiKey { name } => {
             let (key, secret) = access.create_api_key(&name).await?;
-            json!({ "id": key.id, "name": key.name, "key": secret })
+            json!({ "id": key.id, "name": key.name, "key": secret.expose() })
         }
         Command::RevokeToken { token } => {
             access.revoke(&token).await?;
