@@ -773,13 +773,13 @@ pub const FRAMING: chat_adapters::hub::Framing = chat_adapters::hub::Framing {
 pub fn event_frame(event: &RecordedEvent) -> String {
     // The data was written by `event_data`; a row that is not JSON loses its data, not the
     // frame, and says so.
-    let data = RawValue::from_string(event.data.clone())
+    let data = serde_json::from_str::<&RawValue>(&event.data)
         .map_err(|err| tracing::error!(%err, event_id = event.id.get(), "event data is not JSON"))
         .ok();
     ServerFrame {
         event_id: Some(event.id.get()),
         created: Some(event.created),
-        data: data.as_deref(),
+        data,
         ..ServerFrame::bare(event.kind.into())
     }
     .text()
