@@ -9,6 +9,7 @@
 //! ```
 
 pub mod browser;
+pub mod hostile;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -20,6 +20,7 @@ use crate::hub::Hub;
 use crate::rows::EventRow;
 use crate::sequencer::{AnnouncedEvent, Announcement};
 use crate::token_cache::TokenCache;
+use crate::tokens::parse_revocation_note;
 
 /// The channel of event announcements.
 pub const EVENTS_CHANNEL: &str = "chat_events";
@@ -29,6 +30,10 @@ pub const TYPING_CHANNEL: &str = "chat_typing";
 pub const REVOCATIONS_CHANNEL: &str = crate::tokens::REVOCATIONS_CHANNEL;
 
 const FETCH_BATCH: i64 = 1000;
+
+/// The `application_name` of relay connections, by which a revocation finds the relays it
+/// waits for.
+pub(crate) const APPLICATION_NAME: &str = "chat-relay";
 
 /// The columns of a numbered event, in the order [`events_from_rows`] reads them.
 const EVENT_COLUMNS: &str =
@@ -272,7 +277,7 @@ async fn session(
     last: &mut Option<i64>,
     ready: &watch::Sender<bool>,
 ) -> Result<(), RelayError> {
-    let (client, mut connection) = connect(url, "chat-relay").await?;
+    let (client, mut connection) = connect(url, APPLICATION_NAME).await?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel::<Notification>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -318,7 +323,18 @@ async fn session(
             }
         };
         *last = Some(delivered);
-        // Listening for revocations from now on: token lookups may be remembered again.
+        // Listening for revocations from now on: revocations wait for this relay, and token
+        // lookups may be remembered again.
+        client
+            .batch_execute(
+                "DELETE FROM relay_listeners \
+                     WHERE pid NOT IN (SELECT pid FROM pg_stat_activity); \
+                 INSERT INTO relay_listeners (pid, revocations_applied) \
+                     SELECT pg_backend_pid(), COALESCE(max(revocation), 0) FROM tokens \
+                     ON CONFLICT (pid) DO UPDATE \
+                     SET revocations_applied = EXCLUDED.revocations_applied, registered = now()",
+            )
+            .await?;
         tokens.set_live(true);
         ready.send_replace(true);
         while let Some(note) = notes.recv().await {
@@ -328,12 +344,20 @@ async fn session(
                     *last = Some(delivered);
                 }
                 TYPING_CHANNEL => relay_typing(hub, note.payload()),
-                REVOCATIONS_CHANNEL => match hex::decode(note.payload()) {
-                    Ok(hash) => {
+                REVOCATIONS_CHANNEL => match parse_revocation_note(note.payload()) {
+                    Some((number, hash)) => {
                         tokens.forget(&hash);
                         hub.revoke(&hash);
+                        // The revoking instance answers once every relay has said so.
+                        client
+                            .execute(
+                                "UPDATE relay_listeners SET revocations_applied = \
+                                 GREATEST(revocations_applied, $1) WHERE pid = pg_backend_pid()",
+                                &[&number],
+                            )
+                            .await?;
                     }
-                    Err(err) => tracing::warn!(%err, "malformed revocation"),
+                    None => tracing::warn!(payload = note.payload(), "malformed revocation"),
                 },
                 other => tracing::debug!(channel = other, "ignored notification"),
             }

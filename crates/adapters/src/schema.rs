@@ -55,6 +55,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    relay_listeners (pid) {
+        pid -> Int4,
+        revocations_applied -> Int8,
+        registered -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Int8,
         store_id -> Int8,
@@ -91,6 +99,7 @@ diesel::table! {
         api_key_id -> Nullable<Int8>,
         created -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        revocation -> Nullable<Int8>,
     }
 }
 
@@ -106,6 +115,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_retention,
     events,
     messages,
+    relay_listeners,
     sessions,
     stores,
     tokens,

@@ -1,5 +1,7 @@
 //! Tokens in PostgreSQL, stored as SHA-256 hashes only.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use chat_domain::ids::{AdminId, ApiKeyId, StoreId};
 use chat_domain::ports::TokenStore;
@@ -20,8 +22,31 @@ pub fn token_hash(token: &Token) -> Vec<u8> {
     Sha256::digest(token.expose().as_bytes()).to_vec()
 }
 
-/// The channel on which revoked token hashes are announced.
+/// The channel on which revoked token hashes are announced, as `<number>:<hex hash>`.
 pub(crate) const REVOCATIONS_CHANNEL: &str = "chat_revocations";
+
+/// How long a revocation waits for every instance to apply it before it is answered anyway
+/// (an instance that is frozen, not gone, cannot answer).
+const APPLIED_WITHIN: Duration = Duration::from_secs(2);
+/// How often the revoking instance looks whether every instance has applied it.
+const APPLIED_POLL: Duration = Duration::from_millis(2);
+
+/// A revocation as announced: its number and the token's hash.
+pub(crate) fn revocation_note(number: i64, hash: &[u8]) -> String {
+    format!("{number}:{}", hex::encode(hash))
+}
+
+/// Reads an announced revocation back.
+pub(crate) fn parse_revocation_note(note: &str) -> Option<(i64, Vec<u8>)> {
+    let (number, hash) = note.split_once(':')?;
+    Some((number.parse().ok()?, hex::decode(hash).ok()?))
+}
+
+#[derive(QueryableByName)]
+struct Behind {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    behind: i64,
+}
 
 fn mint() -> Token {
     let raw = Alphanumeric.sample_string(&mut rand::thread_rng(), TOKEN_CHARS);
@@ -101,23 +126,81 @@ impl TokenStore for Postgres {
         let hash = token_hash(token);
         // Here at once; on the other instances when the announcement arrives.
         self.tokens.forget(&hash);
-        self.db
+        let number = self
+            .db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let revoked = diesel::update(tokens::table)
+                    let numbers: Vec<Option<i64>> = diesel::update(tokens::table)
                         .filter(tokens::token_hash.eq(&hash))
                         .filter(tokens::revoked_at.is_null())
-                        .set(tokens::revoked_at.eq(diesel::dsl::now))
+                        .set((
+                            tokens::revoked_at.eq(diesel::dsl::now),
+                            tokens::revocation.eq(diesel::dsl::sql::<
+                                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+                            >(
+                                "nextval('token_revocations')"
+                            )),
+                        ))
+                        .returning(tokens::revocation)
+                        .get_results(conn)?;
+                    let number = numbers.into_iter().flatten().max();
+                    if let Some(number) = number {
+                        // Every instance forgets the token and closes its live connections
+                        // when this commits.
+                        diesel::select(pg_notify(
+                            REVOCATIONS_CHANNEL,
+                            revocation_note(number, &hash),
+                        ))
                         .execute(conn)?;
-                    if revoked > 0 {
-                        // Every instance closes the token's live connections at commit.
-                        diesel::select(pg_notify(REVOCATIONS_CHANNEL, hex::encode(&hash)))
-                            .execute(conn)?;
                     }
-                    Ok(revoked > 0)
+                    Ok(number)
                 })
                 .map_err(db_error)
             })
-            .await
+            .await?;
+        let Some(number) = number else {
+            return Ok(false);
+        };
+        self.await_applied(number).await?;
+        Ok(true)
+    }
+}
+
+impl Postgres {
+    /// Waits until every relay that was listening when revocation `number` committed has
+    /// applied it (relays that connect later start with no token remembered), so that no
+    /// instance accepts the token once the revocation is answered. Gives up after
+    /// [`APPLIED_WITHIN`], for an instance that is frozen rather than gone.
+    async fn await_applied(&self, number: i64) -> Result<(), RepositoryError> {
+        let started = Instant::now();
+        loop {
+            let behind = self
+                .db
+                .run(move |conn| {
+                    diesel::sql_query(
+                        "SELECT count(*) AS behind FROM pg_stat_activity a \
+                         LEFT JOIN relay_listeners l ON l.pid = a.pid \
+                         WHERE a.datname = current_database() AND a.application_name = $1 \
+                         AND COALESCE(l.revocations_applied, 0) < $2",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(crate::relay::APPLICATION_NAME)
+                    .bind::<diesel::sql_types::BigInt, _>(number)
+                    .get_result::<Behind>(conn)
+                    .map_err(db_error)
+                })
+                .await?
+                .behind;
+            if behind == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > APPLIED_WITHIN {
+                tracing::warn!(
+                    behind,
+                    "a revocation was not confirmed by every instance in time"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(APPLIED_POLL).await;
+        }
     }
 }

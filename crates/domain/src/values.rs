@@ -25,6 +25,14 @@ fn char_count(s: &str) -> usize {
     s.chars().count()
 }
 
+/// Refuses NUL (U+0000), which no text field accepts: PostgreSQL cannot store it in text.
+fn check_no_nul(field: &'static str, raw: &str) -> Result<(), ValidationError> {
+    if raw.contains('\0') {
+        return Err(ValidationError::new(field, "must not contain NUL (U+0000)"));
+    }
+    Ok(())
+}
+
 /// A display name of a store, an admin or an API key: 1 to 200 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -32,10 +40,11 @@ pub struct Name(String);
 
 impl Name {
     /// # Errors
-    /// Returns a [`ValidationError`] for `field` when the trimmed name is empty, or the name
+    /// Returns a [`ValidationError`] for `field` when it holds NUL, the trimmed name is empty, or the name
     /// as given is too long (the limit applies to what the client sent, white space included,
     /// as the API's document says).
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        check_no_nul(field, raw)?;
         let name = raw.trim();
         if name.is_empty() {
             return Err(ValidationError::new(field, "must not be empty"));
@@ -248,8 +257,9 @@ pub struct MessageContent(String);
 
 impl MessageContent {
     /// # Errors
-    /// Returns a [`ValidationError`] for `content` when it is longer than `max_chars`.
+    /// Returns a [`ValidationError`] for `content` when it holds NUL or is longer than `max_chars`.
     pub fn parse(raw: &str, max_chars: usize) -> Result<Self, ValidationError> {
+        check_no_nul("content", raw)?;
         if char_count(raw) > max_chars {
             return Err(ValidationError::new(
                 "content",
@@ -278,8 +288,9 @@ pub struct ClientMessageId(String);
 
 impl ClientMessageId {
     /// # Errors
-    /// Returns a [`ValidationError`] for `client_message_id` when empty or too long.
+    /// Returns a [`ValidationError`] for `client_message_id` when empty, too long or holding NUL.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        check_no_nul("client_message_id", raw)?;
         if raw.is_empty() || char_count(raw) > MAX_CLIENT_MESSAGE_ID_CHARS {
             return Err(ValidationError::new(
                 "client_message_id",
@@ -357,6 +368,36 @@ impl StoreKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_text_field_takes_nul() {
+        let nul = "a\0b";
+        assert_eq!(Name::parse("name", nul).unwrap_err().field(), "name");
+        assert_eq!(
+            Email::parse("email", "a\0@b.com").unwrap_err().field(),
+            "email"
+        );
+        assert_eq!(
+            LogoUrl::parse("https://a.com/\0").unwrap_err().field(),
+            "logo_url"
+        );
+        assert_eq!(
+            MessageContent::parse(nul, 100).unwrap_err().field(),
+            "content"
+        );
+        assert_eq!(
+            ClientMessageId::parse(nul).unwrap_err().field(),
+            "client_message_id"
+        );
+        assert_eq!(
+            Attachment::parse(Some("https://a.com/\0"), Some("image"))
+                .unwrap_err()
+                .field(),
+            "attachment_url"
+        );
+        // Other control characters and marks are text like any other.
+        assert!(MessageContent::parse("a\u{7f}\u{200f}b", 100).is_ok());
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

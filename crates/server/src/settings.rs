@@ -86,6 +86,9 @@ pub struct WsSettings {
     pub typing_ttl_secs: u64,
     /// Events read per query when resuming.
     pub replay_batch: u32,
+    /// The largest frame or message a client may send, in bytes; larger ones close the socket
+    /// with 1009 as soon as their header says so.
+    pub max_message_bytes: usize,
 }
 
 /// The event feed.
@@ -124,6 +127,12 @@ pub struct HttpSettings {
     pub socket_send_buffer_bytes: usize,
     /// Origins allowed to call the API from a browser (CORS); empty for none.
     pub cors_origins: Vec<String>,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive, from its head.
+    pub request_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub keep_alive_secs: u64,
 }
 
 /// Rules of the chat.
@@ -286,6 +295,18 @@ impl Settings {
                 "ws.client_timeout_secs",
                 "must be longer than ws.heartbeat_secs (and both above 0)",
             ));
+        }
+        if self.ws.max_message_bytes < 1024 {
+            return Err(invalid("ws.max_message_bytes", "must be at least 1024"));
+        }
+        for (name, secs) in [
+            ("http.header_timeout_secs", self.http.header_timeout_secs),
+            ("http.request_timeout_secs", self.http.request_timeout_secs),
+            ("http.keep_alive_secs", self.http.keep_alive_secs),
+        ] {
+            if secs == 0 {
+                return Err(invalid(name, "must be at least 1"));
+            }
         }
         if self.ws.replay_batch == 0 {
             return Err(invalid("ws.replay_batch", "must be at least 1"));

@@ -7,6 +7,7 @@ mod browser;
 mod conflicts;
 mod conventions;
 mod errors;
+mod hostile;
 mod openapi;
 mod operations;
 mod public;

@@ -284,6 +284,7 @@ fn schema_rs_matches_the_migrated_database() {
         event_retention,
         events,
         messages,
+        relay_listeners,
         sessions,
         stores,
         tokens,

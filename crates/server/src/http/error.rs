@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// The request's body did not arrive within the deadline (`request_timeout`).
+    #[error("the request took too long to arrive (limit {0} s)")]
+    RequestTimeout(u64),
     /// Over the rate limit; retry after the given wait.
     #[error("too many requests: slow down and retry later")]
     RateLimited(std::time::Duration),
@@ -44,6 +47,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
+    /// 408: the request did not arrive within the deadline; the connection is closed.
+    RequestTimeout,
     /// 409: the session is claimed by another admin.
     AlreadyClaimed,
     /// 409: the session is closed.
@@ -72,6 +77,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::AlreadyClaimed => "already_claimed",
             Self::SessionClosed => "session_closed",
             Self::NotClaimed => "not_claimed",
@@ -113,6 +119,7 @@ impl ApiError {
                 ErrorCode::UnsupportedMediaType,
             ),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
             Self::Chat(err) => match err {
                 ChatError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 ChatError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),

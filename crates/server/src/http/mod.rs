@@ -2,6 +2,7 @@
 //! [`crate::wire`] type), one error type, and a guarantee that every error response is JSON.
 
 pub mod admin;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod routes;
 pub mod store;
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceResponse};
@@ -94,6 +96,7 @@ fn code_of(status: StatusCode) -> ErrorCode {
         StatusCode::FORBIDDEN => ErrorCode::Forbidden,
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
@@ -163,8 +166,12 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
         n => n,
     };
     let send_buffer = state.settings.http.socket_send_buffer_bytes;
+    let http = &state.settings.http;
+    let head_timeout = Duration::from_secs(http.header_timeout_secs);
+    let keep_alive = Duration::from_secs(http.keep_alive_secs);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(deadline::deadline))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(ErrorHandlers::new().default_handler(json_errors))
             .wrap(cors(&state.settings.http.cors_origins))
@@ -181,6 +188,8 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
         }
     })
     .workers(workers)
+    .client_request_timeout(head_timeout)
+    .keep_alive(keep_alive)
     // Signals are handled by the application, which closes WebSockets first.
     .disable_signals()
     .shutdown_timeout(10)

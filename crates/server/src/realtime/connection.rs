@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use chat_adapters::hub::{Cutoff, Subscription};
 use chat_domain::ids::{EventId, SessionId};
 use chat_domain::model::Participant;
@@ -13,11 +13,16 @@ use chat_domain::ports::Replay;
 use chat_domain::ChatError;
 use futures_util::StreamExt;
 
+use super::guard::Verdict;
 use crate::app::AppState;
 use crate::wire::{self, ClientFrame, ServerFrame, ServerFrameType};
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// How many unusable messages a client may send in a row (one is forgiven every heartbeat)
+/// before it is closed with 1008: it is answered with an error, not again and again.
+const UNUSABLE_MESSAGES: u32 = 10;
 
 /// Why the loop ended.
 enum End {
@@ -36,6 +41,10 @@ pub struct Connection {
     last_sent: i64,
     /// Sessions this client is typing in, and when it last said so.
     typing: HashMap<SessionId, Instant>,
+    /// Why the frame guard ended the client's stream, if it did.
+    verdict: Verdict,
+    /// Unusable messages lately: see [`UNUSABLE_MESSAGES`].
+    strikes: u32,
 }
 
 impl Connection {
@@ -44,6 +53,7 @@ impl Connection {
         who: Participant,
         subscription: Subscription,
         session: Session,
+        verdict: Verdict,
     ) -> Self {
         Self {
             state,
@@ -52,10 +62,16 @@ impl Connection {
             session,
             last_sent: 0,
             typing: HashMap::new(),
+            verdict,
+            strikes: 0,
         }
     }
 
-    pub async fn run(mut self, since: Option<Option<EventId>>, mut messages: MessageStream) {
+    pub async fn run(
+        mut self,
+        since: Option<Option<EventId>>,
+        mut messages: AggregatedMessageStream,
+    ) {
         let start = async {
             if let Some(after) = since {
                 self.replay(after).await?;
@@ -84,7 +100,7 @@ impl Connection {
             if tokio::time::timeout(send_timeout, close).await.is_ok() {
                 let answered = async {
                     while let Some(Ok(message)) = messages.next().await {
-                        if matches!(message, Message::Close(_)) {
+                        if matches!(message, AggregatedMessage::Close(_)) {
                             break;
                         }
                     }
@@ -153,11 +169,13 @@ impl Connection {
         }
     }
 
-    async fn live(&mut self, messages: &mut MessageStream) -> End {
+    async fn live(&mut self, messages: &mut AggregatedMessageStream) -> End {
         let ws = &self.state.settings.ws;
         let timeout = Duration::from_secs(ws.client_timeout_secs);
         let typing_ttl = Duration::from_secs(ws.typing_ttl_secs);
-        let mut heartbeat = tokio::time::interval(Duration::from_secs(ws.heartbeat_secs));
+        let every = Duration::from_secs(ws.heartbeat_secs);
+        // The first ping one period after the hello, not at once.
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut typing_check = tokio::time::interval(Duration::from_secs(1));
         let mut last_heard = Instant::now();
         loop {
@@ -193,11 +211,12 @@ impl Connection {
                     last_heard = Instant::now();
                     match message {
                         Some(Ok(message)) => self.on_message(message).await,
-                        Some(Err(_)) => Err(End::Close(1002, "protocol error")),
+                        Some(Err(err)) => Err(self.refused(&err)),
                         None => Err(End::Gone),
                     }
                 }
                 _ = heartbeat.tick() => {
+                    self.strikes = self.strikes.saturating_sub(1);
                     if last_heard.elapsed() > timeout {
                         Err(End::Close(1001, "no sign of life: reconnect"))
                     } else {
@@ -216,20 +235,38 @@ impl Connection {
         }
     }
 
-    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+    /// How a stream that failed is closed: with the frame guard's code when it ended it.
+    fn refused(&self, err: &actix_ws::ProtocolError) -> End {
+        let (code, reason) = match (self.verdict.get(), err) {
+            (Some(violation), _) => violation.close(),
+            (None, actix_ws::ProtocolError::Overflow) => (1009, "message too big"),
+            (None, _) => (1002, "protocol error"),
+        };
+        End::Close(code, reason)
+    }
+
+    async fn on_message(&mut self, message: AggregatedMessage) -> Result<(), End> {
         match message {
-            Message::Text(text) => self.on_text(&text).await,
-            Message::Ping(bytes) => self.session.pong(&bytes).await.map_err(|_| End::Gone),
-            Message::Pong(_) | Message::Nop => Ok(()),
-            Message::Close(_) => Err(End::Gone),
-            Message::Binary(_) | Message::Continuation(_) => {
-                self.error("binary frames are not supported; send JSON text")
-                    .await
+            AggregatedMessage::Text(text) => self.on_text(&text).await,
+            AggregatedMessage::Ping(bytes) => {
+                self.session.pong(&bytes).await.map_err(|_| End::Gone)
             }
+            AggregatedMessage::Pong(_) => Ok(()),
+            AggregatedMessage::Close(_) => Err(End::Gone),
+            AggregatedMessage::Binary(_) => Err(End::Close(
+                1003,
+                "binary messages are not supported; send JSON text",
+            )),
         }
     }
 
+    /// Answers an unusable message with an error frame, or closes the socket (1008) when the
+    /// client keeps sending them.
     async fn error(&mut self, message: &str) -> Result<(), End> {
+        self.strikes += 1;
+        if self.strikes > UNUSABLE_MESSAGES {
+            return Err(End::Close(1008, "too many unusable messages"));
+        }
         self.send(wire::error_frame(message)).await
     }
 

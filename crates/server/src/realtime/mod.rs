@@ -2,8 +2,9 @@
 
 mod connection;
 mod delivery;
+pub mod guard;
 
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, web, FromRequest, HttpRequest, HttpResponse};
 use chat_domain::ids::EventId;
 use chat_domain::model::Participant;
 use chat_domain::values::Token;
@@ -116,8 +117,17 @@ async fn upgrade(
         }),
     };
     let token = Token::parse(raw).map_err(|_| ApiError::Chat(ChatError::Unauthorized))?;
+    let limit = state.settings.ws.max_message_bytes;
+    let (mut guarded, verdict) = guard::guard(body.into_inner(), limit);
+    let body = web::Payload::from_request(&req, &mut guarded)
+        .await
+        .map_err(|err| ApiError::BadRequest(format!("not a WebSocket handshake: {err}")))?;
     let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|err| ApiError::BadRequest(format!("not a WebSocket handshake: {err}")))?;
+    let messages = messages
+        .max_frame_size(limit)
+        .aggregate_continuations()
+        .max_continuation_size(limit);
     if offered.is_some() {
         // A browser that offered subprotocols accepts the socket only if one is chosen.
         response.headers_mut().insert(
@@ -142,7 +152,8 @@ async fn upgrade(
             Participant::Store(id) => id.get(),
         },
     );
-    let connection = connection::Connection::new(state.into_inner(), who, subscription, session);
+    let connection =
+        connection::Connection::new(state.into_inner(), who, subscription, session, verdict);
     actix_web::rt::spawn(tracing::Instrument::instrument(
         connection.run(since, messages),
         span,

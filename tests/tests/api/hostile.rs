@@ -1,0 +1,240 @@
+//! Hostile clients, against the server as its own process: oversized and endless WebSocket
+//! frames, slow bodies, floods of connections, clients that never read. Each test checks the
+//! server's memory and an unrelated admin and store chatting throughout (the bystander).
+
+use std::time::Duration;
+
+use chat_e2e::hostile::{Bystander, RawWs, ServerFrame, ServerProcess};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ADMIN_WS: &str = "/v1/chat/admin/ws/";
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CONTINUATION: u8 = 0x0;
+/// The default limit of a client's frame or message.
+const LIMIT: usize = 64 * 1024;
+
+/// A bystander's messages all arrived, quickly.
+fn assert_unharmed(seen: &chat_e2e::hostile::Seen, p99_within: Duration) {
+    assert!(seen.sent >= 5, "the bystander chatted: {seen:?}");
+    assert_eq!(seen.missed, 0, "the bystander lost nothing: {seen:?}");
+    assert!(
+        seen.p99 <= p99_within,
+        "the bystander's p99 stays within {p99_within:?}: {seen:?}"
+    );
+}
+
+async fn greeted(server: &ServerProcess, token: &str) -> RawWs {
+    let mut ws = RawWs::connect(&server.addr, ADMIN_WS, token).await;
+    match ws.read_frame(Duration::from_secs(5)).await {
+        Some(ServerFrame::Text(hello)) => assert!(hello.contains("hello"), "{hello}"),
+        other => panic!("expected hello, got {other:?}"),
+    }
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_websocket_frames_are_refused_from_their_header() {
+    let server = ServerProcess::start(&[]).await;
+    let token = server.admin_token("Mallory").await;
+    let bystander = Bystander::start(&server, 1, Duration::from_millis(50)).await;
+    let before = server.rss_kib();
+
+    // A header declaring 2^63-1 bytes, then 8 MiB of its payload: closed at the header.
+    let mut ws = greeted(&server, &token).await;
+    ws.stream
+        .write_all(&RawWs::header(true, TEXT, i64::MAX as u64))
+        .await
+        .unwrap();
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..128 {
+        if ws.stream.write_all(&junk).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+
+    // One byte over the limit, declared: refused before its payload.
+    let mut ws = greeted(&server, &token).await;
+    ws.stream
+        .write_all(&RawWs::header(true, TEXT, LIMIT as u64 + 1))
+        .await
+        .unwrap();
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+
+    // 16 MiB frames on 20 sockets at once: none is taken into memory.
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let mut ws = greeted(&server, &token).await;
+        ws.stream
+            .write_all(&RawWs::header(true, TEXT, 16 << 20))
+            .await
+            .unwrap();
+        let _ = ws.stream.write_all(&vec![b'x'; 1 << 20]).await;
+        sockets.push(ws);
+    }
+    for ws in &mut sockets {
+        assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+    }
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 16 * 1024,
+        "20 sockets declaring 16 MiB each grew the server by {grown} KiB"
+    );
+
+    // A frame at the limit is a message like any other (here not JSON: an error frame).
+    let mut ws = greeted(&server, &token).await;
+    ws.send_frame(true, TEXT, &vec![b' '; LIMIT]).await.unwrap();
+    match ws.read_frame(Duration::from_secs(5)).await {
+        Some(ServerFrame::Text(error)) => assert!(error.contains("\"error\""), "{error}"),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_messages_are_bounded_in_total_and_unusable_clients_are_closed() {
+    let server = ServerProcess::start(&[]).await;
+    let token = server.admin_token("Mallory").await;
+    let bystander = Bystander::start(&server, 1, Duration::from_millis(50)).await;
+
+    // A message fragmented forever: closed once its fragments pass the limit.
+    let mut ws = greeted(&server, &token).await;
+    let fragment = vec![b' '; 16 * 1024];
+    ws.send_frame(false, TEXT, &fragment).await.unwrap();
+    let mut sent = fragment.len();
+    while sent <= 4 * LIMIT {
+        if ws.send_frame(false, CONTINUATION, &fragment).await.is_err() {
+            break;
+        }
+        sent += fragment.len();
+    }
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+
+    // A fragmented ping within the limit is put together and answered.
+    let mut ws = greeted(&server, &token).await;
+    ws.send_frame(false, TEXT, br#"{"type":"#).await.unwrap();
+    ws.send_frame(true, CONTINUATION, br#""ping"}"#)
+        .await
+        .unwrap();
+    match ws.read_frame(Duration::from_secs(5)).await {
+        Some(ServerFrame::Text(pong)) => assert!(pong.contains("pong"), "{pong}"),
+        other => panic!("expected pong, got {other:?}"),
+    }
+
+    // Binary data the service never takes: 1003.
+    ws.send_frame(true, BINARY, b"\x00\x01").await.unwrap();
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1003));
+
+    // Text that is not a message, again and again: a few errors, then 1008.
+    let mut ws = greeted(&server, &token).await;
+    let mut errors = 0;
+    for _ in 0..50 {
+        if ws.send_frame(true, TEXT, b"nonsense").await.is_err() {
+            break;
+        }
+    }
+    let code = loop {
+        match ws.read_frame(Duration::from_secs(5)).await {
+            Some(ServerFrame::Text(text)) => {
+                errors += usize::from(text.contains(r#""type":"error""#))
+            }
+            Some(ServerFrame::Close(code)) => break code,
+            other => panic!("expected errors then a close, got {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+    assert!(
+        (1..=10).contains(&errors),
+        "answered {errors} times before closing"
+    );
+
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+}
+
+/// Reads an HTTP response (head and body) and whether the server closed the connection after
+/// it.
+async fn read_response(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
+    let mut bytes = Vec::new();
+    let mut buf = [0; 4096];
+    let closed = tokio::time::timeout(wait, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    (String::from_utf8_lossy(&bytes).into_owned(), closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_cut_at_the_deadline_with_a_json_408() {
+    let server = ServerProcess::start(&[
+        ("APP__HTTP__REQUEST_TIMEOUT_SECS", "2"),
+        ("APP__HTTP__KEEP_ALIVE_SECS", "1"),
+    ])
+    .await;
+    let store = server.store_token(7).await;
+    let bystander = Bystander::start(&server, 1, Duration::from_millis(50)).await;
+
+    // 30 clients announce 60,000 bytes and send one byte every 200 ms.
+    let started = tokio::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..30 {
+        let addr = server.addr.clone();
+        let store = store.clone();
+        slow.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "POST /v1/chat/store/message/send/ HTTP/1.1\r\nHost: {addr}\r\n\
+                 Authorization: Token {store}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 60000\r\n\r\n{{\"content\": \""
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let dripping = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if stream.write_all(b"x").await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(4), dripping).await;
+            read_response(&mut stream, Duration::from_secs(5)).await
+        }));
+    }
+    for client in slow {
+        let (response, closed) = client.await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+        assert!(
+            response.contains(r#""code":"request_timeout""#),
+            "{response}"
+        );
+        assert!(closed, "the connection is closed after a 408");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The slow sends wrote nothing: the store has no session.
+    let current = reqwest::Client::new()
+        .get(format!("{}/v1/chat/store/session/", server.base_url))
+        .header("Authorization", format!("Token {store}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.status(), 404);
+
+    // An idle keep-alive connection is closed after its time.
+    let mut idle = TcpStream::connect(&server.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (response, closed) = read_response(&mut idle, Duration::from_secs(4)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(closed, "an idle connection is closed");
+
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+}
