@@ -188,7 +188,15 @@ impl RawWs {
     /// # Panics
     /// When the server does not switch protocols.
     pub async fn connect(addr: &str, path: &str, token: &str) -> Self {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::handshake(stream, addr, path, token).await
+    }
+
+    /// Opens `path` on a connected `stream`, as [`RawWs::connect`].
+    ///
+    /// # Panics
+    /// When the server does not switch protocols.
+    pub async fn handshake(mut stream: TcpStream, addr: &str, path: &str, token: &str) -> Self {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\

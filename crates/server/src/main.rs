@@ -8,6 +8,12 @@ use chat_server::{demo, Application};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, whose background thread returns freed memory to the system about a second after it
+/// was freed (`.cargo/config.toml` sets its decay): after a flood of connections closes, the
+/// service shrinks back. glibc's malloc keeps what its per-thread arenas once held.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn init_tracing(settings: &Settings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));

@@ -14,3 +14,4 @@ mod public;
 mod races;
 mod realtime;
 mod store;
+mod text;

@@ -643,6 +643,51 @@ async fn a_revocation_through_one_instance_takes_effect_on_the_others() {
     chat_e2e::assert_unauthorized(resp).await;
 }
 
+/// A revocation answered by one instance is in force on every instance: the other instance
+/// refuses the token on its very next request and has closed its socket within 100 ms, round
+/// after round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_token_is_dead_everywhere_once_the_revocation_is_answered() {
+    let app = TestApp::spawn().await;
+    let second = Instance::spawn(&app).await;
+    let key = app.create_api_key("Marketplace").await;
+    let admin = app.create_admin("Ann").await;
+    let mut slowest = Duration::ZERO;
+    for round in 0..20 {
+        let token = app.admin_token(admin.id).await;
+        let on_second = || {
+            app.client
+                .get(format!("{}/v1/chat/admin/sessions/my/", second.base_url))
+                .header("Authorization", format!("Token {token}"))
+                .send()
+        };
+        // Known (and remembered) by the second instance, with a socket there.
+        assert_eq!(on_second().await.unwrap().status(), 200, "round {round}");
+        let mut socket = WsClient::admin(&second.base_url, &token, None).await;
+
+        let resp = app
+            .request(reqwest::Method::DELETE, "/api/public/tokens/", &key)
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        let answered = tokio::time::Instant::now();
+        assert_eq!(resp.status(), 204, "round {round}");
+        let refused = on_second().await.unwrap();
+        assert_eq!(
+            refused.status(),
+            401,
+            "round {round}: the next request is refused"
+        );
+        assert_eq!(socket.close_code(Duration::from_secs(5)).await, Some(1008));
+        slowest = slowest.max(answered.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "every socket closed within 100 ms of the answer (slowest {slowest:?})"
+    );
+}
+
 /// The ids of the events of the whole feed that `who` receives, in order: `Some(admin id)` for
 /// an admin, `None` for the store `store`.
 async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> Vec<i64> {
