@@ -323,7 +323,7 @@ pub struct Seen {
 impl Bystander {
     /// Starts the chat on `server`: a message every `every`.
     pub async fn start(server: &ServerProcess, store_id: i64, every: Duration) -> Self {
-        let admin = server.admin_token("Bystander Admin").await;
+        let admin = server.admin_token(&format!("Bystander {store_id}")).await;
         let store = server.store_token(store_id).await;
         let client = reqwest::Client::builder()
             .no_proxy()

@@ -78,6 +78,7 @@ async fn oversized_websocket_frames_are_refused_from_their_header() {
         assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
     }
     let grown = server.rss_kib().saturating_sub(before);
+    println!("20 sockets declaring 16 MiB frames grew the server by {grown} KiB");
     assert!(
         grown < 16 * 1024,
         "20 sockets declaring 16 MiB each grew the server by {grown} KiB"
@@ -321,14 +322,22 @@ async fn a_thousand_clients_that_never_read_slow_no_one_down() {
     .await;
     let token = server.admin_token("Sloth").await;
     let store = server.store_token(2).await;
+    // The reference: the same chat, with the same events to every admin, and no one stalled.
+    let alone = Bystander::start(&server, 1, Duration::from_millis(20)).await;
+    broadcast(&server, &store, 120).await;
+    let reference = alone.stop().await;
+
     let stalled = flood(&server, &token, 1000, Some(2048)).await;
-    let bystander = Bystander::start(&server, 1, Duration::from_millis(20)).await;
+    let bystander = Bystander::start(&server, 3, Duration::from_millis(20)).await;
     // Enough events to every admin to fill every stalled socket's buffers: all are cut off.
     broadcast(&server, &store, 120).await;
     let seen = bystander.stop().await;
-    println!("bystander while 1,000 sockets never read: {seen:?}");
+    println!(
+        "bystander p99 alone {:?}, while 1,000 sockets never read {:?}: {seen:?}",
+        reference.p99, seen.p99
+    );
     drop(stalled);
     // The debug build, and the test client on the same two cores: the release build is
-    // measured by the benchmarks.
-    assert_unharmed(&seen, Duration::from_millis(120));
+    // measured the same way with CHAT_SERVER_BINARY.
+    assert_unharmed(&seen, Duration::from_millis(200));
 }
