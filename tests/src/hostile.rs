@@ -44,7 +44,10 @@ pub struct ServerProcess {
     pub base_url: String,
     /// `127.0.0.1:<port>`.
     pub addr: String,
-    db: TestDatabase,
+    /// The database's URL.
+    pub database_url: String,
+    /// The test database, when this process made it (it is dropped with the process).
+    db: Option<TestDatabase>,
 }
 
 impl ServerProcess {
@@ -57,10 +60,24 @@ impl ServerProcess {
         let db = tokio::task::spawn_blocking(TestDatabase::new)
             .await
             .expect("create the test database");
+        let url = db.url().to_owned();
+        Self::spawn(url, Some(db), settings).await
+    }
+
+    /// Starts another instance on `other`'s database.
+    pub async fn beside(other: &Self, settings: &[(&str, &str)]) -> Self {
+        Self::spawn(other.database_url.clone(), None, settings).await
+    }
+
+    async fn spawn(
+        database_url: String,
+        db: Option<TestDatabase>,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(server_binary());
         command
             .arg("serve")
-            .env("DATABASE_URL", db.url())
+            .env("DATABASE_URL", &database_url)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("APP__LOG__FORMAT", "json")
             .env("APP__LOG__LEVEL", "warn,chat_server=info")
@@ -99,8 +116,24 @@ impl ServerProcess {
             child,
             base_url: format!("http://{addr}"),
             addr,
+            database_url,
             db,
         }
+    }
+
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) the process, as a hung process or a paused
+    /// machine would: its connections stay open.
+    ///
+    /// # Panics
+    /// When the signal cannot be sent.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.id().expect("a running process").to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Runs a management command of the same binary on the same database; its JSON output.
@@ -110,7 +143,7 @@ impl ServerProcess {
     pub async fn cli(&self, args: &[&str]) -> Value {
         let output = Command::new(server_binary())
             .args(args)
-            .env("DATABASE_URL", self.db.url())
+            .env("DATABASE_URL", &self.database_url)
             .env("APP__LOG__LEVEL", "error")
             .output()
             .await

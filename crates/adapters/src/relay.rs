@@ -3,9 +3,17 @@
 //!
 //! The [`crate::sequencer`] announces each batch it numbers on `chat_events`, in the
 //! transaction that numbers it, so announcements come in id order. An announcement carries
-//! the events when they fit, else only their id range, which is read back. After a lost
+//! only the batch's id range; the relay reads the events from the table. After a lost
 //! connection the relay reconnects and reads everything it missed before going on.
+//!
+//! Every second the relay says in `relay_listeners` that it is alive, reads how full
+//! PostgreSQL's notification queue is, and cuts off any relay silent for longer than the
+//! stall limit: PostgreSQL keeps every notification until the slowest listener has read it,
+//! and a frozen instance (its connection open, its process stopped) would otherwise fill the
+//! one queue that every instance's numbering needs. A relay cut off reconnects when its
+//! instance runs again, and reads what it missed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +26,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row, Statement};
 
 use crate::hub::Hub;
 use crate::rows::EventRow;
-use crate::sequencer::{AnnouncedEvent, Announcement};
+use crate::sequencer::Announcement;
 use crate::token_cache::TokenCache;
 use crate::tokens::parse_revocation_note;
 
@@ -141,26 +149,6 @@ impl Backoff {
     }
 }
 
-impl TryFrom<AnnouncedEvent> for RecordedEvent {
-    type Error = RelayError;
-
-    /// As a row of the table: an announcement carries the columns of the events' rows.
-    fn try_from(e: AnnouncedEvent) -> Result<Self, RelayError> {
-        RecordedEvent::try_from(EventRow {
-            event_id: Some(e.id),
-            kind: e.kind,
-            data: e.data.get().to_owned(),
-            all_admins: e.all_admins,
-            admin_ids: e.admin_ids,
-            store_id: e.store_id,
-            created: e.created,
-            carries_message: e.carries_message,
-            carries_to: e.carries_to,
-        })
-        .map_err(|err| RelayError::Malformed(err.to_string()))
-    }
-}
-
 /// Numbered events from rows of [`EVENT_COLUMNS`].
 pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, RelayError> {
     rows.into_iter()
@@ -226,8 +214,9 @@ async fn fetch(
     }
 }
 
-/// Delivers what an announcement on `chat_events` names, skipping what was delivered and
-/// reading back what it does not carry.
+/// Delivers the events of an announcement on `chat_events`, read from the table with every
+/// other numbered event after what was delivered: announcements that come after this read
+/// find their events delivered already, and cost nothing.
 async fn relay_events(
     reader: &Reader,
     hub: &Hub,
@@ -239,14 +228,8 @@ async fn relay_events(
     if announcement.last <= *last {
         return Ok(());
     }
-    // Ids have no gaps: anything between what was delivered and this batch is read back.
-    let events = match announcement.events {
-        Some(events) if announcement.first <= *last + 1 => events
-            .into_iter()
-            .map(RecordedEvent::try_from)
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => fetch(reader, *last, Some(announcement.last)).await?,
-    };
+    // Numbered events are committed, in id order, without gaps: all of them can be read.
+    let events = fetch(reader, *last, None).await?;
     for e in &events {
         if e.id.get() > *last {
             if e.id.get() != *last + 1 {
@@ -275,8 +258,10 @@ async fn session(
     hub: &Hub,
     tokens: &TokenCache,
     last: &mut Option<i64>,
-    ready: &watch::Sender<bool>,
+    status: &RelayStatus,
+    stall: Duration,
 ) -> Result<(), RelayError> {
+    let ready = &status.ready;
     let (client, mut connection) = connect(url, APPLICATION_NAME).await?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel::<Notification>();
     let driver = tokio::spawn(async move {
@@ -337,7 +322,20 @@ async fn session(
             .await?;
         tokens.set_live(true);
         ready.send_replace(true);
-        while let Some(note) = notes.recv().await {
+        let watch = Watch::new(client).await?;
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let note = tokio::select! {
+                note = notes.recv() => match note {
+                    Some(note) => note,
+                    None => break,
+                },
+                _ = every_second.tick() => {
+                    let usage = watch.round(client, delivered, stall).await?;
+                    status.queue_usage.store(usage.to_bits(), Ordering::Relaxed);
+                    continue;
+                }
+            };
             match note.channel() {
                 EVENTS_CHANNEL => {
                     relay_events(&reader, hub, &mut delivered, note.payload()).await?;
@@ -372,22 +370,85 @@ async fn session(
     result
 }
 
-/// Whether the relay is connected and caught up. Cheap to clone; made before the relay
-/// starts, so that health checks can hold it.
+/// The statements of the relay's round every second: it says it is alive and how far it has
+/// delivered, reads how full the notification queue is, and cuts off relays that fell silent.
+struct Watch {
+    alive: Statement,
+    usage: Statement,
+    cut_off: Statement,
+}
+
+impl Watch {
+    async fn new(client: &Client) -> Result<Self, RelayError> {
+        Ok(Self {
+            alive: client
+                .prepare(
+                    "UPDATE relay_listeners SET heard_at = now(), delivered_through = $1 \
+                     WHERE pid = pg_backend_pid()",
+                )
+                .await?,
+            usage: client
+                .prepare("SELECT pg_notification_queue_usage()")
+                .await?,
+            cut_off: client
+                .prepare(
+                    "SELECT l.pid, pg_terminate_backend(l.pid) FROM relay_listeners l \
+                     JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE a.datname = current_database() AND a.application_name = $1 \
+                     AND l.pid <> pg_backend_pid() \
+                     AND l.heard_at < now() - make_interval(secs => $2)",
+                )
+                .await?,
+        })
+    }
+
+    /// One round; the queue's usage (0 to 1).
+    async fn round(
+        &self,
+        client: &Client,
+        delivered: i64,
+        stall: Duration,
+    ) -> Result<f64, RelayError> {
+        client.execute(&self.alive, &[&delivered]).await?;
+        let usage: f64 = client.query_one(&self.usage, &[]).await?.try_get(0)?;
+        let secs = stall.as_secs_f64();
+        for row in client
+            .query(&self.cut_off, &[&APPLICATION_NAME, &secs])
+            .await?
+        {
+            let pid: i32 = row.try_get(0)?;
+            tracing::warn!(pid, usage, "cut off a relay that stopped reading");
+        }
+        Ok(usage)
+    }
+}
+
+/// Whether the relay is connected and caught up, and how full PostgreSQL's notification queue
+/// was when it last looked. Cheap to clone; made before the relay starts, so that health
+/// checks and metrics can hold it.
 #[derive(Debug, Clone)]
 pub struct RelayStatus {
     ready: Arc<watch::Sender<bool>>,
+    /// An `f64`'s bits: the share of the queue in use, 0 to 1.
+    queue_usage: Arc<AtomicU64>,
 }
 
 impl Default for RelayStatus {
     fn default() -> Self {
         Self {
             ready: Arc::new(watch::channel(false).0),
+            queue_usage: Arc::default(),
         }
     }
 }
 
 impl RelayStatus {
+    /// The share of PostgreSQL's notification queue in use (0 to 1), as last read.
+    #[must_use]
+    pub fn notification_queue_usage(&self) -> f64 {
+        f64::from_bits(self.queue_usage.load(Ordering::Relaxed))
+    }
+
     /// Whether the relay is connected and caught up now.
     #[must_use]
     pub fn is_ready(&self) -> bool {
@@ -410,15 +471,22 @@ pub struct Relay {
 impl Relay {
     /// Starts relaying from the database at `url` into `hub`, from the events committed from
     /// now on, removing revoked tokens from `tokens` (live only while listening), reporting
-    /// through `status`. Reconnects by itself, with backoff, when the
-    /// connection is lost, and then reads what it missed.
+    /// through `status`, cutting off relays silent for longer than `stall` while
+    /// notifications wait. Reconnects by itself, with backoff, when the connection is lost,
+    /// and then reads what it missed.
     #[must_use]
-    pub fn spawn(url: String, hub: Hub, tokens: TokenCache, status: RelayStatus) -> Self {
+    pub fn spawn(
+        url: String,
+        hub: Hub,
+        tokens: TokenCache,
+        status: RelayStatus,
+        stall: Duration,
+    ) -> Self {
         let task = tokio::spawn(async move {
             let mut last = None;
             let mut backoff = Backoff::up_to(Duration::from_secs(2));
             loop {
-                let result = session(&url, &hub, &tokens, &mut last, &status.ready).await;
+                let result = session(&url, &hub, &tokens, &mut last, &status, stall).await;
                 backoff.after("relay", result).await;
             }
         });

@@ -58,7 +58,9 @@ diesel::table! {
     relay_listeners (pid) {
         pid -> Int4,
         revocations_applied -> Int8,
+        delivered_through -> Int8,
         registered -> Timestamptz,
+        heard_at -> Timestamptz,
     }
 }
 

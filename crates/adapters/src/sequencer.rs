@@ -24,16 +24,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_domain::events::{DomainEvent, RecordedEvent};
+use chat_domain::events::DomainEvent;
 use chat_domain::ports::Notifier;
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use tokio::sync::{oneshot, Notify};
 use tokio_postgres::{AsyncMessage, Client, Row};
 
-use crate::relay::{events_from_rows, Backoff, RelayError, EVENTS_CHANNEL};
+use crate::relay::{Backoff, RelayError, EVENTS_CHANNEL};
 
 /// The channel on which instances that do not number tell the leader that events committed.
 pub const COMMITS_CHANNEL: &str = "chat_commits";
@@ -50,9 +48,6 @@ pub const BACKSTOP: Duration = Duration::from_millis(200);
 /// How often an instance that does not lead tries to take over.
 pub const TAKEOVER: Duration = Duration::from_millis(250);
 
-/// The largest announcement that carries its events (PostgreSQL takes up to 8000 bytes).
-const MAX_PAYLOAD: usize = 7900;
-
 /// Numbers the oldest unnumbered committed events after `$1`, at most `$2` of them.
 const NUMBER: &str = "\
 WITH batch AS (
@@ -63,102 +58,21 @@ UPDATE events
    SET event_id = $1 + batch.n
   FROM batch
  WHERE events.id = batch.id
-RETURNING events.event_id, events.kind, events.data, events.all_admins, events.admin_ids,
-          events.store_id, events.created, events.carries_message, events.carries_to";
+RETURNING events.event_id";
 
 /// The highest id given so far: ids are never reused, pruned ones included.
 const HIGHEST: &str = "\
 SELECT greatest(coalesce((SELECT max(event_id) FROM events), 0),
                 (SELECT pruned_through FROM event_retention))";
 
-/// An announcement on [`EVENTS_CHANNEL`]: the batch `first..=last`, with its events when they
-/// fit in a notification.
+/// An announcement on [`EVENTS_CHANNEL`]: the batch `first..=last` is numbered. It carries no
+/// events: the relays read them from the table. PostgreSQL keeps every notification until the
+/// slowest listener has read it, in one queue for the whole server; a few bytes a batch keep a
+/// listener that falls behind from filling it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Announcement {
     pub first: i64,
     pub last: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events: Option<Vec<AnnouncedEvent>>,
-}
-
-/// An event as announced: the columns of its row.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct AnnouncedEvent {
-    pub id: i64,
-    pub kind: String,
-    pub data: Box<RawValue>,
-    pub all_admins: bool,
-    pub admin_ids: Vec<i64>,
-    pub store_id: Option<i64>,
-    pub created: DateTime<Utc>,
-    pub carries_message: Option<i64>,
-    pub carries_to: Option<String>,
-}
-
-impl AnnouncedEvent {
-    fn of(event: &RecordedEvent) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            id: event.id.get(),
-            kind: event.kind.as_str().to_owned(),
-            data: RawValue::from_string(event.data.clone())?,
-            all_admins: event.audience.all_admins,
-            admin_ids: event.audience.admins.iter().map(|a| a.get()).collect(),
-            store_id: event.audience.store.map(|s| s.get()),
-            created: event.created,
-            carries_message: event.carries.map(|c| c.message.get()),
-            carries_to: event.carries.map(|c| c.to.as_str().to_owned()),
-        })
-    }
-}
-
-/// The announcements of a numbered batch, in id order: its events in as few notifications as
-/// fit them (so that no relay has to read them back), and, for an event too large for any
-/// notification, its id alone.
-fn announcements(events: &[RecordedEvent]) -> Result<Vec<String>, RelayError> {
-    let malformed = |e: serde_json::Error| RelayError::Malformed(e.to_string());
-    let announce = |chunk: Vec<AnnouncedEvent>| -> Result<String, RelayError> {
-        let (first, last) = match (chunk.first(), chunk.last()) {
-            (Some(first), Some(last)) => (first.id, last.id),
-            _ => return Err(RelayError::Malformed("an empty announcement".into())),
-        };
-        serde_json::to_string(&Announcement {
-            first,
-            last,
-            events: Some(chunk),
-        })
-        .map_err(malformed)
-    };
-    let mut out = Vec::new();
-    let mut chunk: Vec<AnnouncedEvent> = Vec::new();
-    // `{"first":…,"last":…,"events":[…]}` around the events: 64 bytes is more than enough.
-    let mut size = 64;
-    for event in events {
-        let announced = AnnouncedEvent::of(event).map_err(malformed)?;
-        let len = serde_json::to_string(&announced).map_err(malformed)?.len() + 1;
-        if size + len > MAX_PAYLOAD && !chunk.is_empty() {
-            out.push(announce(std::mem::take(&mut chunk))?);
-            size = 64;
-        }
-        if size + len > MAX_PAYLOAD {
-            // Too large for any notification: its id alone, and the relays read it back.
-            let id = event.id.get();
-            out.push(
-                serde_json::to_string(&Announcement {
-                    first: id,
-                    last: id,
-                    events: None,
-                })
-                .map_err(malformed)?,
-            );
-            continue;
-        }
-        size += len;
-        chunk.push(announced);
-    }
-    if !chunk.is_empty() {
-        out.push(announce(chunk)?);
-    }
-    Ok(out)
 }
 
 /// Commits of this instance, heard by its sequencer: the [`Notifier`] of the service. Cheap to
@@ -200,13 +114,14 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Starts competing for the numbering of the database at `url`, woken by `commits`,
-    /// reporting through `status`. Reconnects by itself when its connection is lost.
+    /// reporting through `status`; cuts off a leader that numbers nothing for `stall`.
+    /// Reconnects by itself when its connection is lost.
     #[must_use]
-    pub fn spawn(url: String, commits: Commits, status: SequencerStatus) -> Self {
+    pub fn spawn(url: String, commits: Commits, status: SequencerStatus, stall: Duration) -> Self {
         let task = tokio::spawn(async move {
             let mut backoff = Backoff::up_to(Duration::from_secs(1));
             loop {
-                let result = session(&url, &commits, &status).await;
+                let result = session(&url, &commits, &status, stall).await;
                 status.leader.store(false, Ordering::Relaxed);
                 backoff.after("sequencer", result).await;
             }
@@ -222,7 +137,12 @@ impl Drop for Sequencer {
 }
 
 /// One connection's life: compete, then lead until the connection is lost.
-async fn session(url: &str, commits: &Commits, status: &SequencerStatus) -> Result<(), RelayError> {
+async fn session(
+    url: &str,
+    commits: &Commits,
+    status: &SequencerStatus,
+    stall: Duration,
+) -> Result<(), RelayError> {
     let (client, mut connection) = crate::relay::connect(url, "chat-sequencer").await?;
     let remote = Arc::new(Notify::new());
     let (lost_tx, mut lost) = oneshot::channel::<()>();
@@ -239,7 +159,7 @@ async fn session(url: &str, commits: &Commits, status: &SequencerStatus) -> Resu
         let _ = lost_tx.send(());
     });
     let result = async {
-        follow(&client, commits, &mut lost).await?;
+        follow(&client, commits, &mut lost, stall).await?;
         client
             .batch_execute(&format!("LISTEN {COMMITS_CHANNEL}"))
             .await?;
@@ -254,16 +174,37 @@ async fn session(url: &str, commits: &Commits, status: &SequencerStatus) -> Resu
 
 /// Until this instance takes the lead: tries the lock now and then, and tells the leader of
 /// this instance's commits.
+///
+/// It also watches the leader: a leader that holds the lock but numbers nothing (its process
+/// frozen, its connection open) would stop the feed of every instance. When the oldest
+/// committed unnumbered event stays the same for `stall`, the leader's connection is
+/// terminated, which releases the lock to the next instance that tries.
 async fn follow(
     client: &Client,
     commits: &Commits,
     lost: &mut oneshot::Receiver<()>,
+    stall: Duration,
 ) -> Result<(), RelayError> {
     let try_lock = client.prepare("SELECT pg_try_advisory_lock($1)").await?;
     let signal = client
         .prepare(&format!("SELECT pg_notify('{COMMITS_CHANNEL}', '')"))
         .await?;
+    let oldest = client
+        .prepare("SELECT min(id) FROM events WHERE event_id IS NULL")
+        .await?;
+    let depose = client
+        .prepare(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND classid::bigint = ($1::bigint >> 32) \
+             AND objid::bigint = ($1::bigint & 4294967295) \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await?;
     let mut attempt = tokio::time::interval(TAKEOVER);
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    // The oldest unnumbered event, and since when it has been.
+    let mut waiting: Option<(i64, tokio::time::Instant)> = None;
     loop {
         tokio::select! {
             _ = attempt.tick() => {
@@ -271,6 +212,22 @@ async fn follow(
                 if row.try_get::<_, bool>(0)? {
                     return Ok(());
                 }
+            }
+            _ = check.tick() => {
+                let id: Option<i64> = client.query_one(&oldest, &[]).await?.try_get(0)?;
+                waiting = match (id, waiting) {
+                    (Some(id), Some((was, since))) if id == was => {
+                        if since.elapsed() >= stall {
+                            for row in client.query(&depose, &[&LEADER_LOCK]).await? {
+                                let pid: i32 = row.try_get(0)?;
+                                tracing::warn!(pid, "cut off a sequencer leader that numbers nothing");
+                            }
+                        }
+                        Some((was, since))
+                    }
+                    (Some(id), _) => Some((id, tokio::time::Instant::now())),
+                    (None, _) => None,
+                };
             }
             () = commits.wake.notified() => {
                 client.execute(&signal, &[]).await?;
@@ -288,20 +245,14 @@ async fn lead(
     lost: &mut oneshot::Receiver<()>,
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
-    // The announcements of a batch, sent in order in one statement.
-    let notify = client
-        .prepare(
-            "SELECT pg_notify($1, payload) FROM (SELECT payload FROM unnest($2::text[]) \
-             WITH ORDINALITY AS a(payload, n) ORDER BY n) ordered",
-        )
-        .await?;
+    let notify = client.prepare("SELECT pg_notify($1, $2)").await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
     loop {
-        let numbered = number_batch(client, &number, &notify, highest).await?;
-        if let Some(last) = numbered.last() {
-            highest = last.id.get();
+        let (numbered, last) = number_batch(client, &number, &notify, highest).await?;
+        if let Some(last) = last {
+            highest = last;
         }
-        if numbered.len() == usize::try_from(BATCH).unwrap_or(usize::MAX) {
+        if numbered == BATCH {
             continue;
         }
         tokio::select! {
@@ -313,29 +264,35 @@ async fn lead(
     }
 }
 
-/// Numbers one batch after `highest` and announces it, in one transaction.
+/// Numbers one batch after `highest` and announces it, in one transaction: how many it
+/// numbered, and the highest id given.
 async fn number_batch(
     client: &Client,
     number: &tokio_postgres::Statement,
     notify: &tokio_postgres::Statement,
     highest: i64,
-) -> Result<Vec<RecordedEvent>, RelayError> {
+) -> Result<(i64, Option<i64>), RelayError> {
     client.batch_execute("BEGIN").await?;
     let result = async {
         let rows: Vec<Row> = client.query(number, &[&highest, &BATCH]).await?;
-        let mut events = events_from_rows(rows)?;
-        events.sort_by_key(|e| e.id);
-        if !events.is_empty() {
-            let payloads = announcements(&events)?;
-            client.query(notify, &[&EVENTS_CHANNEL, &payloads]).await?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<_, i64>(0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if let (Some(&first), Some(&last)) = (ids.iter().min(), ids.iter().max()) {
+            let announcement = serde_json::to_string(&Announcement { first, last })
+                .map_err(|e| RelayError::Malformed(e.to_string()))?;
+            client
+                .execute(notify, &[&EVENTS_CHANNEL, &announcement])
+                .await?;
         }
-        Ok::<_, RelayError>(events)
+        Ok::<_, RelayError>(ids.into_iter().max())
     }
     .await;
     match result {
-        Ok(events) => {
+        Ok(last) => {
             client.batch_execute("COMMIT").await?;
-            Ok(events)
+            Ok((last.map_or(0, |last| last - highest), last))
         }
         Err(err) => {
             // The connection may be gone; the lock goes with it, and nothing was numbered.
@@ -347,65 +304,15 @@ async fn number_batch(
 
 #[cfg(test)]
 mod tests {
-    use chat_domain::events::{Audience, EventKind};
-    use chat_domain::ids::EventId;
-
     use super::*;
 
-    fn event(id: i64, data: &str) -> RecordedEvent {
-        RecordedEvent {
-            id: EventId::parse(id).unwrap(),
-            created: Utc::now(),
-            kind: EventKind::SessionClaimed,
-            audience: Audience::default(),
-            carries: None,
-            data: data.to_owned(),
-        }
-    }
-
-    fn parse(payload: &str) -> Announcement {
-        let parsed: Announcement = serde_json::from_str(payload).unwrap();
-        assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
-        parsed
-    }
-
     #[test]
-    fn a_batch_that_fits_is_one_announcement_with_its_events() {
-        let payloads = announcements(&[event(3, r#"{"a":1}"#), event(4, "{}")]).unwrap();
-        assert_eq!(payloads.len(), 1);
-        let parsed = parse(&payloads[0]);
-        assert_eq!((parsed.first, parsed.last), (3, 4));
-        assert_eq!(parsed.events.unwrap().len(), 2);
-    }
-
-    #[test]
-    fn a_large_batch_is_split_in_order_and_a_huge_event_goes_by_its_id() {
-        let medium = format!(r#"{{"content":"{}"}}"#, "x".repeat(3000));
-        let huge = format!(r#"{{"content":"{}"}}"#, "x".repeat(MAX_PAYLOAD));
-        let batch = [
-            event(7, &medium),
-            event(8, &medium),
-            event(9, &medium),
-            event(10, &huge),
-            event(11, "{}"),
-        ];
-        let parsed: Vec<Announcement> = announcements(&batch)
-            .unwrap()
-            .iter()
-            .map(|p| parse(p))
-            .collect();
-        let ranges: Vec<(i64, i64, Option<usize>)> = parsed
-            .into_iter()
-            .map(|a| (a.first, a.last, a.events.map(|e| e.len())))
-            .collect();
-        assert_eq!(
-            ranges,
-            [
-                (7, 8, Some(2)),
-                (9, 9, Some(1)),
-                (10, 10, None),
-                (11, 11, Some(1))
-            ]
-        );
+    fn an_announcement_is_a_few_bytes_whatever_the_batch() {
+        let payload = serde_json::to_string(&Announcement {
+            first: 1,
+            last: 1_000_000_000,
+        })
+        .unwrap();
+        assert_eq!(payload, r#"{"first":1,"last":1000000000}"#);
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::app::AppState;
@@ -25,6 +25,7 @@ pub struct Metrics {
     db_errors: IntCounter,
     last_event: IntGauge,
     sequencer_leader: IntGauge,
+    notification_queue: Gauge,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -92,6 +93,15 @@ impl Metrics {
         registry
             .register(Box::new(sequencer_leader.clone()))
             .expect("a unique metric");
+        let notification_queue = Gauge::new(
+            "notification_queue_usage",
+            "The share of PostgreSQL's notification queue in use (0 to 1); it grows while a \
+             listener does not read.",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(notification_queue.clone()))
+            .expect("a unique metric");
         Self {
             requests: counter_vec(
                 &registry,
@@ -140,6 +150,7 @@ impl Metrics {
             ),
             last_event,
             sequencer_leader,
+            notification_queue,
             registry,
         }
     }
@@ -189,6 +200,8 @@ impl Metrics {
         self.last_event.set(state.hub.last_event());
         self.sequencer_leader
             .set(i64::from(state.sequencer.is_leader()));
+        self.notification_queue
+            .set(state.relay.notification_queue_usage());
         let mut out = Vec::new();
         // Encoding into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

@@ -99,6 +99,9 @@ pub struct EventSettings {
     pub retention_hours: u64,
     /// Seconds between prunings.
     pub prune_interval_secs: u64,
+    /// Seconds an instance's relay may stay silent, or its sequencer number nothing that
+    /// waits, before the other instances cut it off.
+    pub listener_stall_secs: u64,
 }
 
 /// The connection pool.
@@ -303,6 +306,10 @@ impl Settings {
             ("http.header_timeout_secs", self.http.header_timeout_secs),
             ("http.request_timeout_secs", self.http.request_timeout_secs),
             ("http.keep_alive_secs", self.http.keep_alive_secs),
+            (
+                "events.listener_stall_secs",
+                self.events.listener_stall_secs,
+            ),
         ] {
             if secs == 0 {
                 return Err(invalid(name, "must be at least 1"));

@@ -33,6 +33,7 @@ impl Application {
             state.hub.clone(),
             state.tokens.clone(),
             state.relay.clone(),
+            Duration::from_secs(state.settings.events.listener_stall_secs),
         );
         if tokio::time::timeout(Duration::from_secs(10), state.relay.wait_ready())
             .await
@@ -44,6 +45,7 @@ impl Application {
             state.settings.database_url.clone(),
             state.commits.clone(),
             state.sequencer.clone(),
+            Duration::from_secs(state.settings.events.listener_stall_secs),
         );
         let pruner = tokio::spawn(prune_events(state.clone()));
         let listener = TcpListener::bind(state.settings.bind_addr())?;

@@ -341,3 +341,134 @@ async fn a_thousand_clients_that_never_read_slow_no_one_down() {
     // measured the same way with CHAT_SERVER_BINARY.
     assert_unharmed(&seen, Duration::from_millis(200));
 }
+
+/// Runs a query that returns one number, on `url`.
+async fn number(url: &str, query: &'static str) -> f64 {
+    #[derive(diesel::QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        n: f64,
+    }
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+        diesel::sql_query(query)
+            .get_result::<Number>(&mut conn)
+            .expect("a number")
+            .n
+    })
+    .await
+    .expect("the query")
+}
+
+/// An instance frozen with SIGSTOP (its connections stay open, as with a hung process or a
+/// paused machine), the one that numbers events, while the other serves a steady load: the
+/// other deposes it, its relay is cut off so that PostgreSQL's notification queue does not
+/// grow, nobody else notices, and once it runs again it catches up in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_instance_stops_no_one() {
+    let stall = [("APP__EVENTS__LISTENER_STALL_SECS", "2")];
+    let first = ServerProcess::start(&stall).await;
+    let relays = "SELECT count(*)::float8 AS n FROM pg_stat_activity \
+                  WHERE datname = current_database() AND application_name = 'chat-relay'";
+    let leaders = "SELECT count(*)::float8 AS n FROM pg_locks WHERE locktype = 'advisory' \
+                   AND granted AND objsubid = 1";
+    // The first instance leads the numbering before the second starts.
+    let url = first.database_url.clone();
+    let started = tokio::time::Instant::now();
+    while number(&url, leaders).await < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "a leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = ServerProcess::beside(&first, &stall).await;
+    let admin = second.admin_token("Watcher").await;
+    let watcher = chat_e2e::ws::WsClient::admin(&first.base_url, &admin, None).await;
+    let store = second.store_token(2).await;
+    let bystander = Bystander::start(&second, 1, Duration::from_millis(50)).await;
+    assert_eq!(number(&url, relays).await, 2.0);
+
+    broadcast(&second, &store, 1).await;
+    let mut sent = 1;
+    let session: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/chat/store/session/", second.base_url))
+        .header("Authorization", format!("Token {store}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut typist = chat_e2e::ws::WsClient::store(&second.base_url, &store, None).await;
+
+    first.freeze(true);
+    // A steady load through the second instance while the first is frozen: messages, and
+    // typing notices (which go through the notification queue too) fast enough to fill the
+    // frozen relay's socket, after which notifications wait in PostgreSQL's queue.
+    let load_started = tokio::time::Instant::now();
+    let mut peak: f64 = 0.0;
+    while load_started.elapsed() < Duration::from_secs(8) {
+        broadcast(&second, &store, 5).await;
+        sent += 5;
+        for i in 0..200 {
+            typist
+                .send(&serde_json::json!({
+                    "type": "typing", "session_id": session["id"], "is_typing": i % 2 == 0,
+                }))
+                .await;
+        }
+        peak = peak.max(number(&url, "SELECT pg_notification_queue_usage() AS n").await);
+    }
+    let usage = number(&url, "SELECT pg_notification_queue_usage() AS n").await;
+    let relays_while_frozen = number(&url, relays).await;
+    let seen = bystander.stop().await;
+    println!(
+        "frozen for {:?}: {sent} messages and typing through the other, queue usage at most \
+         {peak}, at the end {usage}; relays left {relays_while_frozen}; bystander {seen:?}",
+        load_started.elapsed()
+    );
+    assert_eq!(relays_while_frozen, 1.0, "the frozen relay was cut off");
+    assert!(usage < 1e-5, "the notification queue was emptied: {usage}");
+    // The frozen leader stops numbering until it has numbered nothing for the stall limit
+    // (2 s here, looked at every second), then is deposed and another takes over.
+    assert_unharmed(&seen, Duration::from_secs(6));
+
+    // Running again, the frozen instance reconnects its relay and delivers live again, and a
+    // client that resumes there from before the freeze gets every message, in order.
+    first.freeze(false);
+    let started = tokio::time::Instant::now();
+    while number(&url, relays).await < 2.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the relay reconnects"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut live = chat_e2e::ws::WsClient::admin(&first.base_url, &admin, None).await;
+    broadcast(&second, &store, 1).await;
+    let event = live.expect("session_updated").await;
+    assert!(event["data"]["last_message"]["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("to every admin")));
+    let mut resumed =
+        chat_e2e::ws::WsClient::admin(&first.base_url, &admin, Some(watcher.hello)).await;
+    let mut messages = 0;
+    while let Some(frame) = resumed.next_within(Duration::from_secs(2)).await {
+        let news = frame["type"] == "session_opened" || frame["type"] == "session_updated";
+        let content = frame["data"]["last_message"]["content"]
+            .as_str()
+            .unwrap_or_default();
+        if news
+            && content.starts_with("to every admin")
+            && frame["data"]["last_message"]["id"].is_i64()
+        {
+            messages += 1;
+        }
+    }
+    assert_eq!(
+        messages,
+        sent + 1,
+        "every message, once, resuming on the thawed instance"
+    );
+    drop(second);
+}

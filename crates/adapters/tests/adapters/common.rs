@@ -76,6 +76,7 @@ impl Harness {
             db.url().to_owned(),
             recorder.commits.clone(),
             sequencer_status.clone(),
+            std::time::Duration::from_secs(30),
         );
         let adapters = Arc::new(Adapters::<Pg> {
             sessions: pg.clone(),

@@ -27,6 +27,7 @@ impl Listener {
             hub.clone(),
             TokenCache::default(),
             status.clone(),
+            Duration::from_secs(30),
         );
         tokio::time::timeout(Duration::from_secs(10), status.wait_ready())
             .await
@@ -195,8 +196,12 @@ async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
     let mut others: Vec<(Option<Sequencer>, SequencerStatus)> = (0..2)
         .map(|_| {
             let status = SequencerStatus::default();
-            let sequencer =
-                Sequencer::spawn(h.db.url().to_owned(), Commits::default(), status.clone());
+            let sequencer = Sequencer::spawn(
+                h.db.url().to_owned(),
+                Commits::default(),
+                status.clone(),
+                Duration::from_secs(30),
+            );
             (Some(sequencer), status)
         })
         .collect();

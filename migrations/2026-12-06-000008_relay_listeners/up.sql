@@ -8,9 +8,14 @@ ALTER TABLE tokens ADD COLUMN revocation bigint;
 CREATE INDEX tokens_revocation ON tokens (revocation) WHERE revocation IS NOT NULL;
 
 -- One row per listening relay connection, by its backend's pid; rows of connections that are
--- gone are removed when a relay registers.
+-- gone are removed when a relay registers. Each relay says every second that it is alive
+-- (`heard_at`) and how far it has delivered; a relay silent for too long while notifications
+-- wait in PostgreSQL's queue is cut off by the others, so that a frozen instance never fills
+-- the queue that every instance's numbering needs.
 CREATE TABLE relay_listeners (
     pid integer PRIMARY KEY,
     revocations_applied bigint NOT NULL,
-    registered timestamptz NOT NULL DEFAULT now()
+    delivered_through bigint NOT NULL DEFAULT 0,
+    registered timestamptz NOT NULL DEFAULT now(),
+    heard_at timestamptz NOT NULL DEFAULT now()
 );
