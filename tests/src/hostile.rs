@@ -46,8 +46,8 @@ pub struct ServerProcess {
     pub addr: String,
     /// The database's URL.
     pub database_url: String,
-    /// The test database, when this process made it (it is dropped with the process).
-    db: Option<TestDatabase>,
+    /// The test database, when this process made it: kept to be dropped with the process.
+    _db: Option<TestDatabase>,
 }
 
 impl ServerProcess {
@@ -117,7 +117,7 @@ impl ServerProcess {
             base_url: format!("http://{addr}"),
             addr,
             database_url,
-            db,
+            _db: db,
         }
     }
 

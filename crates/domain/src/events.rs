@@ -3,14 +3,11 @@
 //! numbered by the feed once committed.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{Admin, Message, MessageStatus, Participant, Sender, SessionDetails};
 
 /// The kinds of events a client can receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// A session entered the open queue (new, or released back).
     SessionOpened,
@@ -70,8 +67,7 @@ impl EventKind {
 }
 
 /// Why the store's admin left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
     /// The admin put the session back in the queue.
     Released,
@@ -80,8 +76,7 @@ pub enum DisconnectReason {
 }
 
 /// A side of a session: its admins, or its store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
     /// The admins.
     Admin,

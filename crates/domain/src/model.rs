@@ -3,14 +3,12 @@
 //! they are written.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use crate::error::ValidationError;
 use crate::ids::{AdminId, ApiKeyId, MessageId, SessionId, StoreId};
 use crate::values::{Attachment, ClientMessageId, Email, LogoUrl, MessageContent, Name, StoreKey};
 
 /// A store of the marketplace: the customer side of a chat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     /// The marketplace's own id of the store.
     pub id: StoreId,
@@ -21,12 +19,11 @@ pub struct Store {
     /// Contact address.
     pub email: Email,
     /// Stable public key shown to integrations; not part of the store object of the chat API.
-    #[serde(skip)]
     pub key: StoreKey,
 }
 
 /// A support admin: the agent side of a chat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     /// Id of the admin.
     pub id: AdminId,
@@ -37,7 +34,7 @@ pub struct Admin {
 }
 
 /// An integration's API key record (the key itself is a [`crate::values::Token`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     /// Id of the key.
     pub id: ApiKeyId,
@@ -77,8 +74,7 @@ pub enum Participant {
 }
 
 /// Where a session is in its life (see [`crate::session`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionStatus {
     /// In the queue, waiting for an admin.
     Open,
@@ -115,7 +111,7 @@ impl SessionStatus {
 }
 
 /// A chat session between one store and, once claimed, one admin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Id of the session.
     pub id: SessionId,
@@ -211,8 +207,7 @@ impl From<Participant> for Sender {
 }
 
 /// How far a message got. Only ever moves forward: sent, delivered, read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MessageStatus {
     /// Stored.
     Sent,

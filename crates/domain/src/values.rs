@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use crate::error::ValidationError;
 
 /// The longest URL accepted for attachments and logos.
@@ -34,8 +32,7 @@ fn check_no_nul(field: &'static str, raw: &str) -> Result<(), ValidationError> {
 }
 
 /// A display name of a store, an admin or an API key: 1 to 200 characters, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
 impl Name {
@@ -67,8 +64,7 @@ impl Name {
 
 /// An email address: one `@` with text on both sides and a dot in the domain, no spaces.
 /// Kept as given but trimmed; deliverability is not this type's business.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
@@ -132,8 +128,7 @@ fn check_url(field: &'static str, url: &str) -> Result<(), ValidationError> {
 }
 
 /// A store's logo: an http(s) URL, or empty when the store has none.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogoUrl(String);
 
 impl LogoUrl {
@@ -156,8 +151,7 @@ impl LogoUrl {
 }
 
 /// What an attachment is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttachmentKind {
     /// A picture.
     Image,
@@ -251,8 +245,7 @@ impl Attachment {
 
 /// The text of a message, at most a configured number of characters. May be empty only when
 /// the message has an attachment (checked by [`crate::model::MessageBody::new`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageContent(String);
 
 impl MessageContent {
@@ -340,8 +333,7 @@ impl fmt::Debug for Token {
 }
 
 /// A store's stable public key: 12 ASCII letters and digits, shown to integrations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreKey(String);
 
 impl StoreKey {

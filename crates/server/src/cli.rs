@@ -133,7 +133,7 @@ pub async fn run(state: &AppState, command: Command) -> anyhow::Result<Value> {
         }
         Command::CreateApiKey { name } => {
             let (key, secret) = access.create_api_key(&name).await?;
-            json!({ "id": key.id, "name": key.name, "key": secret.expose() })
+            json!({ "id": key.id.get(), "name": key.name.as_str(), "key": secret.expose() })
         }
         Command::RevokeToken { token } => {
             access.revoke(&token).await?;

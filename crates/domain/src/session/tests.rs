@@ -635,7 +635,6 @@ fn a_new_message_event_carries_the_message() {
 fn every_event_kind_has_its_wire_name() {
     for kind in EventKind::ALL {
         assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
-        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
     }
     assert_eq!(EventKind::parse("typing"), None);
 }
