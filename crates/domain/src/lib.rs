@@ -20,8 +20,12 @@ pub mod session;
 pub mod usecases;
 pub mod values;
 
-#[cfg(test)]
-mod testing;
+/// Fixtures and the ports made of mocks, for the tests of this crate and of services that reuse
+/// it (feature `mocks`).
+#[cfg(any(test, feature = "mocks"))]
+pub mod testing;
 
 pub use error::{ChatError, RepositoryError, ValidationError};
 pub use principal::Principal;
+/// What the ports' signatures name: a service implementing them needs no other version.
+pub use {async_trait::async_trait, chrono};

@@ -1,4 +1,5 @@
-//! Fixtures and mock ports for the domain's unit tests.
+//! Fixtures and mock ports for the domain's unit tests, and for services that reuse the domain
+//! (feature `mocks`).
 
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +34,7 @@ impl Ports for MockPorts {
 }
 
 /// Mocks of every port; the clock is fixed at [`now`] and the notifier records what it is given.
+#[derive(Debug)]
 pub struct Mocks {
     pub sessions: MockSessionRepository,
     pub messages: MockMessageRepository,
