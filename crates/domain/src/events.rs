@@ -2,9 +2,9 @@
 //! they are. Events are written to the event feed in the same transaction as the change, and
 //! numbered by the feed once committed.
 
-use chrono::{DateTime, Utc};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{Admin, Message, MessageStatus, Participant, Sender, SessionDetails};
+use chrono::{DateTime, Utc};
 
 /// The kinds of events a client can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

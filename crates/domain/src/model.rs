@@ -2,10 +2,10 @@
 //! listed in. The JSON of the API is the server's: these types say what things are, not how
 //! they are written.
 
-use chrono::{DateTime, Utc};
 use crate::error::ValidationError;
 use crate::ids::{AdminId, ApiKeyId, MessageId, SessionId, StoreId};
 use crate::values::{Attachment, ClientMessageId, Email, LogoUrl, MessageContent, Name, StoreKey};
+use chrono::{DateTime, Utc};
 
 /// A store of the marketplace: the customer side of a chat.
 #[derive(Debug, Clone, PartialEq, Eq)]

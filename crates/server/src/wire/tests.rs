@@ -1,5 +1,6 @@
 //! The JSON the wire types write, field by field, for the shapes clients rely on.
 
+use chat_domain::events::RecordedEvent;
 use chat_domain::events::{DisconnectReason as Reason, DomainEvent, EventKind, Side, Typing};
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{
@@ -7,10 +8,13 @@ use chat_domain::model::{
     MessageBody, MessageStatus as Status, Sender, Session as DomainSession, SessionDetails,
     SessionStatus as State, Store as DomainStore, UnreadCounts,
 };
+use chat_domain::usecases::{ConversationThread as DomainThread, SessionView};
 use chat_domain::values::{
     Attachment, ClientMessageId, Email, LogoUrl, MessageContent, Name, StoreKey,
 };
 use chrono::TimeZone;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::*;
