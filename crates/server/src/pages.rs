@@ -4,7 +4,10 @@
 //! client.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{get, HttpResponse};
+use actix_web::{get, web, HttpResponse};
+
+use crate::http::error::ApiError;
+use crate::http::openapi::NotFoundAsset;
 
 /// What a page may load and connect to: its own origin only, no inline script or style.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -44,28 +47,6 @@ pub async fn console() -> HttpResponse {
     file(HTML, include_str!("../assets/console/index.html"))
 }
 
-/// `GET /assets/console.js`.
-#[utoipa::path(
-    summary = "The console's script",
-    tag = "pages",
-    responses((status = 200, description = "JavaScript.", content_type = "text/javascript", body = String)),
-)]
-#[get("/console.js")]
-pub async fn console_js() -> HttpResponse {
-    file(JS, include_str!("../assets/console/console.js"))
-}
-
-/// `GET /assets/console.css`.
-#[utoipa::path(
-    summary = "The console's style",
-    tag = "pages",
-    responses((status = 200, description = "CSS.", content_type = "text/css", body = String)),
-)]
-#[get("/console.css")]
-pub async fn console_css() -> HttpResponse {
-    file(CSS, include_str!("../assets/console/console.css"))
-}
-
 /// `GET /chat/`: the store chat.
 #[utoipa::path(
     summary = "The store chat",
@@ -79,46 +60,44 @@ pub async fn chat() -> HttpResponse {
     file(HTML, include_str!("../assets/chat/index.html"))
 }
 
-/// `GET /assets/chat.js`.
-#[utoipa::path(
-    summary = "The store chat's script",
-    tag = "pages",
-    responses((status = 200, description = "JavaScript.", content_type = "text/javascript", body = String)),
-)]
-#[get("/chat.js")]
-pub async fn chat_js() -> HttpResponse {
-    file(JS, include_str!("../assets/chat/chat.js"))
-}
+/// The files the pages load, by name, with their content types: the one table of
+/// `GET /assets/<name>`.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "console.js",
+        JS,
+        include_str!("../assets/console/console.js"),
+    ),
+    (
+        "console.css",
+        CSS,
+        include_str!("../assets/console/console.css"),
+    ),
+    ("chat.js", JS, include_str!("../assets/chat/chat.js")),
+    ("chat.css", CSS, include_str!("../assets/chat/chat.css")),
+    ("live.js", JS, include_str!("../assets/shared/live.js")),
+    ("live.css", CSS, include_str!("../assets/shared/live.css")),
+];
 
-/// `GET /assets/chat.css`.
+/// `GET /assets/<name>`: a script or style of the pages.
 #[utoipa::path(
-    summary = "The store chat's style",
+    summary = "A script or style of the pages",
     tag = "pages",
-    responses((status = 200, description = "CSS.", content_type = "text/css", body = String)),
+    params(("name" = String, Path, description = "`console.js`, `console.css`, `chat.js`, \
+`chat.css`, `live.js` (what both pages share) or `live.css`.")),
+    responses(
+        (status = 200, description = "JavaScript (`.js`) or CSS (`.css`).", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
+        (status = 404, response = NotFoundAsset),
+    ),
 )]
-#[get("/chat.css")]
-pub async fn chat_css() -> HttpResponse {
-    file(CSS, include_str!("../assets/chat/chat.css"))
-}
-
-/// `GET /assets/live.css`: the styles both pages share.
-#[utoipa::path(
-    summary = "The pages' shared style",
-    tag = "pages",
-    responses((status = 200, description = "CSS.", content_type = "text/css", body = String)),
-)]
-#[get("/live.css")]
-pub async fn live_css() -> HttpResponse {
-    file(CSS, include_str!("../assets/shared/live.css"))
-}
-
-/// `GET /assets/live.js`: what both pages share (the socket that resumes, the API calls).
-#[utoipa::path(
-    summary = "The pages' shared script",
-    tag = "pages",
-    responses((status = 200, description = "JavaScript.", content_type = "text/javascript", body = String)),
-)]
-#[get("/live.js")]
-pub async fn live_js() -> HttpResponse {
-    file(JS, include_str!("../assets/shared/live.js"))
+#[get("/{name}")]
+pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    ASSETS
+        .iter()
+        .find(|(file_name, ..)| *file_name == name.as_str())
+        .map(|(_, content_type, body)| file(content_type, body))
+        .ok_or_else(|| ApiError::NotFound("no such file".to_owned()))
 }

@@ -83,7 +83,7 @@ async fn every_documented_route_is_served() {
     let mut seen = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("a path item") {
-            let url = path.replace("{id}", "1");
+            let url = path.replace("{id}", "1").replace("{name}", "live.js");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
             let resp = app
                 .request(method.clone(), &url, "")

@@ -54,6 +54,7 @@ requests that open them; their frames are the schemas `ServerFrame` and `ClientF
         UnauthorizedResponse,
         ForbiddenResponse,
         NotFoundSession,
+        NotFoundAsset,
         NotClaimedOrClosed,
         PayloadTooLargeResponse,
         UnsupportedMediaTypeResponse,
@@ -226,6 +227,10 @@ error_responses! {
     NotFoundSession = "NotFoundSession", "not_found",
         "`not_found`: no such session (for a store: none of its own).",
         "session not found";
+    /// 404 `not_found` for a file of the pages.
+    NotFoundAsset = "NotFoundAsset", "not_found",
+        "`not_found`: the pages have no such file.",
+        "no such file";
     /// 409 `not_claimed` or `session_closed`.
     NotClaimedOrClosed = "NotClaimedOrClosed", "not_claimed",
         "`not_claimed`: the session is not claimed (it is open); `session_closed`: it is closed.",

@@ -38,15 +38,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .wrap(slash())
                 .service(Resource::of(pages::chat)),
         )
-        .service(
-            scope("/assets")
-                .service(Resource::of(pages::console_js))
-                .service(Resource::of(pages::console_css))
-                .service(Resource::of(pages::chat_js))
-                .service(Resource::of(pages::chat_css))
-                .service(Resource::of(pages::live_js))
-                .service(Resource::of(pages::live_css)),
-        )
+        .service(scope("/assets").service(Resource::of(pages::asset)))
         // The sockets authenticate themselves (a browser sends its token as `?token=`), so
         // they come before the scopes that require `Authorization`.
         .service(
