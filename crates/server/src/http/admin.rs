@@ -48,9 +48,9 @@ struct SendBody {
     #[schema(value_type = i64, minimum = 1, required = true)]
     #[serde(default, deserialize_with = "integral::option")]
     session_id: Option<i64>,
-    /// The text (at most 5000 characters by default); may be empty with an attachment.
+    /// The text (at most 5000 characters by default, no NUL); may be empty with an attachment.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(max_length = 5000, pattern = r"^[^\x00]*$")]
     content: Option<String>,
     /// An `http` or `https` URL of at most 2048 characters, or empty; with
     /// `attachment_type`.
@@ -64,7 +64,7 @@ struct SendBody {
     attachment_type: Option<String>,
     /// An idempotency key of at most 64 characters: the same key in the same session
     /// returns the message first created (200) and creates nothing.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00]*$")]
     client_message_id: Option<String>,
 }
 

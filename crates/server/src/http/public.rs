@@ -201,7 +201,7 @@ pub(super) async fn conversation(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StoreBody {
     /// Display name: at most 200 characters, not only white space (trimmed when stored).
-    #[schema(value_type = String, required = true, max_length = 200, pattern = r"\S")]
+    #[schema(value_type = String, required = true, max_length = 200, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$")]
     name: Option<String>,
     /// Contact address (`local@domain.tld`, at most 254 characters; trimmed when stored).
     #[schema(value_type = String, required = true, max_length = 254, pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$")]
@@ -279,7 +279,7 @@ pub(super) async fn store_token(
 struct AdminBody {
     /// Display name, shown to stores: at most 200 characters, not only white space (trimmed
     /// when stored).
-    #[schema(value_type = String, required = true, max_length = 200, pattern = r"\S")]
+    #[schema(value_type = String, required = true, max_length = 200, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$")]
     name: Option<String>,
     /// Contact address, unique among admins (`local@domain.tld`, at most 254
     /// characters; trimmed when stored).

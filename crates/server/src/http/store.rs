@@ -20,8 +20,8 @@ type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = StoreSendBody)]
 struct SendBody {
-    /// The text (at most 5000 characters by default); may be empty with an attachment.
-    #[schema(max_length = 5000)]
+    /// The text (at most 5000 characters by default, no NUL); may be empty with an attachment.
+    #[schema(max_length = 5000, pattern = r"^[^\x00]*$")]
     content: Option<String>,
     /// An `http` or `https` URL of at most 2048 characters, or empty; with
     /// `attachment_type`.
@@ -35,7 +35,7 @@ struct SendBody {
     attachment_type: Option<String>,
     /// An idempotency key of at most 64 characters: the same key in the same session
     /// returns the message first created (200) and creates nothing.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00]*$")]
     client_message_id: Option<String>,
 }
 
