@@ -92,7 +92,7 @@ async fn oversized_websocket_frames_are_refused_from_their_header() {
         other => panic!("expected an error frame, got {other:?}"),
     }
 
-    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(400));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +152,7 @@ async fn fragmented_messages_are_bounded_in_total_and_unusable_clients_are_close
         "answered {errors} times before closing"
     );
 
-    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(400));
 }
 
 /// Reads an HTTP response (head and body) and whether the server closed the connection after
@@ -237,7 +237,7 @@ async fn a_slow_body_is_cut_at_the_deadline_with_a_json_408() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(closed, "an idle connection is closed");
 
-    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(400));
 }
 
 /// Opens `n` admin sockets over raw TCP, each past its hello; with `receive_buffer`, sockets
@@ -309,7 +309,7 @@ async fn memory_comes_back_after_a_flood_of_sockets() {
         after * 100 <= before * 120,
         "RSS came back to within 20%: {before} KiB before, {after} KiB after"
     );
-    assert_unharmed(&bystander.stop().await, Duration::from_millis(250));
+    assert_unharmed(&bystander.stop().await, Duration::from_millis(400));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
