@@ -1,6 +1,7 @@
 //! The adapters of the support chat service: PostgreSQL repositories (diesel 2 + r2d2) that
 //! implement the domain's ports, and the embedded migrations.
 
+mod canned;
 mod conversations;
 mod db;
 mod directory;

@@ -18,6 +18,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    canned_replies (id) {
+        id -> Int8,
+        shortcut -> Text,
+        content -> Text,
+        created_by -> Int8,
+        updated -> Timestamptz,
+    }
+}
+
+diesel::table! {
     event_retention (singleton) {
         singleton -> Bool,
         pruned_through -> Int8,
@@ -105,6 +115,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(canned_replies -> admins (created_by));
 diesel::joinable!(sessions -> admins (admin_id));
 diesel::joinable!(sessions -> stores (store_id));
 diesel::joinable!(tokens -> admins (admin_id));
@@ -114,6 +125,7 @@ diesel::joinable!(tokens -> stores (store_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admins,
     api_keys,
+    canned_replies,
     event_retention,
     events,
     messages,

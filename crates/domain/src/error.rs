@@ -90,6 +90,9 @@ pub enum ChatError {
     /// The session is not claimed by the caller (`not_claimed`).
     #[error("session is not claimed")]
     NotClaimed,
+    /// The request clashes with what exists, such as a unique name (`conflict`).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The session kept changing under the request; the caller may retry (`unavailable`).
     #[error("the session is changing too fast, try again")]
     Contention,

@@ -68,6 +68,12 @@ id_type!(
     "message_id"
 );
 id_type!(
+    /// A canned reply the support team shares.
+    CannedReplyId,
+    "id"
+);
+
+id_type!(
     /// An API key of an integration.
     ApiKeyId,
     "api_key_id"

@@ -33,6 +33,22 @@ pub struct Admin {
     pub email: Email,
 }
 
+/// A reply the support team wrote once and sends often, expanded in the console from `/` and
+/// its shortcut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedReply {
+    /// Id of the reply.
+    pub id: crate::ids::CannedReplyId,
+    /// What follows `/` to expand it; unique.
+    pub shortcut: crate::values::Shortcut,
+    /// The text, with the placeholders `{store.name}` and `{admin.name}` as written.
+    pub content: crate::values::MessageContent,
+    /// The admin who wrote it first.
+    pub created_by: AdminId,
+    /// When it was last written.
+    pub updated: DateTime<Utc>,
+}
+
 /// An integration's API key record (the key itself is a [`crate::values::Token`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

@@ -401,3 +401,52 @@ pub trait Ports: Send + Sync + 'static {
     /// The time.
     type Clock: Clock;
 }
+
+/// A canned reply as written by an admin, before the repository gives it an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedDraft {
+    /// Its shortcut.
+    pub shortcut: crate::values::Shortcut,
+    /// Its text.
+    pub content: crate::values::MessageContent,
+}
+
+/// The team's canned replies. A service that has no use for them implements nothing of it:
+/// [`crate::usecases::CannedReplies`] needs this port alone.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CannedReplyRepository: Send + Sync + 'static {
+    /// Every canned reply, by shortcut.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise.
+    async fn list(&self) -> Result<Vec<crate::model::CannedReply>, RepositoryError>;
+
+    /// Stores a new reply written by `by`, updated now.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Duplicate`] (`"shortcut"`) when another reply has its shortcut;
+    /// otherwise as [`CannedReplyRepository::list`].
+    async fn create(
+        &self,
+        draft: CannedDraft,
+        by: AdminId,
+    ) -> Result<crate::model::CannedReply, RepositoryError>;
+
+    /// Rewrites reply `id`, updated now; `None` when there is no such reply.
+    ///
+    /// # Errors
+    /// As [`CannedReplyRepository::create`].
+    async fn update(
+        &self,
+        id: crate::ids::CannedReplyId,
+        draft: CannedDraft,
+    ) -> Result<Option<crate::model::CannedReply>, RepositoryError>;
+
+    /// Deletes reply `id`; whether there was one.
+    ///
+    /// # Errors
+    /// As [`CannedReplyRepository::list`].
+    async fn delete(&self, id: crate::ids::CannedReplyId) -> Result<bool, RepositoryError>;
+}

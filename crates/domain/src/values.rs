@@ -300,6 +300,39 @@ impl ClientMessageId {
     }
 }
 
+/// The longest shortcut of a canned reply.
+pub const MAX_SHORTCUT_CHARS: usize = 32;
+
+/// What an admin types after `/` to expand a canned reply: 1 to 32 of `a-z`, `0-9`, `_`, `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Shortcut(String);
+
+impl Shortcut {
+    /// # Errors
+    /// Returns a [`ValidationError`] for `shortcut` unless `raw` is 1 to 32 characters of
+    /// `a-z`, `0-9`, `_` and `-`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let valid = (1..=MAX_SHORTCUT_CHARS).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "shortcut",
+                format!("must be 1 to {MAX_SHORTCUT_CHARS} of a-z, 0-9, _ and -"),
+            ))
+        }
+    }
+
+    /// The shortcut as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A bearer secret: a token of an admin or a store, or an API key. 64 ASCII letters and digits.
 /// Its `Debug` output hides the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -360,6 +393,28 @@ impl StoreKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortcuts_are_short_lowercase_words() {
+        for good in ["refund", "a", "late-parcel_2", &"x".repeat(32)] {
+            assert_eq!(Shortcut::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "Refund",
+            "late parcel",
+            "é",
+            "a/b",
+            "a\0",
+            &"x".repeat(33),
+        ] {
+            assert_eq!(
+                Shortcut::parse(bad).unwrap_err().field(),
+                "shortcut",
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn no_text_field_takes_nul() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
-use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Conversations};
+use chat_domain::usecases::{Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations};
 
 use crate::settings::Settings;
 
@@ -32,6 +32,8 @@ pub struct AppState {
     pub access: Access<Live>,
     /// The conversations of the public API.
     pub conversations: Conversations<Live>,
+    /// The team's canned replies.
+    pub canned: CannedReplies<Postgres>,
     /// The repositories, for what is not a use case (health, demo data, typing).
     pub postgres: Postgres,
     /// The live connections of this instance.
@@ -81,6 +83,7 @@ impl AppState {
             deliveries: crate::realtime::Deliveries::start(chat.clone()),
             chat,
             conversations: Conversations::new(adapters.clone()),
+            canned: CannedReplies::new(Arc::new(postgres.clone()), settings.chat.max_content_chars),
             access: Access::new(adapters),
             postgres,
             hub,

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod browser;
+mod canned;
 mod conflicts;
 mod conventions;
 mod errors;

@@ -281,6 +281,7 @@ fn schema_rs_matches_the_migrated_database() {
     let compiled = compiled_tables!(
         admins,
         api_keys,
+        canned_replies,
         event_retention,
         events,
         messages,

@@ -3,12 +3,14 @@
 //! events that were recorded.
 
 mod access;
+mod canned;
 mod chat;
 mod conversations;
 
 use std::sync::Arc;
 
 pub use access::{Access, NewStore};
+pub use canned::{CannedReplies, CannedText};
 pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
 pub use conversations::{ConversationThread, Conversations};
 

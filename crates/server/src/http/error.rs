@@ -55,6 +55,8 @@ pub enum ErrorCode {
     SessionClosed,
     /// 409: the session is not claimed (by the caller).
     NotClaimed,
+    /// 409: the request clashes with what exists (a canned reply's shortcut is taken).
+    Conflict,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 415: a body that is not sent as JSON.
@@ -81,6 +83,7 @@ impl ErrorCode {
             Self::AlreadyClaimed => "already_claimed",
             Self::SessionClosed => "session_closed",
             Self::NotClaimed => "not_claimed",
+            Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -128,6 +131,7 @@ impl ApiError {
                 ChatError::AlreadyClaimed => (StatusCode::CONFLICT, ErrorCode::AlreadyClaimed),
                 ChatError::SessionClosed => (StatusCode::CONFLICT, ErrorCode::SessionClosed),
                 ChatError::NotClaimed => (StatusCode::CONFLICT, ErrorCode::NotClaimed),
+                ChatError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
                 ChatError::Contention | ChatError::Repository(RepositoryError::Unavailable(_)) => {
                     (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
                 }

@@ -2,6 +2,7 @@
 //! [`crate::wire`] type), one error type, and a guarantee that every error response is JSON.
 
 pub mod admin;
+pub mod canned;
 pub mod deadline;
 pub mod error;
 pub mod extract;

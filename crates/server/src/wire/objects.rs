@@ -503,3 +503,40 @@ pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
+
+/// A canned reply of the team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CannedReply<'a> {
+    /// Its id.
+    pub id: i64,
+    /// What follows `/` in the console's composer to expand it.
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
+    pub shortcut: &'a str,
+    /// The text; `{store.name}` and `{admin.name}` are filled in by the console.
+    pub content: &'a str,
+    /// The admin who wrote it first.
+    pub created_by: i64,
+    /// When it was last written.
+    pub updated: DateTime<Utc>,
+}
+
+impl<'a> From<&'a model::CannedReply> for CannedReply<'a> {
+    fn from(reply: &'a model::CannedReply) -> Self {
+        Self {
+            id: reply.id.get(),
+            shortcut: reply.shortcut.as_str(),
+            content: reply.content.as_str(),
+            created_by: reply.created_by.get(),
+            updated: reply.updated,
+        }
+    }
+}
+
+/// Every canned reply, by shortcut.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CannedReplyList<'a> {
+    /// The replies.
+    pub data: Vec<CannedReply<'a>>,
+    /// How many there are.
+    pub count: usize,
+}
