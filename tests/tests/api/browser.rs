@@ -435,3 +435,70 @@ async fn a_queue_of_a_thousand_keeps_up_with_fifty_events_a_second() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canned_reply_is_listed_under_slash_and_expanded_with_the_names() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    for (shortcut, content) in [
+        (
+            "refund",
+            "Hello {store.name}, this is {admin.name}: your refund is on its way.",
+        ),
+        ("hello", "Hello!"),
+    ] {
+        let resp = app
+            .post_json(
+                "/v1/chat/admin/canned/",
+                &admin.token,
+                &serde_json::json!({ "shortcut": shortcut, "content": content }),
+            )
+            .await;
+        chat_e2e::expect_json(resp, 201).await;
+    }
+    let browser = Browser::start().await;
+    browser
+        .run("canned", async {
+            let console = browser.page(1280).await;
+            let chat = browser.page(360).await;
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            send(&chat, "Where is my refund?").await;
+            let session = current_session(&app, &store).await;
+            click(&console, &format!("{} button.claim", row("queue", session))).await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
+
+            let composer = find(&console, "#composer").await;
+            composer.send_keys("/").await.expect("type");
+            wait_hidden(&console, "#canned-list", false).await;
+            assert_eq!(
+                texts(&console, "#canned-list li strong").await,
+                ["/hello", "/refund"],
+                "every reply under a bare slash"
+            );
+            composer.send_keys("re").await.expect("type");
+            wait_true(
+                &console,
+                "only /refund is listed",
+                "return document.querySelectorAll('#canned-list li').length === 1;",
+                vec![],
+            )
+            .await;
+            // Tab expands, with the store's and the admin's names.
+            composer.send_keys("\u{E004}").await.expect("Tab");
+            let expanded = "Hello Tech Store, this is Ann: your refund is on its way.";
+            wait_true(
+                &console,
+                "the reply is expanded",
+                "return document.getElementById('composer').value === arguments[0];",
+                vec![serde_json::json!(expanded)],
+            )
+            .await;
+            wait_hidden(&console, "#canned-list", true).await;
+            // Enter then sends it as any message.
+            composer.send_keys("\u{E007}").await.expect("Enter");
+            shown_once(&chat, expanded).await;
+        })
+        .await;
+}

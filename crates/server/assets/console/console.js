@@ -837,6 +837,88 @@
     });
   }
 
+  // ------------------------------------------------------------ canned replies
+
+  // `/` and a shortcut at the start of the composer list the team's canned replies; Tab or
+  // Enter expands the highlighted one, with the store's and the admin's names filled in.
+  const canned = { replies: [], shown: [], index: 0, list: $('canned-list') };
+
+  function loadCanned() {
+    call('GET', 'canned/')
+      .then((result) => { canned.replies = result.data; showCanned(); })
+      .catch(() => {});
+  }
+
+  /** The shortcut being typed (`/ref` -> `ref`), or null when the composer holds no such thing. */
+  function cannedQuery() {
+    const m = /^\/([a-z0-9_-]*)$/.exec(ui.composer.value);
+    return m ? m[1] : null;
+  }
+
+  function showCanned() {
+    const query = cannedQuery();
+    canned.shown = query === null ? [] : canned.replies.filter((r) => r.shortcut.startsWith(query));
+    canned.index = 0;
+    canned.list.replaceChildren();
+    canned.shown.forEach((r, i) => {
+      const li = document.createElement('li');
+      li.setAttribute('role', 'option');
+      li.dataset.shortcut = r.shortcut;
+      const key = document.createElement('strong');
+      key.textContent = '/' + r.shortcut;
+      const text = document.createElement('span');
+      text.textContent = r.content;
+      li.append(key, ' ', text);
+      li.addEventListener('mousedown', (e) => { e.preventDefault(); canned.index = i; expandCanned(); });
+      canned.list.append(li);
+    });
+    canned.list.hidden = canned.shown.length === 0;
+    markCanned();
+  }
+
+  function markCanned() {
+    Array.from(canned.list.children).forEach((li, i) => {
+      li.setAttribute('aria-selected', String(i === canned.index));
+    });
+  }
+
+  function expandCanned() {
+    const reply = canned.shown[canned.index];
+    if (!reply) return;
+    const s = currentSession();
+    const admin = me !== null ? adminNames.get(me) : undefined;
+    let text = reply.content;
+    if (s) text = text.split('{store.name}').join(nameOf(s));
+    if (admin !== undefined) text = text.split('{admin.name}').join(admin);
+    ui.composer.value = text;
+    canned.shown = [];
+    canned.list.hidden = true;
+    ui.composer.setSelectionRange(text.length, text.length);
+  }
+
+  // Before the composer's own Enter: with the list open, Enter expands instead of sending.
+  ui.composer.addEventListener('keydown', (e) => {
+    if (canned.list.hidden || e.isComposing) return;
+    if (e.key === 'Tab' || (e.key === 'Enter' && !e.shiftKey)) {
+      expandCanned();
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      const n = canned.shown.length;
+      canned.index = (canned.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      markCanned();
+    } else if (e.key === 'Escape') {
+      canned.list.hidden = true;
+    } else {
+      return;
+    }
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  });
+  ui.composer.addEventListener('input', () => {
+    // A fresh list each time a shortcut starts: replies others wrote meanwhile show too.
+    if (ui.composer.value === '/') loadCanned();
+    else showCanned();
+  });
+
   ui.threadClaim.addEventListener('click', () => thread.id !== null && claim(thread.id));
   ui.release.addEventListener('click', () => act('session/release/', {}, (result, s) => {
     upsert(result);
