@@ -12,6 +12,7 @@ pub mod migrations;
 pub mod relay;
 mod rows;
 pub mod schema;
+mod search;
 pub mod sequencer;
 mod sessions;
 mod token_cache;

@@ -60,6 +60,20 @@ pub(crate) fn find_details(
         .transpose()
 }
 
+/// The sessions with these ids, by id, in one query.
+pub(crate) fn details_of(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, SessionDetails>, RepositoryError> {
+    with_details()
+        .filter(sessions::id.eq_any(ids))
+        .load::<DetailsRow>(conn)
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| details(row).map(|d| (d.session.id.get(), d)))
+        .collect()
+}
+
 fn current_details(
     conn: &mut PgConnection,
     store: i64,

@@ -33,6 +33,18 @@ pub struct Admin {
     pub email: Email,
 }
 
+/// What a search found: a message that matches (with its session), or a session whose store's
+/// name matches (no message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    /// The session.
+    pub session: SessionDetails,
+    /// The message that matches, if it is a message.
+    pub message: Option<Message>,
+    /// The text around the match, the matching words between U+0002 and U+0003.
+    pub snippet: String,
+}
+
 /// A reply the support team wrote once and sends often, expanded in the console from `/` and
 /// its shortcut.
 #[derive(Debug, Clone, PartialEq, Eq)]

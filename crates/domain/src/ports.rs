@@ -450,3 +450,23 @@ pub trait CannedReplyRepository: Send + Sync + 'static {
     /// As [`CannedReplyRepository::list`].
     async fn delete(&self, id: crate::ids::CannedReplyId) -> Result<bool, RepositoryError>;
 }
+
+/// Full-text search over the conversations an admin may read. A service that has no use for it
+/// implements nothing of it: [`crate::usecases::Search`] needs this port alone.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SearchRepository: Send + Sync + 'static {
+    /// The messages whose content holds every one of `words`, and the sessions whose store's
+    /// name does, diacritics and case aside, newest first, in the sessions `admin` may read
+    /// (open ones, the ones they hold, the closed ones they held); and how many there are.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise.
+    async fn search(
+        &self,
+        admin: AdminId,
+        words: &crate::values::SearchWords,
+        page: Page,
+    ) -> Result<Listing<crate::model::SearchHit>, RepositoryError>;
+}

@@ -300,6 +300,39 @@ impl ClientMessageId {
     }
 }
 
+/// The longest search, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// What an admin searches for: words, every one of which a message must contain (or the store's
+/// name), diacritics and case aside. 1 to 200 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchWords(String);
+
+impl SearchWords {
+    /// # Errors
+    /// Returns a [`ValidationError`] for `q` when it is blank, too long, or holds NUL.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        check_no_nul("q", raw)?;
+        let words = raw.trim();
+        if words.is_empty() {
+            return Err(ValidationError::new("q", "must not be empty"));
+        }
+        if char_count(raw) > MAX_SEARCH_CHARS {
+            return Err(ValidationError::new(
+                "q",
+                format!("must be at most {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
+        Ok(Self(words.to_owned()))
+    }
+
+    /// The words as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The longest shortcut of a canned reply.
 pub const MAX_SHORTCUT_CHARS: usize = 32;
 

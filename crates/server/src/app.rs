@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
-use chat_domain::usecases::{Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations};
+use chat_domain::usecases::{
+    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search,
+};
 
 use crate::settings::Settings;
 
@@ -34,6 +36,8 @@ pub struct AppState {
     pub conversations: Conversations<Live>,
     /// The team's canned replies.
     pub canned: CannedReplies<Postgres>,
+    /// Search across the conversations.
+    pub search: Search<Postgres>,
     /// The repositories, for what is not a use case (health, demo data, typing).
     pub postgres: Postgres,
     /// The live connections of this instance.
@@ -83,6 +87,7 @@ impl AppState {
             deliveries: crate::realtime::Deliveries::start(chat.clone()),
             chat,
             conversations: Conversations::new(adapters.clone()),
+            search: Search::new(Arc::new(postgres.clone())),
             canned: CannedReplies::new(Arc::new(postgres.clone()), settings.chat.max_content_chars),
             access: Access::new(adapters),
             postgres,

@@ -14,5 +14,6 @@ mod operations;
 mod public;
 mod races;
 mod realtime;
+mod search;
 mod store;
 mod text;

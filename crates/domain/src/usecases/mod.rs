@@ -6,6 +6,7 @@ mod access;
 mod canned;
 mod chat;
 mod conversations;
+mod search;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ pub use access::{Access, NewStore};
 pub use canned::{CannedReplies, CannedText};
 pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
 pub use conversations::{ConversationThread, Conversations};
+pub use search::{Found, Search, MAX_SEARCH_LIMIT};
 
 use crate::events::DomainEvent;
 use crate::ports::{Notifier, Ports};

@@ -356,6 +356,35 @@ fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option
     .transpose()
 }
 
+/// `?q=`, `?limit=` and `?offset=` of a search.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// The words, every one of which a message (or the store's name) must hold, diacritics and
+    /// case aside (1 to 200 characters, no NUL).
+    #[param(value_type = String, required = true, max_length = 200, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$")]
+    pub q: Option<String>,
+    /// How many results at most (1 to 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
+    limit: Option<String>,
+    /// How many to skip (at most 2^63 - 1).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64, default = 0)]
+    offset: Option<String>,
+}
+
+impl SearchQuery {
+    /// The page asked for: `?limit=` (1 to 100, default 20) and `?offset=` (default 0).
+    ///
+    /// # Errors
+    /// `invalid_request` naming the parameter.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = number::<u32>("limit", self.limit.as_deref())?.unwrap_or(20);
+        let offset = number::<u64>("offset", self.offset.as_deref())?.unwrap_or(0);
+        Page::new(limit, offset, chat_domain::usecases::MAX_SEARCH_LIMIT)
+            .map_err(|e| ApiError::Chat(e.into()))
+    }
+}
+
 impl PageQuery {
     /// The page asked for: `?limit=` (1 to 500, default 100) and `?offset=` (default 0).
     ///

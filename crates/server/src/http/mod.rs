@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod public;
 pub mod routes;
+pub mod search;
 pub mod store;
 
 use std::net::TcpListener;

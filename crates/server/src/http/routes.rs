@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, OpenApiFactory};
 
 use super::extract::authenticate;
-use super::{admin, allow, canned, health, openapi, public, store};
+use super::{admin, allow, canned, health, openapi, public, search, store};
 use crate::{pages, realtime};
 
 /// Every route of the service.
@@ -60,6 +60,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(admin::admins))
                 .service(Resource::of(canned::list).and(canned::create))
                 .service(Resource::of(canned::update).and(canned::remove))
+                .service(Resource::of(search::search))
                 .service(Resource::of(admin::claim))
                 .service(Resource::of(admin::release))
                 .service(Resource::of(admin::transfer))

@@ -540,3 +540,37 @@ pub struct CannedReplyList<'a> {
     /// How many there are.
     pub count: usize,
 }
+
+/// A search result: a message that matches, in its session, or a session whose store's name
+/// matches (`message` null).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult<'a> {
+    /// The session, as the searching admin sees it.
+    pub session: Session<'a>,
+    /// The message that matches, or null for a match on the store's name.
+    pub message: Option<Message<'a>>,
+    /// Plain text around the match, with each matching word between U+0002 and U+0003.
+    pub snippet: &'a str,
+}
+
+impl<'a> From<&'a usecases::Found> for SearchResult<'a> {
+    fn from(found: &'a usecases::Found) -> Self {
+        Self {
+            session: Session {
+                session: (&found.hit.session).into(),
+                unread_count: found.unread_count,
+            },
+            message: found.hit.message.as_ref().map(Message::from),
+            snippet: &found.hit.snippet,
+        }
+    }
+}
+
+/// A page of search results, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchPage<'a> {
+    /// The results of the page.
+    pub data: Vec<SearchResult<'a>>,
+    /// How many results there are in all.
+    pub count: u64,
+}
