@@ -502,3 +502,49 @@ async fn a_canned_reply_is_listed_under_slash_and_expanded_with_the_names() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_opens_the_conversation_at_the_message() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let session = app
+        .open_session(&store, "Where is my crème brûlée order?")
+        .await;
+    app.claim(&admin, session).await;
+    // Enough after it that it is not on the thread's first page.
+    for i in 0..120 {
+        app.store_send(&store, &format!("and another thing, number {i}"))
+            .await;
+    }
+    let browser = Browser::start().await;
+    browser
+        .run("search", async {
+            let console = browser.page(1280).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            find(&console, &row("mine", session)).await;
+            // `/` puts the focus in the search box.
+            press(&console, '/').await;
+            let search = find(&console, "#search").await;
+            search
+                .send_keys("CREME brulee\u{E007}")
+                .await
+                .expect("search");
+            wait_hidden(&console, "#search-section", false).await;
+            assert_eq!(
+                texts(&console, "#search-results mark").await,
+                ["crème", "brûlée"]
+            );
+            click(&console, "#search-results button").await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
+            wait_true(
+                &console,
+                "the message is shown and marked",
+                "const li = document.querySelector('#messages li.found'); \
+                 return !!li && li.textContent.includes('crème brûlée');",
+                vec![],
+            )
+            .await;
+        })
+        .await;
+}

@@ -837,6 +837,86 @@
     });
   }
 
+  // ------------------------------------------------------------ search
+
+  // Results are plain text: the matching words, between U+0002 and U+0003 in the snippet, are
+  // marked with <mark> elements, never with HTML from the server.
+  const found = {
+    form: $('search-form'), input: $('search'), section: $('search-section'),
+    list: $('search-results'), count: $('search-count'),
+  };
+
+  function snippetNodes(snippet) {
+    const nodes = [];
+    snippet.split('\u0002').forEach((part, i) => {
+      const [marked, rest] = i === 0 ? [null, part] : part.split('\u0003');
+      if (marked !== null && marked !== undefined) {
+        const mark = document.createElement('mark');
+        mark.textContent = marked;
+        nodes.push(mark);
+      }
+      if (rest) nodes.push(document.createTextNode(rest));
+    });
+    return nodes;
+  }
+
+  async function runSearch() {
+    const q = found.input.value.trim();
+    if (!q) { clearSearch(); return; }
+    try {
+      const page = await call('GET', 'search/?q=' + encodeURIComponent(q) + '&limit=50');
+      found.list.replaceChildren();
+      for (const r of page.data) {
+        const li = document.createElement('li');
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.dataset.sessionId = String(r.session.id);
+        if (r.message) button.dataset.messageId = String(r.message.id);
+        const who = document.createElement('strong');
+        who.textContent = nameOf(r.session);
+        const text = document.createElement('span');
+        text.className = 'snippet';
+        text.append(...snippetNodes(r.snippet));
+        button.append(who, ' ', text);
+        button.addEventListener('click', () => revealMessage(r.session.id, r.message ? r.message.id : null));
+        li.append(button);
+        found.list.append(li);
+      }
+      found.count.textContent = String(page.count);
+      found.section.hidden = false;
+    } catch (err) {
+      report(err, 'Could not search: ');
+    }
+  }
+
+  function clearSearch() {
+    found.input.value = '';
+    found.list.replaceChildren();
+    found.section.hidden = true;
+  }
+
+  /** Opens session `id` and shows message `messageId` in it, loading older pages as needed. */
+  async function revealMessage(id, messageId) {
+    openThread(id);
+    if (messageId === null) return;
+    const selector = 'li[data-message-id="' + messageId + '"]';
+    for (let waited = 0; !(thread.id === id && thread.loaded) && waited < 5000; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let li = ui.messages.querySelector(selector);
+    for (let pages = 0; !li && thread.id === id && thread.hasMore && pages < 50; pages++) {
+      await loadOlder();
+      li = ui.messages.querySelector(selector);
+    }
+    if (!li) return;
+    ui.messages.querySelectorAll('li.found').forEach((e) => e.classList.remove('found'));
+    li.classList.add('found');
+    li.scrollIntoView({ block: 'center' });
+  }
+
+  L.onSubmit(found.form, runSearch);
+  $('search-clear').addEventListener('click', clearSearch);
+
   // ------------------------------------------------------------ canned replies
 
   // `/` and a shortcut at the start of the composer list the team's canned replies; Tab or
@@ -947,6 +1027,8 @@
       if (row && row.list === 'queue') claim(row.id);
     } else if (e.key === 'e') {
       closeSession();
+    } else if (e.key === '/') {
+      found.input.focus();
     } else {
       return;
     }
