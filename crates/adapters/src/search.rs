@@ -16,22 +16,20 @@ use crate::schema::messages;
 use crate::sessions::details_of;
 use crate::Postgres;
 
-/// The hits: matching messages and matching store names, in the sessions the admin may read.
-/// `$1` the words, `$2` the admin.
+/// The hits: matching messages and matching store names, in the sessions the admin may read
+/// (open, or theirs: held now or when closed). `$1` the words, `$2` the admin, `$3` `open`.
 const HITS: &str = "\
 WITH q AS (SELECT plainto_tsquery('chat_search', $1) AS query),
-readable AS (
-    SELECT s.id, s.store_id, s.last_message_at FROM sessions s
-     WHERE s.status = $3 OR s.admin_id = $2
-),
 hits AS (
-    SELECT r.id AS session_id, m.id AS message_id, m.created AS at, m.content AS text
-      FROM q, messages m JOIN readable r ON r.id = m.session_id
+    SELECT s.id AS session_id, m.id AS message_id, m.created AS at, m.content AS text
+      FROM q, messages m JOIN sessions s ON s.id = m.session_id
      WHERE to_tsvector('chat_search', m.content) @@ q.query
+       AND (s.status = $3 OR s.admin_id = $2)
     UNION ALL
-    SELECT r.id, NULL, r.last_message_at, st.name
-      FROM q, stores st JOIN readable r ON r.store_id = st.id
+    SELECT s.id, NULL, s.last_message_at, st.name
+      FROM q, stores st JOIN sessions s ON s.store_id = st.id
      WHERE to_tsvector('chat_search', st.name) @@ q.query
+       AND (s.status = $3 OR s.admin_id = $2)
 )";
 
 #[derive(QueryableByName)]
@@ -40,6 +38,8 @@ struct HitRow {
     session_id: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     message_id: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
     #[diesel(sql_type = Text)]
     snippet: String,
 }
@@ -62,13 +62,16 @@ impl SearchRepository for Postgres {
         self.db
             .run(move |conn| {
                 let open = SessionStatus::Open.as_str();
+                // The page and, with it, how many hits there are in all (one scan, not two).
                 let rows: Vec<HitRow> = diesel::sql_query(format!(
-                    "{HITS} SELECT session_id, message_id, \
+                    "{HITS} SELECT session_id, message_id, total, \
                      ts_headline('chat_search', text, q.query, \
                        format('StartSel=\"%s\", StopSel=\"%s\", MaxWords=30, MinWords=12', \
                               chr(2), chr(3))) AS snippet \
-                     FROM hits, q ORDER BY at DESC, session_id DESC, message_id DESC NULLS LAST \
-                     LIMIT $4 OFFSET $5"
+                     FROM (SELECT *, count(*) OVER () AS total FROM hits \
+                           ORDER BY at DESC, session_id DESC, message_id DESC NULLS LAST \
+                           LIMIT $4 OFFSET $5) page, q \
+                     ORDER BY at DESC, session_id DESC, message_id DESC NULLS LAST"
                 ))
                 .bind::<Text, _>(&words)
                 .bind::<BigInt, _>(admin.get())
@@ -77,13 +80,20 @@ impl SearchRepository for Postgres {
                 .bind::<BigInt, _>(i64::try_from(page.offset()).unwrap_or(i64::MAX))
                 .load(conn)
                 .map_err(db_error)?;
-                let total = diesel::sql_query(format!("{HITS} SELECT count(*) AS total FROM hits"))
-                    .bind::<Text, _>(&words)
-                    .bind::<BigInt, _>(admin.get())
-                    .bind::<Text, _>(open)
-                    .get_result::<Total>(conn)
-                    .map_err(db_error)?
-                    .total;
+                // A page past the end has no row to tell the total: count apart.
+                let total = match rows.first() {
+                    Some(row) => row.total,
+                    None if page.offset() == 0 => 0,
+                    None => {
+                        diesel::sql_query(format!("{HITS} SELECT count(*) AS total FROM hits"))
+                            .bind::<Text, _>(&words)
+                            .bind::<BigInt, _>(admin.get())
+                            .bind::<Text, _>(open)
+                            .get_result::<Total>(conn)
+                            .map_err(db_error)?
+                            .total
+                    }
+                };
                 // The sessions and messages of the page, two queries for all of them.
                 let session_ids: Vec<i64> = rows.iter().map(|r| r.session_id).collect();
                 let message_ids: Vec<i64> = rows.iter().filter_map(|r| r.message_id).collect();

@@ -168,3 +168,35 @@ pub fn get_session(setup: &str) -> String {
         details = details_select(),
     )
 }
+
+/// The hits of a search of `words` (SQL) as admin `:aid`, as the service's search adapter
+/// writes them (`crates/adapters/src/search.rs`, `HITS`).
+fn search_hits(words: &str) -> String {
+    format!(
+        "WITH q AS (SELECT plainto_tsquery('chat_search', {words}) AS query), \
+         hits AS (SELECT s.id AS session_id, m.id AS message_id, m.created AS at, m.content AS text \
+           FROM q, messages m JOIN sessions s ON s.id = m.session_id WHERE to_tsvector('chat_search', m.content) @@ q.query \
+           AND (s.status = 'open' OR s.admin_id = :aid) \
+           UNION ALL SELECT s.id, NULL, s.last_message_at, st.name FROM q, stores st JOIN sessions s ON s.store_id = st.id \
+           WHERE to_tsvector('chat_search', st.name) @@ q.query AND (s.status = 'open' OR s.admin_id = :aid))"
+    )
+}
+
+/// `GET /v1/chat/admin/search/?q=<words>` (the first 20 results) as admin `:aid`: the page of
+/// hits with their count, then the sessions and messages of the page by id (`:s1`..`:s20`,
+/// `:m1`..`:m20`, set by `setup`).
+#[must_use]
+pub fn search(setup: &str, words: &str) -> String {
+    let hits = search_hits(words);
+    let sessions: Vec<String> = (1..=20).map(|i| format!(":s{i}")).collect();
+    let messages: Vec<String> = (1..=20).map(|i| format!(":m{i}")).collect();
+    format!(
+        "{setup}\n\
+         {hits} SELECT session_id, message_id, total, ts_headline('chat_search', text, q.query, format('StartSel=\"%s\", StopSel=\"%s\", MaxWords=30, MinWords=12', chr(2), chr(3))) AS snippet FROM (SELECT *, count(*) OVER () AS total FROM hits ORDER BY at DESC, session_id DESC, message_id DESC NULLS LAST LIMIT 20 OFFSET 0) page, q ORDER BY at DESC, session_id DESC, message_id DESC NULLS LAST;\n\
+         {details} WHERE (\"sessions\".\"id\" = ANY(ARRAY[{sessions}]::bigint[]));\n\
+         SELECT {MESSAGE_COLS} FROM \"messages\" WHERE (\"messages\".\"id\" = ANY(ARRAY[{messages}]::bigint[]));\n",
+        details = details_select(),
+        sessions = sessions.join(", "),
+        messages = messages.join(", "),
+    )
+}
