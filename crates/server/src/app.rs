@@ -84,7 +84,7 @@ impl AppState {
         };
         let chat = Chat::new(adapters.clone(), policy);
         Self {
-            deliveries: crate::realtime::Deliveries::start(chat.clone()),
+            deliveries: crate::realtime::Deliveries::default(),
             chat,
             conversations: Conversations::new(adapters.clone()),
             search: Search::new(Arc::new(postgres.clone())),

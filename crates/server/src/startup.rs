@@ -17,7 +17,8 @@ pub struct Application {
     state: AppState,
     relay: Relay,
     sequencer: Sequencer,
-    pruner: tokio::task::JoinHandle<()>,
+    /// The service's other background tasks, stopped with it.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -47,7 +48,12 @@ impl Application {
             state.sequencer.clone(),
             Duration::from_secs(state.settings.events.listener_stall_secs),
         );
-        let pruner = tokio::spawn(prune_events(state.clone()));
+        // Every background task of the service starts here.
+        let tasks = vec![
+            tokio::spawn(prune_events(state.clone())),
+            tokio::spawn(state.deliveries.clone().write_reports(state.chat.clone())),
+            tokio::spawn(sweep_rate_limits(state.clone())),
+        ];
         let listener = TcpListener::bind(state.settings.bind_addr())?;
         let addr = listener.local_addr()?;
         let server = crate::http::server(state.clone(), listener)?;
@@ -57,7 +63,7 @@ impl Application {
             state,
             relay,
             sequencer,
-            pruner,
+            tasks,
         })
     }
 
@@ -85,7 +91,9 @@ impl Application {
     /// When the server fails.
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.pruner.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         drop(self.relay);
         drop(self.sequencer);
         result
@@ -148,6 +156,16 @@ async fn prune_events(state: AppState) {
             Ok(pruned) => tracing::info!(pruned, "pruned old events"),
             Err(err) => tracing::warn!(%err, "could not prune events"),
         }
+    }
+}
+
+/// Forgets, now and then, the rate-limit buckets of token holders idle long enough to be full
+/// again, so that the limiters hold only the recently active.
+async fn sweep_rate_limits(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limits.forget_idle();
     }
 }
 

@@ -34,15 +34,10 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
-    /// Starts the task that writes the reports, on the current Tokio runtime (without one,
-    /// as in plain unit tests, reports wait unwritten).
-    #[must_use]
-    pub fn start(chat: Chat<Live>) -> Self {
-        let deliveries = Self::default();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(run(chat, deliveries.clone()));
-        }
-        deliveries
+    /// Writes the reports through `chat`, batched, for as long as the service runs (started
+    /// with the other background tasks, in `crate::startup`; until then reports wait).
+    pub async fn write_reports(self, chat: Chat<Live>) {
+        run(chat, self).await;
     }
 
     /// Reports that `message` reached a live socket of `reader`.
