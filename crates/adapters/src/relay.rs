@@ -471,9 +471,9 @@ pub struct Relay {
 impl Relay {
     /// Starts relaying from the database at `url` into `hub`, from the events committed from
     /// now on, removing revoked tokens from `tokens` (live only while listening), reporting
-    /// through `status`, cutting off relays silent for longer than `stall` while
-    /// notifications wait. Reconnects by itself, with backoff, when the connection is lost,
-    /// and then reads what it missed.
+    /// through `status`, cutting off the relays of other instances silent for longer than
+    /// `stall`. Reconnects by itself, with backoff, when the connection is lost, and then
+    /// reads what it missed.
     #[must_use]
     pub fn spawn(
         url: String,

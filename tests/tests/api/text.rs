@@ -120,145 +120,167 @@ fn body(rest: &Value, field: &str, text: &Text) -> String {
     format!("{{{inner}{sep}\"{field}\":\"{}\"}}", text.0)
 }
 
-/// Sends `text` through `field`; the status, or for the command line 200 or 400.
-async fn try_field(world: &World, field: Field, text: &Text) -> u16 {
-    let app = &world.app;
-    let (method, path, token, json) = match field {
-        Field::StoreContent | Field::StoreClientMessageId => {
-            let name = if matches!(field, Field::StoreContent) {
-                "content"
-            } else {
-                "client_message_id"
-            };
-            let rest = if matches!(field, Field::StoreContent) {
-                json!({})
-            } else {
-                json!({"content": "hi"})
-            };
-            (
-                Method::POST,
-                "/v1/chat/store/message/send/".to_owned(),
-                world.store.token.clone(),
-                body(&rest, name, text),
-            )
-        }
+/// Who sends a request.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Store,
+    Admin,
+    Integration,
+}
+
+/// The request that carries a field over HTTP: method, path, caller, the other fields (valid)
+/// and the field's name; `None` for the command line's fields.
+fn request(
+    field: Field,
+    session_id: i64,
+) -> Option<(Method, &'static str, Caller, Value, &'static str)> {
+    const STORE_SEND: &str = "/v1/chat/store/message/send/";
+    const ADMIN_SEND: &str = "/v1/chat/admin/message/send/";
+    const STORE: &str = "/api/public/stores/900/";
+    const ADMINS: &str = "/api/public/admins/";
+    let named = json!({"name": "S", "email": "s@example.com"});
+    Some(match field {
+        Field::StoreContent => (
+            Method::POST,
+            STORE_SEND,
+            Caller::Store,
+            json!({}),
+            "content",
+        ),
+        Field::StoreClientMessageId => (
+            Method::POST,
+            STORE_SEND,
+            Caller::Store,
+            json!({"content": "hi"}),
+            "client_message_id",
+        ),
         Field::StoreAttachmentUrl => (
             Method::POST,
-            "/v1/chat/store/message/send/".to_owned(),
-            world.store.token.clone(),
-            body(&json!({"attachment_type": "image"}), "attachment_url", text),
+            STORE_SEND,
+            Caller::Store,
+            json!({"attachment_type": "image"}),
+            "attachment_url",
         ),
         Field::StoreAttachmentType => (
             Method::POST,
-            "/v1/chat/store/message/send/".to_owned(),
-            world.store.token.clone(),
-            body(
-                &json!({"attachment_url": "https://example.com/a.png"}),
-                "attachment_type",
-                text,
-            ),
+            STORE_SEND,
+            Caller::Store,
+            json!({"attachment_url": "https://example.com/a.png"}),
+            "attachment_type",
         ),
         Field::AdminContent => (
             Method::POST,
-            "/v1/chat/admin/message/send/".to_owned(),
-            world.admin_token.clone(),
-            body(&json!({"session_id": world.session_id}), "content", text),
+            ADMIN_SEND,
+            Caller::Admin,
+            json!({"session_id": session_id}),
+            "content",
         ),
         Field::AdminClientMessageId => (
             Method::POST,
-            "/v1/chat/admin/message/send/".to_owned(),
-            world.admin_token.clone(),
-            body(
-                &json!({"session_id": world.session_id, "content": "hi"}),
-                "client_message_id",
-                text,
-            ),
+            ADMIN_SEND,
+            Caller::Admin,
+            json!({"session_id": session_id, "content": "hi"}),
+            "client_message_id",
         ),
         Field::StoreName => (
             Method::PUT,
-            "/api/public/stores/900/".to_owned(),
-            world.key.clone(),
-            body(&json!({"email": "s@example.com"}), "name", text),
+            STORE,
+            Caller::Integration,
+            json!({"email": "s@example.com"}),
+            "name",
         ),
         Field::StoreEmail => (
             Method::PUT,
-            "/api/public/stores/900/".to_owned(),
-            world.key.clone(),
-            body(&json!({"name": "S"}), "email", text),
+            STORE,
+            Caller::Integration,
+            json!({"name": "S"}),
+            "email",
         ),
-        Field::StoreLogoUrl => (
-            Method::PUT,
-            "/api/public/stores/900/".to_owned(),
-            world.key.clone(),
-            body(
-                &json!({"name": "S", "email": "s@example.com"}),
-                "logo_url",
-                text,
-            ),
-        ),
+        Field::StoreLogoUrl => (Method::PUT, STORE, Caller::Integration, named, "logo_url"),
         Field::AdminName => (
             Method::POST,
-            "/api/public/admins/".to_owned(),
-            world.key.clone(),
-            body(&json!({"email": "a@example.com"}), "name", text),
+            ADMINS,
+            Caller::Integration,
+            json!({"email": "a@example.com"}),
+            "name",
         ),
         Field::AdminEmail => (
             Method::POST,
-            "/api/public/admins/".to_owned(),
-            world.key.clone(),
-            body(&json!({"name": "A"}), "email", text),
+            ADMINS,
+            Caller::Integration,
+            json!({"name": "A"}),
+            "email",
         ),
         Field::RevokedToken => (
             Method::DELETE,
-            "/api/public/tokens/".to_owned(),
-            world.key.clone(),
-            body(&json!({}), "token", text),
+            "/api/public/tokens/",
+            Caller::Integration,
+            json!({}),
+            "token",
         ),
-        Field::CliAdminName | Field::CliApiKeyName => {
-            // Arguments are OS strings: what JSON escapes mean, decoded (a NUL cannot be an
-            // argument at all).
-            let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{}\"", text.0)) else {
-                return 400;
-            };
-            if decoded.contains('\0') {
-                return 400;
-            }
-            let args: Vec<&str> = match field {
-                Field::CliAdminName => vec![
-                    "chat-server",
-                    "create-admin",
-                    "--name",
-                    &decoded,
-                    "--email",
-                    "cli@example.com",
-                ],
-                _ => vec!["chat-server", "create-api-key", "--name", &decoded],
-            };
-            let Ok(cli) = chat_server::cli::Cli::try_parse_from(args) else {
-                return 400;
-            };
-            let command = cli.command.expect("a command");
-            return match chat_server::cli::run(app.state(), command).await {
-                Ok(_) => 200,
-                Err(err) => {
-                    let chat = err.downcast_ref::<chat_domain::ChatError>();
-                    assert!(
-                        matches!(chat, Some(chat_domain::ChatError::Invalid(_))),
-                        "the command line refuses {text:?} as invalid, not with {err:#}"
-                    );
-                    400
-                }
-            };
-        }
+        Field::CliAdminName | Field::CliApiKeyName => return None,
+    })
+}
+
+/// Sends `text` through `field`; the status, or for the command line 200 or 400.
+async fn try_field(world: &World, field: Field, text: &Text) -> u16 {
+    let Some((method, path, caller, rest, name)) = request(field, world.session_id) else {
+        return try_command(world, field, text).await;
     };
-    app.request(method, &path, &token)
+    let token = match caller {
+        Caller::Store => &world.store.token,
+        Caller::Admin => &world.admin_token,
+        Caller::Integration => &world.key,
+    };
+    world
+        .app
+        .request(method, path, token)
         .header("Content-Type", "application/json")
-        .body(json)
+        .body(body(&rest, name, text))
         .send()
         .await
         .expect("the server answers")
         .status()
         .as_u16()
+}
+
+/// Runs the command that takes `field` with `text` as its argument: 200 when it succeeds, 400
+/// when it refuses the text as invalid.
+async fn try_command(world: &World, field: Field, text: &Text) -> u16 {
+    // Arguments are OS strings: what JSON escapes mean, decoded (a NUL cannot be an argument
+    // at all).
+    let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{}\"", text.0)) else {
+        return 400;
+    };
+    if decoded.contains('\0') {
+        return 400;
+    }
+    let args: Vec<&str> = match field {
+        Field::CliAdminName => vec![
+            "chat-server",
+            "create-admin",
+            "--name",
+            &decoded,
+            "--email",
+            "cli@example.com",
+        ],
+        _ => vec!["chat-server", "create-api-key", "--name", &decoded],
+    };
+    let Ok(cli) = chat_server::cli::Cli::try_parse_from(args) else {
+        return 400;
+    };
+    let command = cli.command.expect("a command");
+    match chat_server::cli::run(world.app.state(), command).await {
+        Ok(_) => 200,
+        Err(err) => {
+            let chat = err.downcast_ref::<chat_domain::ChatError>();
+            assert!(
+                matches!(chat, Some(chat_domain::ChatError::Invalid(_))),
+                "the command line refuses {text:?} as invalid, not with {err:#}"
+            );
+            400
+        }
+    }
 }
 
 #[test]
