@@ -250,7 +250,7 @@ impl TestApp {
         let (admin, token) = self
             .state
             .access
-            .create_admin(name, &format!("admin{n}@example.com"))
+            .create_admin(name, &format!("admin{n}@example.com"), None)
             .await
             .expect("create an admin");
         TestAdmin {

@@ -41,6 +41,9 @@ pub struct WsClient {
     early: VecDeque<Value>,
     /// The cursor of the `hello` frame: the socket has every event up to it.
     pub hello: i64,
+    /// Whether `admin_presence` events are read (tests of presence) or passed over (every
+    /// other test: admins come and go as their sockets do).
+    pub presence: bool,
 }
 
 /// Why a connection was refused: the HTTP status of the refused handshake.
@@ -151,6 +154,7 @@ impl WsClient {
             stream,
             early: VecDeque::new(),
             hello: 0,
+            presence: false,
         };
         loop {
             let frame = client.read_within(EXPECT).await.expect("a hello frame");
@@ -183,10 +187,20 @@ impl WsClient {
     }
 
     /// The next text frame as JSON within `wait`, answering pings; `None` on silence or close.
+    /// `admin_presence` events are passed over unless [`WsClient::presence`] is set.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
-        match self.early.pop_front() {
-            Some(frame) => Some(frame),
-            None => self.read_within(wait).await,
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = match self.early.pop_front() {
+                Some(frame) => frame,
+                None => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    self.read_within(left).await?
+                }
+            };
+            if self.presence || frame["type"] != "admin_presence" {
+                return Some(frame);
+            }
         }
     }
 
@@ -351,6 +365,14 @@ impl Instance {
     /// # Panics
     /// When it cannot start.
     pub async fn spawn(app: &TestApp) -> Self {
+        Self::spawn_with(app, |_| {}).await
+    }
+
+    /// Starts another instance on `app`'s database, its settings tweaked by `configure`.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn spawn_with(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::defaults();
         app.db().url().clone_into(&mut settings.database_url);
         settings.bind_addr = "127.0.0.1:0".to_owned();
@@ -358,6 +380,7 @@ impl Instance {
         settings.database.pool_size = 10;
         settings.rate_limit.requests_per_second = 0;
         settings.rate_limit.sends_per_second = 0;
+        configure(&mut settings);
         let instance = Application::build(settings)
             .await
             .expect("build another instance");

@@ -99,6 +99,8 @@ impl DirectoryRepository for Postgres {
                     .values((
                         admins::name.eq(profile.name.as_str()),
                         admins::email.eq(profile.email.as_str()),
+                        admins::max_sessions
+                            .eq(i32::try_from(profile.max_sessions.get()).unwrap_or(i32::MAX)),
                     ))
                     .returning(AdminRow::as_returning())
                     .get_result(conn)

@@ -15,6 +15,7 @@ pub mod schema;
 mod search;
 pub mod sequencer;
 mod sessions;
+mod team;
 mod token_cache;
 mod tokens;
 
@@ -47,6 +48,9 @@ pub struct Postgres {
             std::collections::HashMap<chat_domain::ids::AdminId, chat_domain::model::Admin>,
         >,
     >,
+    /// This instance, among those sharing the database (presence says which holds whose
+    /// consoles): random, drawn once.
+    instance: i64,
 }
 
 impl Postgres {
@@ -65,6 +69,7 @@ impl Postgres {
             encode,
             tokens,
             admins: std::sync::Arc::default(),
+            instance: team::instance_id(),
         }
     }
 

@@ -105,7 +105,12 @@ fn append(
     let session_id = session.id;
     // Access first: a repeated key must not show anybody a message they may not see.
     let current = session_details(session, store, None)?;
-    if let Err(reason) = current.check_write(new.author) {
+    let access = match new.author {
+        // A note is checked by its own rule below; a repeated key is the author's own.
+        Participant::Admin(admin) if new.private => current.check_read(Participant::Admin(admin)),
+        author => current.check_write(author),
+    };
+    if let Err(reason) = access {
         return Ok(AppendOutcome::Refused(reason));
     }
     let sender = chat_domain::model::Sender::from(new.author);
@@ -135,7 +140,16 @@ fn append(
         status: MessageStatus::Sent,
         created,
         client_message_id: new.client_message_id.clone(),
+        private: new.private,
     };
+    if new.private {
+        let Participant::Admin(author) = new.author else {
+            return Ok(AppendOutcome::Refused(
+                chat_domain::session::TransitionError::NotYours,
+            ));
+        };
+        return note(conn, encode, &current, author, message, message_id);
+    }
     // The domain decides the session after the message on the locked row (its last message
     // is not needed for that, so it was not read).
     let change = match current.append(new.author, &message) {
@@ -160,6 +174,43 @@ fn append(
     ))
     .execute(conn)?;
     record(conn, encode, &change.events, created)?;
+    Ok(AppendOutcome::Created {
+        message,
+        session: Box::new(change.session),
+        events: change.events,
+    })
+}
+
+/// Stores a private note: the message alone, for the session moves on in nothing a store
+/// could see (the domain decides, [`chat_domain::model::SessionDetails::note`]).
+fn note(
+    conn: &mut PgConnection,
+    encode: EncodeData,
+    current: &SessionDetails,
+    author: chat_domain::ids::AdminId,
+    message: Message,
+    message_id: i64,
+) -> Result<AppendOutcome, DieselError> {
+    let change = match current.note(author, &message) {
+        Ok(change) => change,
+        Err(reason) => return Ok(AppendOutcome::Refused(reason)),
+    };
+    let attachment = message.body.attachment();
+    diesel::insert_into(messages::table)
+        .values((
+            messages::id.eq(message_id),
+            messages::session_id.eq(message.session_id.get()),
+            messages::sender_type.eq("admin"),
+            messages::sender_id.eq(author.get()),
+            messages::content.eq(message.body.content().as_str()),
+            messages::attachment_url.eq(attachment.map_or("", |a| a.url())),
+            messages::attachment_type.eq(attachment.map_or("", |a| a.kind().as_str())),
+            messages::client_message_id.eq(message.client_message_id.as_ref().map(|k| k.as_str())),
+            messages::created.eq(message.created),
+            messages::private.eq(true),
+        ))
+        .execute(conn)?;
+    record(conn, encode, &change.events, message.created)?;
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(change.session),
@@ -193,10 +244,12 @@ fn mark_read(
     if known.is_none() {
         return Ok(ReadOutcome::UnknownMessage);
     }
+    // Notes have no status.
     let unread = messages::table
         .filter(messages::session_id.eq(id.get()))
         .filter(messages::id.le(up_to.get()))
-        .filter(messages::status.ne(MessageStatus::Read.as_str()));
+        .filter(messages::status.ne(MessageStatus::Read.as_str()))
+        .filter(messages::private.eq(false));
     let read = MessageStatus::Read.as_str();
     let moved: Vec<(i64, String, Option<i64>)> = match reader {
         Participant::Admin(_) => diesel::update(unread.filter(messages::sender_type.eq("store")))
@@ -244,7 +297,8 @@ fn mark_delivered(
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let sent = messages::table
         .filter(messages::id.eq_any(ids))
-        .filter(messages::status.eq(MessageStatus::Sent.as_str()));
+        .filter(messages::status.eq(MessageStatus::Sent.as_str()))
+        .filter(messages::private.eq(false));
     let delivered = MessageStatus::Delivered.as_str();
     let returning = (
         messages::session_id,
@@ -334,6 +388,7 @@ impl MessageRepository for Postgres {
         &self,
         session: SessionId,
         cursor: MessageCursor,
+        notes: bool,
     ) -> Result<MessagePage, RepositoryError> {
         self.db
             .run(move |conn| {
@@ -343,6 +398,9 @@ impl MessageRepository for Postgres {
                     .limit(i64::from(cursor.limit) + 1)
                     .select(MessageRow::as_select())
                     .into_boxed();
+                if !notes {
+                    query = query.filter(messages::private.eq(false));
+                }
                 if let Some(before) = cursor.before {
                     query = query.filter(messages::id.lt(before.get()));
                 }

@@ -151,6 +151,7 @@ pub(crate) struct MessageRow {
     pub status: String,
     pub client_message_id: Option<String>,
     pub created: DateTime<Utc>,
+    pub private: bool,
 }
 
 pub(crate) fn sender(kind: &str, id: Option<i64>) -> Result<Sender, RepositoryError> {
@@ -186,6 +187,7 @@ impl TryFrom<MessageRow> for Message {
                 .map(ClientMessageId::parse)
                 .transpose()
                 .map_err(corrupt)?,
+            private: row.private,
         })
     }
 }

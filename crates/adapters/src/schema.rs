@@ -1,11 +1,22 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    admin_sockets (admin_id, instance_id) {
+        instance_id -> Int8,
+        admin_id -> Int8,
+    }
+}
+
+diesel::table! {
     admins (id) {
         id -> Int8,
         name -> Text,
         email -> Text,
         created -> Timestamptz,
+        max_sessions -> Int4,
+        away -> Bool,
+        presence -> Text,
+        last_assigned -> Nullable<Timestamptz>,
     }
 }
 
@@ -50,6 +61,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    instances (id) {
+        id -> Int8,
+        heard_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     messages (id) {
         id -> Int8,
         session_id -> Int8,
@@ -61,6 +79,7 @@ diesel::table! {
         status -> Text,
         client_message_id -> Nullable<Text>,
         created -> Timestamptz,
+        private -> Bool,
     }
 }
 
@@ -87,6 +106,7 @@ diesel::table! {
         unread_by_store -> Int8,
         created -> Timestamptz,
         updated -> Timestamptz,
+        queued_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -115,6 +135,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(admin_sockets -> admins (admin_id));
+diesel::joinable!(admin_sockets -> instances (instance_id));
 diesel::joinable!(canned_replies -> admins (created_by));
 diesel::joinable!(sessions -> admins (admin_id));
 diesel::joinable!(sessions -> stores (store_id));
@@ -123,11 +145,13 @@ diesel::joinable!(tokens -> api_keys (api_key_id));
 diesel::joinable!(tokens -> stores (store_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_sockets,
     admins,
     api_keys,
     canned_replies,
     event_retention,
     events,
+    instances,
     messages,
     relay_listeners,
     sessions,

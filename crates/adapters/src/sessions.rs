@@ -168,6 +168,7 @@ fn insert_open(
                 sessions::last_message_at.eq(now),
                 sessions::created.eq(now),
                 sessions::updated.eq(now),
+                sessions::queued_at.eq(now),
             ))
             .on_conflict(sessions::store_id)
             // A literal, not a bound parameter: PostgreSQL infers the arbiter (the partial index
@@ -258,6 +259,13 @@ impl SessionRepository for Postgres {
                 let after = transition.after_state();
                 let at = transition.at();
                 conn.transaction(|conn| {
+                    if let Some(taker) = &transition.taker {
+                        if !crate::team::load_unchanged(conn, taker)? {
+                            return Ok(None);
+                        }
+                    }
+                    // Back in the queue: it waits from now.
+                    let queued_at = (after.status == SessionStatus::Open).then_some(at);
                     let changed = diesel::update(sessions::table)
                         .filter(sessions::id.eq(transition.session_id.get()))
                         .filter(sessions::status.eq(before.status.as_str()))
@@ -269,6 +277,7 @@ impl SessionRepository for Postgres {
                             sessions::status.eq(after.status.as_str()),
                             sessions::admin_id.eq(after.admin_id.map(AdminId::get)),
                             sessions::updated.eq(at),
+                            sessions::queued_at.eq(queued_at),
                         ))
                         .execute(conn)?;
                     if changed == 0 {

@@ -213,6 +213,10 @@ impl Drop for TestDatabase {
 #[must_use]
 pub fn encode_data(event: &chat_domain::events::DomainEvent) -> String {
     use chat_domain::events::DomainEvent as E;
+    if let E::AdminPresence { admin_id, status } = event {
+        return serde_json::json!({"admin_id": admin_id.get(), "status": status.as_str()})
+            .to_string();
+    }
     let (session_id, admin_id, shows) = match event {
         E::SessionOpened(s)
         | E::SessionUpdated(s)
@@ -224,6 +228,7 @@ pub fn encode_data(event: &chat_domain::events::DomainEvent) -> String {
         E::SessionClaimed {
             session_id,
             admin_id,
+            ..
         } => (*session_id, Some(*admin_id), None),
         E::AdminConnected {
             session_id, admin, ..
@@ -231,6 +236,7 @@ pub fn encode_data(event: &chat_domain::events::DomainEvent) -> String {
         E::AdminDisconnected { session_id, .. } | E::MessageStatus { session_id, .. } => {
             (*session_id, None, None)
         }
+        E::AdminPresence { .. } => unreachable!("answered above"),
     };
     let (message_ids, status) = match event {
         E::MessageStatus {

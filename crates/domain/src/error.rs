@@ -90,6 +90,9 @@ pub enum ChatError {
     /// The session is not claimed by the caller (`not_claimed`).
     #[error("session is not claimed")]
     NotClaimed,
+    /// The admin who would take the session holds as many as they may (`at_capacity`).
+    #[error("the admin holds as many sessions as they may (max_sessions)")]
+    AtCapacity,
     /// The request clashes with what exists, such as a unique name (`conflict`).
     #[error("{0}")]
     Conflict(&'static str),
@@ -115,6 +118,7 @@ impl From<TransitionError> for ChatError {
                 "the session is already yours; pick another admin",
             )),
             TransitionError::NotYours => Self::NotFound("session"),
+            TransitionError::AtCapacity => Self::AtCapacity,
         }
     }
 }

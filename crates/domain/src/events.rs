@@ -27,11 +27,13 @@ pub enum EventKind {
     MessageStatus,
     /// A session was closed.
     SessionClosed,
+    /// An admin's presence changed.
+    AdminPresence,
 }
 
 impl EventKind {
     /// Every kind, in the order the API's documentation lists them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::SessionOpened,
         Self::SessionUpdated,
         Self::SessionClaimed,
@@ -41,6 +43,7 @@ impl EventKind {
         Self::NewMessage,
         Self::MessageStatus,
         Self::SessionClosed,
+        Self::AdminPresence,
     ];
 
     /// The `type` of the event on the wire.
@@ -56,6 +59,7 @@ impl EventKind {
             Self::NewMessage => "new_message",
             Self::MessageStatus => "message_status",
             Self::SessionClosed => "session_closed",
+            Self::AdminPresence => "admin_presence",
         }
     }
 
@@ -209,6 +213,8 @@ pub enum DomainEvent {
         session_id: SessionId,
         /// The winner.
         admin_id: AdminId,
+        /// Whether routing gave it (rather than the admin claiming it).
+        assigned: bool,
     },
     /// `admin_connected`, to the store.
     AdminConnected {
@@ -218,6 +224,8 @@ pub enum DomainEvent {
         store_id: StoreId,
         /// The admin who took it.
         admin: Admin,
+        /// Whether routing gave it.
+        assigned: bool,
     },
     /// `admin_disconnected`, to the store.
     AdminDisconnected {
@@ -257,6 +265,13 @@ pub enum DomainEvent {
     },
     /// `session_closed`, to the store and the admin of the session.
     SessionClosed(SessionDetails),
+    /// `admin_presence`, to every admin.
+    AdminPresence {
+        /// The admin.
+        admin_id: AdminId,
+        /// Their presence now.
+        status: crate::team::Presence,
+    },
 }
 
 impl DomainEvent {
@@ -273,6 +288,7 @@ impl DomainEvent {
             Self::NewMessage { .. } => EventKind::NewMessage,
             Self::MessageStatus { .. } => EventKind::MessageStatus,
             Self::SessionClosed(_) => EventKind::SessionClosed,
+            Self::AdminPresence { .. } => EventKind::AdminPresence,
         }
     }
 
@@ -280,9 +296,10 @@ impl DomainEvent {
     #[must_use]
     pub fn audience(&self) -> Audience {
         match self {
-            Self::SessionOpened(_) | Self::SessionUpdated(_) | Self::SessionClaimed { .. } => {
-                Audience::every_admin()
-            }
+            Self::SessionOpened(_)
+            | Self::SessionUpdated(_)
+            | Self::SessionClaimed { .. }
+            | Self::AdminPresence { .. } => Audience::every_admin(),
             Self::AdminConnected { store_id, .. } | Self::AdminDisconnected { store_id, .. } => {
                 Audience::store(*store_id)
             }
@@ -292,6 +309,21 @@ impl DomainEvent {
                     .collect(),
                 ..Audience::default()
             },
+            // A private note: its author and the session's admin, never the store.
+            Self::NewMessage {
+                message, admin_id, ..
+            } if message.private => {
+                let mut admins: Vec<AdminId> = admin_id.iter().copied().collect();
+                if let Sender::Admin(author) = message.sender {
+                    if !admins.contains(&author) {
+                        admins.push(author);
+                    }
+                }
+                Audience {
+                    admins,
+                    ..Audience::default()
+                }
+            }
             Self::NewMessage {
                 store_id, admin_id, ..
             } => Audience {
@@ -313,6 +345,8 @@ impl DomainEvent {
     #[must_use]
     pub fn carries(&self) -> Option<Carried> {
         match self {
+            // A note has no delivered or read status.
+            Self::NewMessage { message, .. } if message.private => None,
             Self::NewMessage { message, .. } => Some(Carried::of(message)),
             Self::SessionOpened(s) | Self::SessionUpdated(s) => {
                 s.last_message.as_ref().map(Carried::of)

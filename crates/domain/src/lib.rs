@@ -3,6 +3,7 @@
 //!
 //! - [`model`]: the entities and how the API shows them.
 //! - [`session`]: the session state machine, as pure transitions returning domain events.
+//! - [`team`]: presence, capacity and routing, as pure rules.
 //! - [`events`]: the events and who receives them.
 //! - [`ports`]: what the domain needs from the outside (repositories, tokens, the event feed,
 //!   the notifier, the clock), with their error contracts.
@@ -17,6 +18,7 @@ pub mod model;
 pub mod ports;
 pub mod principal;
 pub mod session;
+pub mod team;
 pub mod usecases;
 pub mod values;
 

@@ -90,6 +90,8 @@ pub struct AdminProfile {
     pub name: Name,
     /// Contact address, unique among admins.
     pub email: Email,
+    /// How many claimed sessions they may hold.
+    pub max_sessions: crate::team::Capacity,
 }
 
 /// One side of a conversation, acting on it.
@@ -327,6 +329,8 @@ pub struct Message {
     pub created: DateTime<Utc>,
     /// The sender's idempotency key, if it gave one.
     pub client_message_id: Option<ClientMessageId>,
+    /// A private note: only admins see it.
+    pub private: bool,
 }
 
 /// A window of a list: at most `limit` items after skipping `offset`.

@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::principal::Principal;
 use crate::session::{Transition, TransitionError};
+use crate::team::{Availability, Candidate, Capacity, Load, Member, Presence};
 use crate::values::{ClientMessageId, Name, Token};
 
 /// What [`SessionRepository::open_for_store`] found or made.
@@ -69,9 +70,13 @@ pub trait SessionRepository: Send + Sync + 'static {
     ) -> Result<OpenedSession, RepositoryError>;
 
     /// Applies `transition` if and only if the session is still in `transition.before`, in
-    /// one conditional statement, recording `transition.events` in the same transaction.
-    /// Returns the recorded events, or `None` when the session had changed (the caller
-    /// reloads and decides again).
+    /// one conditional statement, recording `transition.events` in the same transaction; when
+    /// it gives the session to an admin (`transition.taker`), that admin's row is locked
+    /// first, and it applies only if they still hold `active_sessions` claimed sessions and
+    /// may hold `max_sessions`. Writes the status, the admin and the time of the change alone
+    /// (and, for a session back in the queue, when it entered it). Returns the recorded
+    /// events, or `None` when the session or the admin's load had changed (the caller reloads
+    /// and decides again).
     ///
     /// # Errors
     /// As [`SessionRepository::find`].
@@ -149,6 +154,8 @@ pub struct NewMessage {
     pub client_message_id: Option<ClientMessageId>,
     /// When it is written.
     pub created: DateTime<Utc>,
+    /// A private note ([`crate::session::SessionDetails::note`]) rather than a message.
+    pub private: bool,
 }
 
 /// What [`MessageRepository::append`] did.
@@ -196,14 +203,16 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// session) nothing is stored ([`AppendOutcome::Refused`]); when the author already wrote
     /// a message with the same `client_message_id` in the session, that one is returned
     /// ([`AppendOutcome::Duplicate`]); otherwise the message and the session after it
-    /// ([`SessionDetails::append`] on the locked session) are stored with its events.
+    /// ([`SessionDetails::append`] on the locked session) are stored with its events. A
+    /// private note is decided by [`SessionDetails::note`] instead, and stored alone.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,
     /// [`RepositoryError::Internal`] otherwise. A failure stores nothing.
     async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError>;
 
-    /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first.
+    /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first;
+    /// private notes among them only when `notes` (for admins).
     ///
     /// # Errors
     /// As [`MessageRepository::append`].
@@ -211,6 +220,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         &self,
         session: SessionId,
         cursor: MessageCursor,
+        notes: bool,
     ) -> Result<MessagePage, RepositoryError>;
 
     /// Marks the other side's messages of the session up to `up_to` (included) read, in one
@@ -398,8 +408,112 @@ pub trait Ports: Send + Sync + 'static {
     type Notifier: Notifier;
     /// Typing notices.
     type Typing: TypingNotices;
+    /// Presence, capacity and routing.
+    type Team: TeamRepository;
     /// The time.
     type Clock: Clock;
+}
+
+/// The rule that decides the presence event of an admin from the presence last announced,
+/// whether a console of theirs is connected, and whether they said they are away:
+/// [`crate::team::Presence::change`].
+pub type PresenceRule = fn(AdminId, Presence, bool, bool) -> Option<DomainEvent>;
+
+/// The rule that assigns waiting sessions (oldest first) to online admins:
+/// [`crate::team::plan`].
+pub type Planner = fn(Vec<Candidate>, &[SessionDetails], DateTime<Utc>) -> Vec<Transition>;
+
+/// The team: presence across the instances of the service, capacity, and routing.
+///
+/// Presence: each instance says which admins have a console connected to it; an instance
+/// that stops saying it is alive is forgotten after a while, with its consoles. An admin's
+/// presence is decided by a [`PresenceRule`] on their locked row, and its changes are
+/// recorded as events like any other change.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TeamRepository: Send + Sync + 'static {
+    /// Every admin with their presence, claimed sessions and capacity, by name (then id).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise.
+    async fn members(&self) -> Result<Vec<Member>, RepositoryError>;
+
+    /// The admin `id` with their claimed sessions and capacity, if there is such an admin.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn load(&self, id: AdminId) -> Result<Option<Load>, RepositoryError>;
+
+    /// Sets the capacity of admin `id`; the admin after it, `None` when there is no such admin.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn set_capacity(
+        &self,
+        id: AdminId,
+        max_sessions: Capacity,
+    ) -> Result<Option<Load>, RepositoryError>;
+
+    /// Records that this instance holds a console of `admin` now (`connected`) or no longer
+    /// does, and, in the same transaction, the event of the presence that follows, decided by
+    /// `rule` on the admin's locked row. Returns the recorded events.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn console(
+        &self,
+        admin: AdminId,
+        connected: bool,
+        rule: PresenceRule,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, RepositoryError>;
+
+    /// Records whether `admin` said they are away, and the event of the presence that follows
+    /// (as [`TeamRepository::console`]). Returns their presence and the recorded events;
+    /// `None` when there is no such admin.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn set_away(
+        &self,
+        admin: AdminId,
+        away: bool,
+        rule: PresenceRule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Presence, Vec<DomainEvent>)>, RepositoryError>;
+
+    /// Says that this instance is alive, forgets the instances that have not said so for
+    /// `stale_after` with their consoles, and records the presence events that follow.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn heartbeat(
+        &self,
+        stale_after: std::time::Duration,
+        rule: PresenceRule,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, RepositoryError>;
+
+    /// One routing pass, serialized with every other pass of every instance: locks the online
+    /// admins, then the waiting sessions (in the order they entered the queue), assigns them
+    /// as `plan` decides, and records the assignments' events.
+    /// Returns them.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn assign_waiting(
+        &self,
+        plan: Planner,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, RepositoryError>;
+
+    /// Whether some admin is online, and the place of `store`'s session among the waiting
+    /// ones when it waits.
+    ///
+    /// # Errors
+    /// As [`TeamRepository::members`].
+    async fn availability(&self, store: StoreId) -> Result<Availability, RepositoryError>;
 }
 
 /// A canned reply as written by an admin, before the repository gives it an id.

@@ -18,8 +18,9 @@ use thiserror::Error;
 use crate::events::{Audience, DisconnectReason, DomainEvent};
 use crate::ids::{AdminId, MessageId, SessionId};
 use crate::model::{
-    Admin, Message, MessageStatus, Participant, Sender, Session, SessionDetails, SessionStatus,
+    Message, MessageStatus, Participant, Sender, Session, SessionDetails, SessionStatus,
 };
+use crate::team::Load;
 
 /// Why a transition or an access is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -42,6 +43,9 @@ pub enum TransitionError {
     /// Another store's session: not to be acknowledged at all.
     #[error("session not found")]
     NotYours,
+    /// The admin who would take the session holds as many as they may.
+    #[error("the admin holds as many sessions as they may")]
+    AtCapacity,
 }
 
 /// The part of a session that transitions change and compare.
@@ -64,6 +68,9 @@ pub struct Transition {
     pub after: SessionDetails,
     /// The events the change causes, in order.
     pub events: Vec<DomainEvent>,
+    /// The admin the change gives the session to, with the load the decision was made on:
+    /// apply it only if they still hold that many sessions (and may hold as many).
+    pub taker: Option<Load>,
 }
 
 impl Transition {
@@ -117,6 +124,7 @@ impl SessionDetails {
             before: self.state(),
             after,
             events,
+            taker: None,
         }
     }
 
@@ -135,30 +143,59 @@ impl SessionDetails {
     ///
     /// # Errors
     /// [`TransitionError::AlreadyClaimed`] when another admin holds it,
-    /// [`TransitionError::Closed`] when it is closed.
+    /// [`TransitionError::Closed`] when it is closed, [`TransitionError::AtCapacity`] when
+    /// the admin holds as many sessions as they may.
     pub fn claim(
         &self,
-        admin: &Admin,
+        admin: &Load,
         now: DateTime<Utc>,
     ) -> Result<Option<Transition>, TransitionError> {
+        self.take(admin, now, false)
+    }
+
+    /// Routing gives the session to `admin`: a claim in every way, marked assigned in its
+    /// events.
+    ///
+    /// # Errors
+    /// As [`SessionDetails::claim`].
+    pub fn assign(
+        &self,
+        admin: &Load,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Transition>, TransitionError> {
+        self.take(admin, now, true)
+    }
+
+    fn take(
+        &self,
+        taker: &Load,
+        now: DateTime<Utc>,
+        assigned: bool,
+    ) -> Result<Option<Transition>, TransitionError> {
+        let admin = &taker.admin;
         match (self.session.status, self.session.admin_id) {
             (SessionStatus::Closed, _) => Err(TransitionError::Closed),
             (SessionStatus::Claimed, Some(holder)) if holder == admin.id => Ok(None),
             (SessionStatus::Claimed, _) => Err(TransitionError::AlreadyClaimed),
+            (SessionStatus::Open, _) if !taker.has_room() => Err(TransitionError::AtCapacity),
             (SessionStatus::Open, _) => {
                 let after = self.moved_to(SessionStatus::Claimed, Some(admin.id), now);
                 let events = vec![
                     DomainEvent::SessionClaimed {
                         session_id: self.session.id,
                         admin_id: admin.id,
+                        assigned,
                     },
                     DomainEvent::AdminConnected {
                         session_id: self.session.id,
                         store_id: self.session.store_id,
                         admin: admin.clone(),
+                        assigned,
                     },
                 ];
-                Ok(Some(self.transition(after, events)))
+                let mut claim = self.transition(after, events);
+                claim.taker = Some(taker.clone());
+                Ok(Some(claim))
             }
         }
     }
@@ -185,17 +222,21 @@ impl SessionDetails {
     /// The holding admin hands the session to another admin; it stays claimed.
     ///
     /// # Errors
-    /// As [`SessionDetails::release`], and [`TransitionError::SameAdmin`] when `to` already
-    /// holds it.
+    /// As [`SessionDetails::release`], [`TransitionError::SameAdmin`] when `to` already
+    /// holds it, and [`TransitionError::AtCapacity`] when `to` holds as many as they may.
     pub fn transfer(
         &self,
         by: AdminId,
-        to: &Admin,
+        target: &Load,
         now: DateTime<Utc>,
     ) -> Result<Transition, TransitionError> {
         self.held_by(by)?;
+        let to = &target.admin;
         if to.id == by {
             return Err(TransitionError::SameAdmin);
+        }
+        if !target.has_room() {
+            return Err(TransitionError::AtCapacity);
         }
         let after = self.moved_to(SessionStatus::Claimed, Some(to.id), now);
         let events = vec![
@@ -212,9 +253,12 @@ impl SessionDetails {
                 session_id: self.session.id,
                 store_id: self.session.store_id,
                 admin: to.clone(),
+                assigned: false,
             },
         ];
-        Ok(self.transition(after, events))
+        let mut transfer = self.transition(after, events);
+        transfer.taker = Some(target.clone());
+        Ok(transfer)
     }
 
     /// `by` closes the session: the holding admin, or the store (open or claimed). A closed
@@ -328,6 +372,28 @@ impl SessionDetails {
             session: after,
             events,
         })
+    }
+
+    /// `note`, a private note by `author`, added to the session: only admins see it, so it
+    /// moves no counter and is not the session's last message. An admin leaves notes in a
+    /// session they hold or held (a closed one too).
+    ///
+    /// # Errors
+    /// [`TransitionError::NotClaimed`] in a session nobody holds or held,
+    /// [`TransitionError::ClaimedByOther`] in one another admin holds or held.
+    pub fn note(&self, author: AdminId, note: &Message) -> Result<Change, TransitionError> {
+        match self.session.admin_id {
+            None => Err(TransitionError::NotClaimed),
+            Some(holder) if holder != author => Err(TransitionError::ClaimedByOther),
+            Some(_) => Ok(Change {
+                session: self.clone(),
+                events: vec![DomainEvent::NewMessage {
+                    message: note.clone(),
+                    store_id: self.session.store_id,
+                    admin_id: Some(author),
+                }],
+            }),
+        }
     }
 
     /// The session after `reader` read `moved`, the other side's messages that were not read

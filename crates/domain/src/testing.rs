@@ -13,8 +13,9 @@ use crate::model::{
 };
 use crate::ports::{
     MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
-    MockSessionRepository, MockTokenStore, MockTypingNotices, Ports,
+    MockSessionRepository, MockTeamRepository, MockTokenStore, MockTypingNotices, Ports,
 };
+use crate::team::{Capacity, Load};
 use crate::usecases::Adapters;
 use crate::values::{Email, LogoUrl, MessageContent, Name, StoreKey, Token};
 
@@ -30,6 +31,7 @@ impl Ports for MockPorts {
     type Feed = MockEventFeed;
     type Notifier = MockNotifier;
     type Typing = MockTypingNotices;
+    type Team = MockTeamRepository;
     type Clock = MockClock;
 }
 
@@ -42,6 +44,7 @@ pub struct Mocks {
     pub tokens: MockTokenStore,
     pub feed: MockEventFeed,
     pub typing: MockTypingNotices,
+    pub team: MockTeamRepository,
     pub published: Arc<Mutex<Vec<DomainEvent>>>,
 }
 
@@ -53,6 +56,7 @@ pub fn mocks() -> Mocks {
         tokens: MockTokenStore::new(),
         feed: MockEventFeed::new(),
         typing: MockTypingNotices::new(),
+        team: MockTeamRepository::new(),
         published: Arc::default(),
     }
 }
@@ -74,6 +78,7 @@ impl Mocks {
             feed: self.feed,
             notifier,
             typing: self.typing,
+            team: self.team,
             clock,
         }
     }
@@ -96,6 +101,15 @@ pub fn admin(id: i64) -> Admin {
         id: AdminId::parse(id).unwrap(),
         name: Name::parse("name", &format!("Admin {id}")).unwrap(),
         email: Email::parse("email", &format!("admin{id}@example.com")).unwrap(),
+    }
+}
+
+/// Admin `id` holding `active` sessions, with no limit.
+pub fn load(id: i64, active: i64) -> Load {
+    Load {
+        admin: admin(id),
+        active_sessions: active,
+        max_sessions: Capacity::default(),
     }
 }
 
@@ -143,6 +157,7 @@ pub fn message(id: i64, session: i64, sender: Sender) -> Message {
         status: MessageStatus::Sent,
         created: now(),
         client_message_id: None,
+        private: false,
     }
 }
 
@@ -171,11 +186,13 @@ pub fn event(kind: EventKind) -> DomainEvent {
         EventKind::SessionClaimed => DomainEvent::SessionClaimed {
             session_id: session,
             admin_id: admin_id(2),
+            assigned: false,
         },
         EventKind::AdminConnected => DomainEvent::AdminConnected {
             session_id: session,
             store_id: store_id(12),
             admin: admin(2),
+            assigned: false,
         },
         EventKind::AdminDisconnected => DomainEvent::AdminDisconnected {
             session_id: session,
@@ -198,6 +215,10 @@ pub fn event(kind: EventKind) -> DomainEvent {
             senders: Audience::default(),
         },
         EventKind::SessionClosed => DomainEvent::SessionClosed(claimed()),
+        EventKind::AdminPresence => DomainEvent::AdminPresence {
+            admin_id: admin_id(2),
+            status: crate::team::Presence::Online,
+        },
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{
-    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search,
+    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search, Team,
 };
 
 use crate::settings::Settings;
@@ -22,6 +22,7 @@ impl Ports for Live {
     type Feed = Postgres;
     type Notifier = Commits;
     type Typing = Postgres;
+    type Team = Postgres;
     type Clock = SystemClock;
 }
 
@@ -34,6 +35,10 @@ pub struct AppState {
     pub access: Access<Live>,
     /// The conversations of the public API.
     pub conversations: Conversations<Live>,
+    /// Presence, capacity and routing.
+    pub team: Team<Live>,
+    /// The admins' consoles connected to this instance, for presence.
+    pub consoles: crate::realtime::Consoles,
     /// The team's canned replies.
     pub canned: CannedReplies<Postgres>,
     /// Search across the conversations.
@@ -77,19 +82,28 @@ impl AppState {
             feed: postgres.clone(),
             notifier: commits.clone(),
             typing: postgres.clone(),
+            team: postgres.clone(),
             clock: SystemClock,
         });
         let policy = ChatPolicy {
             max_content_chars: settings.chat.max_content_chars,
+            routing: settings.routing.mode(),
+            default_max_sessions: settings.routing.default_capacity(),
         };
         let chat = Chat::new(adapters.clone(), policy);
+        let team = Team::new(adapters.clone(), policy);
         Self {
             deliveries: crate::realtime::Deliveries::default(),
             chat,
             conversations: Conversations::new(adapters.clone()),
             search: Search::new(Arc::new(postgres.clone())),
             canned: CannedReplies::new(Arc::new(postgres.clone()), settings.chat.max_content_chars),
-            access: Access::new(adapters),
+            consoles: crate::realtime::Consoles::new(
+                team.clone(),
+                std::time::Duration::from_secs(settings.routing.offline_grace_secs),
+            ),
+            team,
+            access: Access::new(adapters, policy.default_max_sessions),
             postgres,
             hub,
             relay: RelayStatus::default(),

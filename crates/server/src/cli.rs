@@ -96,7 +96,7 @@ pub async fn run(state: &AppState, command: Command) -> anyhow::Result<Value> {
         Command::Serve(_) => unreachable!("serve is not a management command"),
         Command::Migrate => json!({ "migrated": true }),
         Command::CreateAdmin { name, email } => {
-            let (admin, token) = access.create_admin(&name, &email).await?;
+            let (admin, token) = access.create_admin(&name, &email, None).await?;
             serde_json::to_value(wire::ProvisionedAdmin {
                 admin: (&admin).into(),
                 token: token.expose(),

@@ -25,7 +25,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         return print_links(state).await;
     }
     let access = &state.access;
-    let (admin, admin_token) = access.create_admin("Demo Admin", DEMO_ADMIN_EMAIL).await?;
+    let (admin, admin_token) = access
+        .create_admin("Demo Admin", DEMO_ADMIN_EMAIL, None)
+        .await?;
     let mut store_tokens = Vec::new();
     let mut sessions = Vec::new();
     for (id, name, email, logo, first_message) in [

@@ -39,6 +39,8 @@ pub struct Settings {
     pub events: EventSettings,
     /// Rate limits per token holder.
     pub rate_limit: RateLimitSettings,
+    /// How sessions reach admins, and presence.
+    pub routing: RoutingSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Settings {
             .field("ws", &self.ws)
             .field("events", &self.events)
             .field("rate_limit", &self.rate_limit)
+            .field("routing", &self.routing)
             .finish()
     }
 }
@@ -144,6 +147,40 @@ pub struct HttpSettings {
 pub struct ChatSettings {
     /// The longest message content, in characters.
     pub max_content_chars: usize,
+}
+
+/// How sessions of the open queue reach admins, and how presence is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// `manual` (admins claim from the queue) or `auto` (the service assigns).
+    pub mode: String,
+    /// The capacity of an admin created without one (0: no limit).
+    pub max_sessions: i64,
+    /// An admin goes offline this long after their last console closed.
+    pub offline_grace_secs: u64,
+    /// How often each instance says it is alive and runs a routing pass; an instance silent
+    /// for `instance_stale_secs` is forgotten, with its consoles.
+    pub heartbeat_secs: u64,
+    /// See `heartbeat_secs`.
+    pub instance_stale_secs: u64,
+}
+
+impl RoutingSettings {
+    /// The mode, checked.
+    #[must_use]
+    pub fn mode(&self) -> chat_domain::team::RoutingMode {
+        match self.mode.as_str() {
+            "auto" => chat_domain::team::RoutingMode::Auto,
+            _ => chat_domain::team::RoutingMode::Manual,
+        }
+    }
+
+    /// The default capacity, checked.
+    #[must_use]
+    pub fn default_capacity(&self) -> chat_domain::team::Capacity {
+        chat_domain::team::Capacity::parse(self.max_sessions).unwrap_or_default()
+    }
 }
 
 /// Logging.
@@ -279,6 +316,20 @@ impl Settings {
         }
         if self.chat.max_content_chars == 0 {
             return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        if !matches!(self.routing.mode.as_str(), "manual" | "auto") {
+            return Err(invalid("routing.mode", "must be manual or auto"));
+        }
+        if let Err(err) = chat_domain::team::Capacity::parse(self.routing.max_sessions) {
+            return Err(invalid("routing.max_sessions", err.message().to_owned()));
+        }
+        if self.routing.heartbeat_secs == 0
+            || self.routing.instance_stale_secs <= self.routing.heartbeat_secs
+        {
+            return Err(invalid(
+                "routing.instance_stale_secs",
+                "must be longer than routing.heartbeat_secs (and both above 0)",
+            ));
         }
         if let Some(origin) =
             self.http.cors_origins.iter().find(|o| {

@@ -53,6 +53,7 @@ impl Application {
             tokio::spawn(prune_events(state.clone())),
             tokio::spawn(state.deliveries.clone().write_reports(state.chat.clone())),
             tokio::spawn(sweep_rate_limits(state.clone())),
+            tokio::spawn(team_heartbeat(state.clone())),
         ];
         let listener = TcpListener::bind(state.settings.bind_addr())?;
         let addr = listener.local_addr()?;
@@ -155,6 +156,22 @@ async fn prune_events(state: AppState) {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "pruned old events"),
             Err(err) => tracing::warn!(%err, "could not prune events"),
+        }
+    }
+}
+
+/// Says, every `routing.heartbeat_secs`, that this instance is alive (so that the presence of
+/// its consoles holds), forgets the instances gone silent, and runs a routing pass (which
+/// assigns what the passes after each change could not).
+async fn team_heartbeat(state: AppState) {
+    let routing = &state.settings.routing;
+    let stale = Duration::from_secs(routing.instance_stale_secs);
+    let mut tick = tokio::time::interval(Duration::from_secs(routing.heartbeat_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = state.team.heartbeat(stale).await {
+            tracing::warn!(%err, "team heartbeat failed");
         }
     }
 }

@@ -16,4 +16,5 @@ mod races;
 mod realtime;
 mod search;
 mod store;
+mod team;
 mod text;

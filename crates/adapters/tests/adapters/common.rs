@@ -11,7 +11,8 @@ use chat_domain::events::{Audience, Carried, DomainEvent, EventKind, RecordedEve
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{MessageCursor, Page};
 use chat_domain::ports::{Notifier, Ports, SystemClock};
-use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Draft, NewStore};
+use chat_domain::team::Capacity;
+use chat_domain::usecases::{Access, Adapters, Chat, ChatPolicy, Draft, NewStore, Team};
 use chat_domain::RepositoryError;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -27,6 +28,7 @@ impl Ports for Pg {
     type Feed = Postgres;
     type Notifier = Recorder;
     type Typing = Postgres;
+    type Team = Postgres;
     type Clock = SystemClock;
 }
 
@@ -48,6 +50,7 @@ impl Notifier for Recorder {
 pub struct Harness {
     pub chat: Chat<Pg>,
     pub access: Access<Pg>,
+    pub team: Team<Pg>,
     pub pg: Postgres,
     published: Arc<Mutex<Vec<DomainEvent>>>,
     /// Numbers the events, as in the service (`None` once stopped).
@@ -86,11 +89,13 @@ impl Harness {
             feed: pg.clone(),
             notifier: recorder,
             typing: pg.clone(),
+            team: pg.clone(),
             clock: SystemClock,
         });
         Self {
             chat: Chat::new(adapters.clone(), ChatPolicy::default()),
-            access: Access::new(adapters),
+            team: Team::new(adapters.clone(), ChatPolicy::default()),
+            access: Access::new(adapters, Capacity::default()),
             pg,
             published,
             sequencer: Some(sequencer),
@@ -124,7 +129,11 @@ impl Harness {
                 let access = self.access.clone();
                 tokio::spawn(async move {
                     let (admin, _) = access
-                        .create_admin(&format!("Admin {i}"), &format!("admin{i}@example.com"))
+                        .create_admin(
+                            &format!("Admin {i}"),
+                            &format!("admin{i}@example.com"),
+                            None,
+                        )
                         .await
                         .expect("create an admin");
                     admin.id

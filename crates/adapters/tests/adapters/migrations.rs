@@ -279,11 +279,13 @@ fn schema_rs_matches_the_migrated_database() {
     // What diesel was compiled with is what the file says (the list below must name every
     // table; a table added to schema.rs and not here fails the comparison).
     let compiled = compiled_tables!(
+        admin_sockets,
         admins,
         api_keys,
         canned_replies,
         event_retention,
         events,
+        instances,
         messages,
         relay_listeners,
         sessions,

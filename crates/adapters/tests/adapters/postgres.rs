@@ -1129,7 +1129,7 @@ async fn tokens_are_stored_hashed_and_revoked_at_once() {
     let h = Harness::new();
     let (admin, token) = h
         .access
-        .create_admin("Ann", "Ann@Example.com")
+        .create_admin("Ann", "Ann@Example.com", None)
         .await
         .unwrap();
     assert_eq!(token.expose().len(), 64);
@@ -1275,7 +1275,11 @@ async fn tokens_are_stored_hashed_and_revoked_at_once() {
 
     // Admin emails are unique whatever their case.
     for email in ["ann@example.com", "ANN@EXAMPLE.COM", " Ann@Example.com "] {
-        let err = h.access.create_admin("Ann Again", email).await.unwrap_err();
+        let err = h
+            .access
+            .create_admin("Ann Again", email, None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, ChatError::Invalid(e) if e.field() == "email"),
             "{email}: {err:?}"
@@ -1291,7 +1295,7 @@ async fn tokens_are_stored_hashed_and_revoked_at_once() {
     assert_eq!(admins, 1);
     let (other, _) = h
         .access
-        .create_admin("Bob", "bob@example.com")
+        .create_admin("Bob", "bob@example.com", None)
         .await
         .unwrap();
     assert_ne!(other.id, admin.id);

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::events::{DisconnectReason, EventKind};
-use crate::testing::{admin, admin_id, details, earlier, message, now, session_id, store_id};
+use crate::testing::{admin, admin_id, details, earlier, load, message, now, session_id, store_id};
 
 fn open() -> SessionDetails {
     details(5, SessionStatus::Open, None)
@@ -78,7 +78,7 @@ fn assert_moved(t: &Transition, from: &SessionDetails, to: SessionState) {
 #[test]
 fn claim_moves_an_open_session_to_the_admin() {
     let before = open();
-    let t = before.claim(&admin(2), now()).unwrap().expect("a change");
+    let t = before.claim(&load(2, 0), now()).unwrap().expect("a change");
     assert_moved(&t, &before, state(SessionStatus::Claimed, Some(2)));
     assert_eq!(t.before, state(SessionStatus::Open, None));
     assert_eq!(
@@ -87,11 +87,13 @@ fn claim_moves_an_open_session_to_the_admin() {
             DomainEvent::SessionClaimed {
                 session_id: session_id(5),
                 admin_id: admin_id(2),
+                assigned: false,
             },
             DomainEvent::AdminConnected {
                 session_id: session_id(5),
                 store_id: store_id(12),
                 admin: admin(2),
+                assigned: false,
             },
         ]
     );
@@ -108,13 +110,13 @@ fn claim_moves_an_open_session_to_the_admin() {
 
 #[test]
 fn claiming_a_session_one_holds_changes_nothing() {
-    assert_eq!(claimed(2).claim(&admin(2), now()), Ok(None));
+    assert_eq!(claimed(2).claim(&load(2, 0), now()), Ok(None));
 }
 
 #[test]
 fn claiming_another_admins_session_is_refused() {
     assert_eq!(
-        claimed(3).claim(&admin(2), now()),
+        claimed(3).claim(&load(2, 0), now()),
         Err(TransitionError::AlreadyClaimed)
     );
 }
@@ -123,7 +125,7 @@ fn claiming_another_admins_session_is_refused() {
 fn a_closed_session_cannot_be_claimed() {
     for held_by in [None, Some(2), Some(3)] {
         assert_eq!(
-            closed(held_by).claim(&admin(2), now()),
+            closed(held_by).claim(&load(2, 0), now()),
             Err(TransitionError::Closed),
             "{held_by:?}"
         );
@@ -182,7 +184,7 @@ fn release_needs_the_holding_admin() {
 #[test]
 fn transfer_hands_the_session_to_another_admin() {
     let before = claimed(2);
-    let t = before.transfer(admin_id(2), &admin(3), now()).unwrap();
+    let t = before.transfer(admin_id(2), &load(3, 0), now()).unwrap();
     assert_moved(&t, &before, state(SessionStatus::Claimed, Some(3)));
     assert_eq!(t.before, state(SessionStatus::Claimed, Some(2)));
     assert_eq!(
@@ -201,6 +203,7 @@ fn transfer_hands_the_session_to_another_admin() {
                 session_id: session_id(5),
                 store_id: store_id(12),
                 admin: admin(3),
+                assigned: false,
             },
         ]
     );
@@ -217,7 +220,7 @@ fn transfer_hands_the_session_to_another_admin() {
 #[test]
 fn transfer_to_oneself_is_refused() {
     assert_eq!(
-        claimed(2).transfer(admin_id(2), &admin(2), now()),
+        claimed(2).transfer(admin_id(2), &load(2, 0), now()),
         Err(TransitionError::SameAdmin)
     );
 }
@@ -225,21 +228,21 @@ fn transfer_to_oneself_is_refused() {
 #[test]
 fn transfer_needs_the_holding_admin() {
     assert_eq!(
-        open().transfer(admin_id(2), &admin(3), now()),
+        open().transfer(admin_id(2), &load(3, 0), now()),
         Err(TransitionError::NotClaimed)
     );
     // Holding comes first: even "to the holder" is someone else's session.
     assert_eq!(
-        claimed(3).transfer(admin_id(2), &admin(3), now()),
+        claimed(3).transfer(admin_id(2), &load(3, 0), now()),
         Err(TransitionError::ClaimedByOther)
     );
     assert_eq!(
-        claimed(3).transfer(admin_id(2), &admin(4), now()),
+        claimed(3).transfer(admin_id(2), &load(4, 0), now()),
         Err(TransitionError::ClaimedByOther)
     );
     for held_by in [None, Some(2)] {
         assert_eq!(
-            closed(held_by).transfer(admin_id(2), &admin(3), now()),
+            closed(held_by).transfer(admin_id(2), &load(3, 0), now()),
             Err(TransitionError::Closed),
             "{held_by:?}"
         );
@@ -430,7 +433,7 @@ fn transitions_leave_the_loaded_session_untouched() {
     let before = claimed(2);
     let copy = before.clone();
     let _ = before.release(admin_id(2), now()).unwrap();
-    let _ = before.transfer(admin_id(2), &admin(3), now()).unwrap();
+    let _ = before.transfer(admin_id(2), &load(3, 0), now()).unwrap();
     let _ = before.close(as_admin(2), now()).unwrap();
     assert_eq!(before, copy);
 }
@@ -571,18 +574,20 @@ fn an_admin_reading_tells_the_store() {
 
 #[test]
 fn a_claim_names_the_winner_to_the_admins_and_the_store() {
-    let t = open().claim(&admin(2), now()).unwrap().unwrap();
+    let t = open().claim(&load(2, 0), now()).unwrap().unwrap();
     assert_eq!(
         t.events[..2],
         [
             DomainEvent::SessionClaimed {
                 session_id: session_id(5),
                 admin_id: admin_id(2),
+                assigned: false,
             },
             DomainEvent::AdminConnected {
                 session_id: session_id(5),
                 store_id: store_id(12),
                 admin: admin(2),
+                assigned: false,
             },
         ]
     );
@@ -598,7 +603,9 @@ fn the_store_hears_why_its_admin_left() {
             ..
         }
     ));
-    let transferred = claimed(2).transfer(admin_id(2), &admin(3), now()).unwrap();
+    let transferred = claimed(2)
+        .transfer(admin_id(2), &load(3, 0), now())
+        .unwrap();
     assert!(matches!(
         transferred.events[1],
         DomainEvent::AdminDisconnected {
@@ -614,7 +621,9 @@ fn the_store_hears_why_its_admin_left() {
 
 #[test]
 fn a_transfer_carries_the_session_as_it_is_after() {
-    let t = claimed(2).transfer(admin_id(2), &admin(3), now()).unwrap();
+    let t = claimed(2)
+        .transfer(admin_id(2), &load(3, 0), now())
+        .unwrap();
     let DomainEvent::SessionTransferred { session, from } = &t.events[0] else {
         panic!("{:?}", t.events[0]);
     };
@@ -710,5 +719,43 @@ fn reading_lowers_the_readers_unread_count_and_tells_the_senders() {
     assert_eq!(
         drifted.read(as_store(12), &moved).session.unread.by_store,
         0
+    );
+}
+
+#[test]
+fn a_claim_past_capacity_is_refused() {
+    let full = crate::team::Load {
+        max_sessions: crate::team::Capacity::parse(2).unwrap(),
+        ..load(2, 2)
+    };
+    assert_eq!(open().claim(&full, now()), Err(TransitionError::AtCapacity));
+    assert_eq!(
+        claimed(3).transfer(admin_id(3), &full, now()),
+        Err(TransitionError::AtCapacity)
+    );
+    // The one who holds it claiming again is no new session.
+    assert_eq!(claimed(2).claim(&full, now()), Ok(None));
+}
+
+#[test]
+fn notes_are_for_the_admin_who_holds_or_held_the_session_and_move_nothing() {
+    let mut note = message(40, 5, Sender::Admin(admin_id(2)));
+    note.private = true;
+    for session in [claimed(2), closed(Some(2))] {
+        let change = session.note(admin_id(2), &note).unwrap();
+        assert_eq!(change.session, session);
+        let audience = change.events[0].audience();
+        assert_eq!(audience.store, None);
+        assert!(!audience.all_admins);
+        assert_eq!(audience.admins, [admin_id(2)]);
+        assert_eq!(change.events[0].carries(), None);
+    }
+    assert_eq!(
+        open().note(admin_id(2), &note),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        claimed(3).note(admin_id(2), &note),
+        Err(TransitionError::ClaimedByOther)
     );
 }

@@ -5,6 +5,7 @@ use crate::error::ChatError;
 use crate::model::{Admin, AdminProfile, ApiKey, Store, StoreProfile};
 use crate::ports::{DirectoryRepository, Ports, TokenStore};
 use crate::principal::Principal;
+use crate::team::Capacity;
 use crate::values::{Name, Token};
 
 /// A store to create or update, as a client gives it.
@@ -34,20 +35,26 @@ impl NewStore {
 /// Authentication and provisioning.
 pub struct Access<P: Ports> {
     ports: Shared<P>,
+    default_max_sessions: Capacity,
 }
 
 impl<P: Ports> Clone for Access<P> {
     fn clone(&self) -> Self {
         Self {
             ports: self.ports.clone(),
+            default_max_sessions: self.default_max_sessions,
         }
     }
 }
 
 impl<P: Ports> Access<P> {
-    /// Authentication and provisioning over `ports`.
-    pub fn new(ports: Shared<P>) -> Self {
-        Self { ports }
+    /// Authentication and provisioning over `ports`; new admins may hold
+    /// `default_max_sessions` unless told otherwise.
+    pub fn new(ports: Shared<P>, default_max_sessions: Capacity) -> Self {
+        Self {
+            ports,
+            default_max_sessions,
+        }
     }
 
     /// Who the raw `token` belongs to.
@@ -63,14 +70,24 @@ impl<P: Ports> Access<P> {
             .ok_or(ChatError::Unauthorized)
     }
 
-    /// Creates an admin and mints its first token.
+    /// Creates an admin, who may hold `max_sessions` claimed sessions (the default when
+    /// `None`), and mints its first token.
     ///
     /// # Errors
-    /// [`ChatError::Invalid`] for a bad name or email, or an email already in use.
-    pub async fn create_admin(&self, name: &str, email: &str) -> Result<(Admin, Token), ChatError> {
+    /// [`ChatError::Invalid`] for a bad name, email or capacity, or an email already in use.
+    pub async fn create_admin(
+        &self,
+        name: &str,
+        email: &str,
+        max_sessions: Option<i64>,
+    ) -> Result<(Admin, Token), ChatError> {
         let profile = AdminProfile {
             name: Name::parse("name", name)?,
             email: crate::values::Email::parse("email", email)?,
+            max_sessions: max_sessions
+                .map(Capacity::parse)
+                .transpose()?
+                .unwrap_or(self.default_max_sessions),
         };
         let admin = self
             .ports
@@ -155,7 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn authenticate_rejects_malformed_tokens_without_a_lookup() {
-        let access = Access::new(Arc::new(mocks().into_adapters()));
+        let access = Access::new(Arc::new(mocks().into_adapters()), Capacity::default());
         assert!(matches!(
             access.authenticate("short").await,
             Err(ChatError::Unauthorized)
@@ -166,7 +183,7 @@ mod tests {
     async fn authenticate_maps_unknown_tokens_to_unauthorized() {
         let mut m = mocks();
         m.tokens.expect_authenticate().returning(|_| Ok(None));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let raw = token().expose().to_owned();
         assert!(matches!(
             access.authenticate(&raw).await,
@@ -180,7 +197,7 @@ mod tests {
         m.tokens
             .expect_authenticate()
             .returning(|_| Ok(Some(Principal::Store(StoreId::parse(12).unwrap()))));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let raw = token().expose().to_owned();
         assert_eq!(
             access.authenticate(&raw).await.unwrap(),
@@ -199,16 +216,16 @@ mod tests {
             .expect_issue()
             .withf(|p| *p == Principal::Admin(AdminId::parse(2).unwrap()))
             .returning(|_| Ok(token()));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let (created, minted) = access
-            .create_admin(" Ann ", "ann@example.com")
+            .create_admin(" Ann ", "ann@example.com", None)
             .await
             .unwrap();
         assert_eq!(created.id.get(), 2);
         assert_eq!(minted, token());
 
         let err = access
-            .create_admin("Ann", "not-an-email")
+            .create_admin("Ann", "not-an-email", None)
             .await
             .unwrap_err();
         assert!(matches!(err, ChatError::Invalid(e) if e.field() == "email"));
@@ -220,9 +237,9 @@ mod tests {
         m.directory
             .expect_create_admin()
             .returning(|_| Err(RepositoryError::Duplicate("email")));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let err = access
-            .create_admin("Ann", "ann@example.com")
+            .create_admin("Ann", "ann@example.com", None)
             .await
             .unwrap_err();
         assert!(matches!(err, ChatError::Invalid(e) if e.field() == "email"));
@@ -230,7 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn put_store_validates_every_field() {
-        let access = Access::new(Arc::new(mocks().into_adapters()));
+        let access = Access::new(Arc::new(mocks().into_adapters()), Capacity::default());
         let good = NewStore {
             id: 12,
             name: "Tech Store".into(),
@@ -282,7 +299,7 @@ mod tests {
             .expect_put_store()
             .withf(|p| p.id.get() == 12 && p.name.as_str() == "Tech Store")
             .returning(|_| Ok((store(12), true)));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let new = NewStore {
             id: 12,
             name: "Tech Store".into(),
@@ -302,7 +319,7 @@ mod tests {
             .expect_admin()
             .returning(|id| Ok(Some(admin(id.get()))));
         m.tokens.expect_issue().times(1).returning(|_| Ok(token()));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let missing = access
             .issue_token(Principal::Store(StoreId::parse(99).unwrap()))
             .await
@@ -327,7 +344,7 @@ mod tests {
             .expect_issue()
             .withf(|p| matches!(p, Principal::ApiKey(_)))
             .returning(|_| Ok(token()));
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let (key, secret) = access.create_api_key("reports").await.unwrap();
         assert_eq!(key.name.as_str(), "reports");
         assert_eq!(secret, token());
@@ -343,7 +360,7 @@ mod tests {
             seen = true;
             Ok(first)
         });
-        let access = Access::new(Arc::new(m.into_adapters()));
+        let access = Access::new(Arc::new(m.into_adapters()), Capacity::default());
         let raw = token().expose().to_owned();
         assert!(access.revoke(&raw).await.is_ok());
         assert!(matches!(

@@ -6,14 +6,15 @@ use crate::error::ChatError;
 use crate::events::{Audience, Side, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Admin, Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
-    SessionDetails,
+    Listing, Message, MessageBody, MessageCursor, MySessionsFilter, Page, Participant,
+    SessionDetails, SessionStatus,
 };
 use crate::ports::{
     AppendOutcome, Clock, Destination, DirectoryRepository, EventFeed, MessageRepository,
-    NewMessage, Ports, ReadOutcome, Replay, SessionRepository, TypingNotices,
+    NewMessage, Ports, ReadOutcome, Replay, SessionRepository, TeamRepository, TypingNotices,
 };
 use crate::session::{Transition, TransitionError};
+use crate::team::Load;
 use crate::values::{Attachment, ClientMessageId, MessageContent};
 
 /// A session as one participant sees it: with the count of messages it has not read.
@@ -57,6 +58,8 @@ pub struct Draft {
     pub attachment_type: Option<String>,
     /// Idempotency key.
     pub client_message_id: Option<String>,
+    /// A private note (admins only).
+    pub private: bool,
 }
 
 /// The result of a send.
@@ -134,7 +137,7 @@ impl<P: Ports> Chat<P> {
     ///
     /// # Errors
     /// [`ChatError::Repository`] when the store fails.
-    pub async fn admins(&self) -> Result<Vec<Admin>, ChatError> {
+    pub async fn admins(&self) -> Result<Vec<crate::model::Admin>, ChatError> {
         Ok(self.ports.directory.admins().await?)
     }
 
@@ -193,7 +196,12 @@ impl<P: Ports> Chat<P> {
         viewer: Participant,
         cursor: MessageCursor,
     ) -> Result<SessionThread, ChatError> {
-        let page = self.ports.messages.page(details.session.id, cursor).await?;
+        let notes = matches!(viewer, Participant::Admin(_));
+        let page = self
+            .ports
+            .messages
+            .page(details.session.id, cursor, notes)
+            .await?;
         Ok(SessionThread {
             view: SessionView::new(details, viewer),
             messages: page.messages,
@@ -240,43 +248,54 @@ impl<P: Ports> Chat<P> {
         let now = self.ports.clock.now();
         let opened = self.ports.sessions.open_for_store(store, now).await?;
         self.ports.publish(&opened.events);
+        if opened.created {
+            self.ports.route_after(self.policy).await;
+        }
         Ok((
             SessionView::new(opened.session, Participant::Store(store)),
             opened.created,
         ))
     }
 
-    /// Loads the session, decides with `decide`, and applies the decision if nothing changed
-    /// meanwhile; otherwise loads and decides again. `decide` returns `None` when there is
-    /// nothing to change.
+    /// Loads the session (and the load of `taker`, the admin the change would give it to),
+    /// decides with `decide`, and applies the decision if neither changed meanwhile;
+    /// otherwise loads and decides again. `decide` returns `None` when there is nothing to
+    /// change. A change that may make room or fill the queue is followed by a routing pass.
     async fn transition<F>(
         &self,
         id: SessionId,
         viewer: Participant,
+        taker: Option<(AdminId, fn() -> ChatError)>,
         decide: F,
     ) -> Result<SessionView, ChatError>
     where
-        F: Fn(&SessionDetails) -> Result<Option<Transition>, ChatError> + Send + Sync,
+        F: Fn(&SessionDetails, Option<&Load>) -> Result<Option<Transition>, ChatError>
+            + Send
+            + Sync,
     {
         for _ in 0..MAX_ATTEMPTS {
+            let load = match taker {
+                Some((admin, unknown)) => {
+                    Some(self.ports.team.load(admin).await?.ok_or_else(unknown)?)
+                }
+                None => None,
+            };
             let current = self.load(id).await?;
-            let Some(transition) = decide(&current)? else {
+            let Some(transition) = decide(&current, load.as_ref())? else {
                 return Ok(SessionView::new(current, viewer));
             };
             if let Some(events) = self.ports.sessions.apply(&transition).await? {
                 self.ports.publish(&events);
+                if transition.after.session.status != SessionStatus::Claimed
+                    || transition.before.status == SessionStatus::Claimed
+                {
+                    // Back in the queue, closed, or handed over: room or a waiting session.
+                    self.ports.route_after(self.policy).await;
+                }
                 return Ok(SessionView::new(transition.after, viewer));
             }
         }
         Err(ChatError::Contention)
-    }
-
-    async fn admin(&self, id: AdminId) -> Result<crate::model::Admin, ChatError> {
-        self.ports
-            .directory
-            .admin(id)
-            .await?
-            .ok_or(ChatError::Unauthorized)
     }
 
     /// `admin` claims an open session. Of concurrent claims exactly one wins; the winner
@@ -285,11 +304,13 @@ impl<P: Ports> Chat<P> {
     /// # Errors
     /// [`ChatError::NotFound`], [`ChatError::AlreadyClaimed`], [`ChatError::SessionClosed`].
     pub async fn claim(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
-        let admin = self.admin(admin).await?;
         let now = self.ports.clock.now();
-        self.transition(id, Participant::Admin(admin.id), |s| {
-            Ok(s.claim(&admin, now)?)
-        })
+        self.transition(
+            id,
+            Participant::Admin(admin),
+            Some((admin, || ChatError::Unauthorized)),
+            |s, load| Ok(s.claim(load.ok_or(ChatError::Unauthorized)?, now)?),
+        )
         .await
     }
 
@@ -300,7 +321,7 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Forbidden`] when another admin holds it.
     pub async fn release(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
         let now = self.ports.clock.now();
-        self.transition(id, Participant::Admin(admin), |s| {
+        self.transition(id, Participant::Admin(admin), None, |s, _| {
             Ok(Some(s.release(admin, now)?))
         })
         .await
@@ -317,16 +338,16 @@ impl<P: Ports> Chat<P> {
         id: SessionId,
         to: AdminId,
     ) -> Result<SessionView, ChatError> {
-        let target = self
-            .ports
-            .directory
-            .admin(to)
-            .await?
-            .ok_or(ChatError::NotFound("admin"))?;
         let now = self.ports.clock.now();
-        self.transition(id, Participant::Admin(admin), |s| {
-            Ok(Some(s.transfer(admin, &target, now)?))
-        })
+        self.transition(
+            id,
+            Participant::Admin(admin),
+            Some((to, || ChatError::NotFound("admin"))),
+            |s, target| {
+                let target = target.ok_or(ChatError::NotFound("admin"))?;
+                Ok(Some(s.transfer(admin, target, now)?))
+            },
+        )
         .await
     }
 
@@ -337,7 +358,7 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::NotClaimed`] and [`ChatError::Forbidden`].
     pub async fn close(&self, by: Participant, id: SessionId) -> Result<SessionView, ChatError> {
         let now = self.ports.clock.now();
-        self.transition(id, by, |s| Ok(Some(s.close(by, now)?)))
+        self.transition(id, by, None, |s, _| Ok(Some(s.close(by, now)?)))
             .await
     }
 
@@ -409,6 +430,7 @@ impl<P: Ports> Chat<P> {
             body,
             client_message_id,
             created: self.ports.clock.now(),
+            private: draft.private,
         };
         match self.append(message).await? {
             Ok(sent) => Ok(sent),
@@ -426,6 +448,7 @@ impl<P: Ports> Chat<P> {
     pub async fn send_as_store(&self, store: StoreId, draft: &Draft) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
         let mut now = self.ports.clock.now();
+        let mut opened = false;
         for _ in 0..MAX_ATTEMPTS {
             // Straight into the live session, found and locked as the message is stored.
             let message = NewMessage {
@@ -434,16 +457,24 @@ impl<P: Ports> Chat<P> {
                 body: body.clone(),
                 client_message_id: client_message_id.clone(),
                 created: now,
+                private: false,
             };
             match self.append(message).await? {
-                Ok(sent) => return Ok(sent),
+                Ok(sent) => {
+                    if opened {
+                        // A new session in the queue, with its first message.
+                        self.ports.route_after(self.policy).await;
+                    }
+                    return Ok(sent);
+                }
                 // None (the last one was closed, or this is the store's first message): open
                 // one, and write in it in the next round (unless it is closed meanwhile); the
                 // first message of a session is written at the time it opened.
                 Err(Unstored::NoLiveSession) => {
                     now = self.ports.clock.now();
-                    let opened = self.ports.sessions.open_for_store(store, now).await?;
-                    self.ports.publish(&opened.events);
+                    let new = self.ports.sessions.open_for_store(store, now).await?;
+                    self.ports.publish(&new.events);
+                    opened |= new.created;
                 }
                 Err(Unstored::Refused(reason)) => return Err(reason.into()),
             }

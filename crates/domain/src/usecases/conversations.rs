@@ -78,7 +78,8 @@ impl<P: Ports> Conversations<P> {
             .conversation(id)
             .await?
             .ok_or(ChatError::NotFound("conversation"))?;
-        let page = self.ports.messages.page(id, cursor).await?;
+        // Notes are the team's own: never in the public API.
+        let page = self.ports.messages.page(id, cursor, false).await?;
         Ok(ConversationThread {
             conversation,
             messages: page.messages,
@@ -193,8 +194,10 @@ mod tests {
             .returning(|_| Ok(Some(conversation(7, SessionStatus::Closed, Some(2)))));
         m.messages
             .expect_page()
-            .withf(|id, cursor| id.get() == 7 && cursor.limit == 2 && cursor.before.is_none())
-            .returning(|_, _| {
+            .withf(|id, cursor, notes| {
+                id.get() == 7 && cursor.limit == 2 && cursor.before.is_none() && !*notes
+            })
+            .returning(|_, _, _| {
                 Ok(MessagePage {
                     messages: vec![
                         message(4, 7, Sender::Store(store_id(12))),

@@ -7,6 +7,7 @@ mod canned;
 mod chat;
 mod conversations;
 mod search;
+mod team;
 
 use std::sync::Arc;
 
@@ -15,9 +16,12 @@ pub use canned::{CannedReplies, CannedText};
 pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
 pub use conversations::{ConversationThread, Conversations};
 pub use search::{Found, Search, MAX_SEARCH_LIMIT};
+pub use team::Team;
 
+use crate::error::ChatError;
 use crate::events::DomainEvent;
-use crate::ports::{Notifier, Ports};
+use crate::ports::{Clock, Notifier, Ports, TeamRepository};
+use crate::team::{Capacity, RoutingMode};
 
 /// The adapters a service runs on, one of each port.
 pub struct Adapters<P: Ports> {
@@ -35,6 +39,8 @@ pub struct Adapters<P: Ports> {
     pub notifier: P::Notifier,
     /// Typing notices.
     pub typing: P::Typing,
+    /// Presence, capacity and routing.
+    pub team: P::Team,
     /// The time.
     pub clock: P::Clock,
 }
@@ -45,6 +51,27 @@ impl<P: Ports> Adapters<P> {
             self.notifier.publish(events);
         }
     }
+
+    /// In [`RoutingMode::Auto`], one routing pass: the waiting sessions go to the online
+    /// admins with room ([`crate::team::plan`]), and the assignments are published.
+    async fn route(&self, policy: ChatPolicy) -> Result<(), ChatError> {
+        if policy.routing == RoutingMode::Auto {
+            let events = self
+                .team
+                .assign_waiting(crate::team::plan, self.clock.now())
+                .await?;
+            self.publish(&events);
+        }
+        Ok(())
+    }
+
+    /// After a change that may have made room or put a session in the queue: a routing pass.
+    /// The change is committed whatever the pass does; a pass that fails is made up by the
+    /// next one (every instance runs one every second).
+    async fn route_after(&self, policy: ChatPolicy) {
+        // The change the caller made stands; the periodic pass routes what this one could not.
+        drop(self.route(policy).await);
+    }
 }
 
 /// Rules of the service that operators may tune.
@@ -52,12 +79,18 @@ impl<P: Ports> Adapters<P> {
 pub struct ChatPolicy {
     /// The longest message content, in characters.
     pub max_content_chars: usize,
+    /// How sessions of the open queue reach admins.
+    pub routing: RoutingMode,
+    /// The capacity of a new admin unless given.
+    pub default_max_sessions: Capacity,
 }
 
 impl Default for ChatPolicy {
     fn default() -> Self {
         Self {
             max_content_chars: crate::values::DEFAULT_MAX_CONTENT_CHARS,
+            routing: RoutingMode::Manual,
+            default_max_sessions: Capacity::default(),
         }
     }
 }

@@ -66,6 +66,9 @@ struct SendBody {
     /// returns the message first created (200) and creates nothing.
     #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00]*$")]
     client_message_id: Option<String>,
+    /// A private note: only admins see it; allowed in a session the caller holds or held.
+    #[serde(default)]
+    private: Option<bool>,
 }
 
 #[utoipa::path(
@@ -93,10 +96,10 @@ pub(super) async fn open_sessions(
 #[utoipa::path(
     operation_id = "admin_admins",
     summary = "List the admins",
-    description = "Every admin's id and name, by name: whom a session can be transferred to, and who claimed one (`session_claimed` names the admin by id).",
+    description = "Every admin, by name, with their presence, the sessions they hold and the most they may hold: whom a session can be transferred to, and who claimed one (`session_claimed` names the admin by id).",
     tag = "admin",
     responses(
-        (status = 200, description = "Every admin, by name.", body = wire::AdminList),
+        (status = 200, description = "Every admin, by name.", body = wire::TeamList),
         AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
@@ -104,10 +107,10 @@ pub(super) async fn open_sessions(
 #[get("/admins/")]
 #[tracing::instrument(name = "use_case", skip_all, fields(name = "admins"))]
 pub(super) async fn admins(_: AdminCaller, state: web::Data<AppState>) -> Result {
-    let admins = state.chat.admins().await?;
-    Ok(HttpResponse::Ok().json(wire::AdminList {
-        data: admins.iter().map(wire::AdminSummary::from).collect(),
-        count: admins.len(),
+    let members = state.team.members().await?;
+    Ok(HttpResponse::Ok().json(wire::TeamList {
+        data: members.iter().map(wire::TeamMember::from).collect(),
+        count: members.len(),
     }))
 }
 
@@ -182,7 +185,7 @@ pub(super) async fn session(
     responses(
         (status = 200, description = "The session, claimed by the caller (claiming it again is a safe retry).", body = wire::Session),
         (status = 404, response = NotFoundSession),
-        (status = 409, description = "`already_claimed`: another admin won it; `session_closed`: it is closed.", body = ErrorBody,
+        (status = 409, description = "`already_claimed`: another admin won it; `session_closed`: it is closed; `at_capacity`: the caller holds `max_sessions` sessions already.", body = ErrorBody,
             example = json!({"error": "session is already claimed by another admin", "code": "already_claimed"})),
         BodyErrors, AuthErrors, ServerErrors,
     ),
@@ -238,7 +241,7 @@ pub(super) async fn release(
     responses(
         (status = 200, description = "The session, now claimed by the other admin.", body = wire::Session),
         (status = 404, description = "`not_found`: no such session or admin.", body = ErrorBody),
-        (status = 409, response = NotClaimedOrClosed),
+        (status = 409, description = "`not_claimed` or `session_closed` as for a release; `at_capacity`: the other admin holds `max_sessions` sessions already.", body = ErrorBody),
         BodyErrors, AuthErrors, ServerErrors,
     ),
     security(("admin_token" = [])),
@@ -337,6 +340,7 @@ pub(super) async fn send(
         attachment_url: body.attachment_url,
         attachment_type: body.attachment_type,
         client_message_id: body.client_message_id,
+        private: body.private.unwrap_or(false),
     };
     let sent = state.chat.send_as_admin(admin, id, &draft).await?;
     Ok(sent_response(&sent))

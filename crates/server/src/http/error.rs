@@ -55,6 +55,8 @@ pub enum ErrorCode {
     SessionClosed,
     /// 409: the session is not claimed (by the caller).
     NotClaimed,
+    /// 409: the admin who would take the session holds as many as they may.
+    AtCapacity,
     /// 409: the request clashes with what exists (a canned reply's shortcut is taken).
     Conflict,
     /// 413: the body is over the limit.
@@ -83,6 +85,7 @@ impl ErrorCode {
             Self::AlreadyClaimed => "already_claimed",
             Self::SessionClosed => "session_closed",
             Self::NotClaimed => "not_claimed",
+            Self::AtCapacity => "at_capacity",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -132,6 +135,7 @@ impl ApiError {
                 ChatError::SessionClosed => (StatusCode::CONFLICT, ErrorCode::SessionClosed),
                 ChatError::NotClaimed => (StatusCode::CONFLICT, ErrorCode::NotClaimed),
                 ChatError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+                ChatError::AtCapacity => (StatusCode::CONFLICT, ErrorCode::AtCapacity),
                 ChatError::Contention | ChatError::Repository(RepositoryError::Unavailable(_)) => {
                     (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
                 }

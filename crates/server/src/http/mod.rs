@@ -14,6 +14,7 @@ pub mod public;
 pub mod routes;
 pub mod search;
 pub mod store;
+pub mod team;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -285,6 +285,11 @@ struct AdminBody {
     /// characters; trimmed when stored).
     #[schema(value_type = String, required = true, max_length = 254, pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$")]
     email: Option<String>,
+    /// The most claimed sessions the admin may hold at once (0: no limit); `routing.max_sessions`
+    /// when left out.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10000)]
+    #[serde(default, deserialize_with = "super::extract::integral::option")]
+    max_sessions: Option<i64>,
 }
 
 #[utoipa::path(
@@ -310,6 +315,7 @@ pub(super) async fn create_admin(
         .create_admin(
             body.name.as_deref().unwrap_or_default(),
             body.email.as_deref().unwrap_or_default(),
+            body.max_sessions,
         )
         .await?;
     Ok(HttpResponse::Created().json(wire::ProvisionedAdmin {

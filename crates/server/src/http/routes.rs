@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, OpenApiFactory};
 
 use super::extract::authenticate;
-use super::{admin, allow, canned, health, openapi, public, search, store};
+use super::{admin, allow, canned, health, openapi, public, search, store, team};
 use crate::{pages, realtime};
 
 /// Every route of the service.
@@ -58,6 +58,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(admin::open_sessions))
                 .service(Resource::of(admin::my_sessions))
                 .service(Resource::of(admin::admins))
+                .service(Resource::of(team::presence))
                 .service(Resource::of(canned::list).and(canned::create))
                 .service(Resource::of(canned::update).and(canned::remove))
                 .service(Resource::of(search::search))
@@ -75,6 +76,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .wrap(slash())
                 .service(Resource::of(store::open_session).and(store::current_session))
                 .service(Resource::of(store::sessions))
+                .service(Resource::of(team::availability))
                 .service(Resource::of(store::close))
                 .service(Resource::of(store::mark_read))
                 .service(Resource::of(store::send))
@@ -89,6 +91,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(public::put_store))
                 .service(Resource::of(public::store_token))
                 .service(Resource::of(public::create_admin))
+                .service(Resource::of(team::update_admin))
                 .service(Resource::of(public::revoke)),
         );
 }

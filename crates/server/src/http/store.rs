@@ -209,6 +209,7 @@ pub(super) async fn send(
         attachment_url: body.attachment_url,
         attachment_type: body.attachment_type,
         client_message_id: body.client_message_id,
+        private: false,
     };
     let sent = state.chat.send_as_store(store, &draft).await?;
     Ok(sent_response(&sent))

@@ -3,6 +3,7 @@
 mod connection;
 mod delivery;
 pub mod guard;
+mod presence;
 
 use actix_web::{get, web, FromRequest, HttpRequest, HttpResponse};
 use chat_domain::ids::EventId;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 pub use self::delivery::Deliveries;
+pub use self::presence::{Console, Consoles};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;
@@ -152,10 +154,18 @@ async fn upgrade(
             Participant::Store(id) => id.get(),
         },
     );
+    let console = match who {
+        Participant::Admin(admin) => Some(state.consoles.opened(admin).await),
+        Participant::Store(_) => None,
+    };
     let connection =
         connection::Connection::new(state.into_inner(), who, subscription, session, verdict);
     actix_web::rt::spawn(tracing::Instrument::instrument(
-        connection.run(since, messages),
+        async move {
+            connection.run(since, messages).await;
+            // Closed with the connection.
+            drop(console);
+        },
         span,
     ));
     Ok(response)

@@ -1,8 +1,8 @@
 //! The `data` of each event, as the sockets and the event feed carry it.
 
 use chat_domain::events::{self, DomainEvent};
-use chat_domain::model;
-use serde::Serialize;
+use chat_domain::{model, team};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::objects::{Message, MessageStatus, SenderType, SessionEvent};
@@ -14,6 +14,8 @@ pub struct SessionClaimedData {
     pub session_id: i64,
     /// The admin who won it.
     pub admin_id: i64,
+    /// Whether routing gave it (`routing.mode = auto`) rather than the admin claiming it.
+    pub assigned: bool,
 }
 
 /// The admin of `admin_connected`.
@@ -50,6 +52,39 @@ pub struct AdminConnectedData<'a> {
     pub session_id: i64,
     /// The admin who took it.
     pub admin: AdminSummary<'a>,
+    /// Whether routing gave it.
+    pub assigned: bool,
+}
+
+/// The data of `admin_presence`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminPresenceData {
+    /// The admin.
+    pub admin_id: i64,
+    /// Their presence now.
+    pub status: Presence,
+}
+
+/// An admin's presence.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// A console is connected, and they are not away.
+    Online,
+    /// A console is connected, and they said they are away.
+    Away,
+    /// No console has been connected for 15 s.
+    Offline,
+}
+
+impl From<team::Presence> for Presence {
+    fn from(presence: team::Presence) -> Self {
+        match presence {
+            team::Presence::Online => Self::Online,
+            team::Presence::Away => Self::Away,
+            team::Presence::Offline => Self::Offline,
+        }
+    }
 }
 
 /// Why the store's admin left.
@@ -109,6 +144,8 @@ pub enum EventData<'a> {
     Disconnected(AdminDisconnectedData),
     /// `message_status`.
     Status(MessageStatusData),
+    /// `admin_presence`.
+    Presence(AdminPresenceData),
 }
 
 impl<'a> From<&'a DomainEvent> for EventData<'a> {
@@ -122,15 +159,25 @@ impl<'a> From<&'a DomainEvent> for EventData<'a> {
             DomainEvent::SessionClaimed {
                 session_id,
                 admin_id,
+                assigned,
             } => Self::Claimed(SessionClaimedData {
                 session_id: session_id.get(),
                 admin_id: admin_id.get(),
+                assigned: *assigned,
             }),
             DomainEvent::AdminConnected {
-                session_id, admin, ..
+                session_id,
+                admin,
+                assigned,
+                ..
             } => Self::Connected(AdminConnectedData {
                 session_id: session_id.get(),
                 admin: admin.into(),
+                assigned: *assigned,
+            }),
+            DomainEvent::AdminPresence { admin_id, status } => Self::Presence(AdminPresenceData {
+                admin_id: admin_id.get(),
+                status: (*status).into(),
             }),
             DomainEvent::AdminDisconnected {
                 session_id, reason, ..

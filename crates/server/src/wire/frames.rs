@@ -30,6 +30,8 @@ pub enum ServerFrameType {
     MessageStatus,
     /// `data`: the session (`SessionEvent`); to the store and the claiming admin.
     SessionClosed,
+    /// `data`: `AdminPresenceData`; to every admin.
+    AdminPresence,
     /// `data`: `TypingData`, never stored (no `event_id`); to the other side.
     Typing,
     /// The first frame of every socket, after the replay when `since` was given: `event_id` is
@@ -56,6 +58,7 @@ impl From<events::EventKind> for ServerFrameType {
             K::NewMessage => Self::NewMessage,
             K::MessageStatus => Self::MessageStatus,
             K::SessionClosed => Self::SessionClosed,
+            K::AdminPresence => Self::AdminPresence,
         }
     }
 }

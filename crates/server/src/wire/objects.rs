@@ -213,6 +213,8 @@ pub struct Message<'a> {
     /// The sender's idempotency key, or `null`.
     #[schema(required = true)]
     pub client_message_id: Option<&'a str>,
+    /// A private note: only admins see it (stores never get one).
+    pub private: bool,
 }
 
 impl<'a> From<&'a model::Message> for Message<'a> {
@@ -229,6 +231,7 @@ impl<'a> From<&'a model::Message> for Message<'a> {
             status: message.status.into(),
             created: message.created,
             client_message_id: message.client_message_id.as_ref().map(|k| k.as_str()),
+            private: message.private,
         }
     }
 }
@@ -573,4 +576,91 @@ pub struct SearchPage<'a> {
     pub data: Vec<SearchResult<'a>>,
     /// How many results there are in all.
     pub count: u64,
+}
+
+/// An admin as the team sees them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamMember<'a> {
+    /// Id of the admin.
+    pub id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// `online`, `away` or `offline`.
+    pub status: super::Presence,
+    /// The sessions they hold now (claimed).
+    pub active_sessions: i64,
+    /// The most they may hold at once (0: no limit).
+    pub max_sessions: u32,
+}
+
+impl<'a> From<&'a chat_domain::team::Member> for TeamMember<'a> {
+    fn from(member: &'a chat_domain::team::Member) -> Self {
+        Self {
+            id: member.load.admin.id.get(),
+            name: member.load.admin.name.as_str(),
+            status: member.status.into(),
+            active_sessions: member.load.active_sessions,
+            max_sessions: member.load.max_sessions.get(),
+        }
+    }
+}
+
+/// Every admin with presence, load and capacity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamList<'a> {
+    /// The admins, by name.
+    pub data: Vec<TeamMember<'a>>,
+    /// How many there are.
+    pub count: usize,
+}
+
+/// An admin's capacity, as the public API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminCapacity<'a> {
+    /// The admin.
+    #[serde(flatten)]
+    pub admin: Admin<'a>,
+    /// The sessions they hold now (claimed).
+    pub active_sessions: i64,
+    /// The most they may hold at once (0: no limit).
+    pub max_sessions: u32,
+}
+
+impl<'a> From<&'a chat_domain::team::Load> for AdminCapacity<'a> {
+    fn from(load: &'a chat_domain::team::Load) -> Self {
+        Self {
+            admin: (&load.admin).into(),
+            active_sessions: load.active_sessions,
+            max_sessions: load.max_sessions.get(),
+        }
+    }
+}
+
+/// An admin's presence after they set it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceState {
+    /// The admin.
+    pub admin_id: i64,
+    /// Their presence now: `offline` while no console of theirs is connected.
+    pub status: super::Presence,
+}
+
+/// What a store sees of support.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Availability {
+    /// Some admin is online.
+    pub online: bool,
+    /// The place of the store's session among the waiting ones (1: the next), or `null`
+    /// when it does not wait.
+    #[schema(required = true)]
+    pub queue_position: Option<u64>,
+}
+
+impl From<chat_domain::team::Availability> for Availability {
+    fn from(a: chat_domain::team::Availability) -> Self {
+        Self {
+            online: a.online,
+            queue_position: a.queue_position,
+        }
+    }
 }

@@ -50,6 +50,7 @@ fn message(sender: Sender) -> DomainMessage {
         status: Status::Sent,
         created: at(20),
         client_message_id: None,
+        private: false,
     }
 }
 
@@ -94,7 +95,8 @@ fn a_message_shows_its_sender_attachment_and_key() {
             "attachment_type": "",
             "status": "sent",
             "created": "2025-12-16T11:20:00Z",
-            "client_message_id": null
+            "client_message_id": null,
+            "private": false
         })
     );
     let mut msg = message(Sender::Admin(AdminId::parse(2).unwrap()));
@@ -211,16 +213,25 @@ fn every_event_has_the_data_its_type_says() {
         data(&DomainEvent::SessionClaimed {
             session_id: session,
             admin_id: admin().id,
+            assigned: false,
         }),
-        json!({"session_id": 5, "admin_id": 3})
+        json!({"session_id": 5, "admin_id": 3, "assigned": false})
     );
     assert_eq!(
         data(&DomainEvent::AdminConnected {
             session_id: session,
             store_id: store().id,
             admin: admin(),
+            assigned: true,
         }),
-        json!({"session_id": 5, "admin": {"id": 3, "name": "Ann"}})
+        json!({"session_id": 5, "admin": {"id": 3, "name": "Ann"}, "assigned": true})
+    );
+    assert_eq!(
+        data(&DomainEvent::AdminPresence {
+            admin_id: admin().id,
+            status: chat_domain::team::Presence::Away,
+        }),
+        json!({"admin_id": 3, "status": "away"})
     );
     assert_eq!(
         data(&DomainEvent::AdminDisconnected {

@@ -217,9 +217,9 @@ async fn a_readable_session_comes_with_a_page_of_messages() {
         .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
     m.messages
         .expect_page()
-        .withf(|s, c| *s == session_id(5) && *c == cursor())
+        .withf(|s, c, notes| *s == session_id(5) && *c == cursor() && *notes)
         .times(2)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(MessagePage {
                 messages: vec![
                     message(38, 5, Sender::Store(store_id(12))),
@@ -272,9 +272,9 @@ async fn the_current_session_comes_with_its_messages() {
         .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
     m.messages
         .expect_page()
-        .withf(|s, c| *s == session_id(8) && c.limit == 20)
+        .withf(|s, c, notes| *s == session_id(8) && c.limit == 20 && !*notes)
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(MessagePage {
                 messages: vec![message(50, 8, Sender::Admin(admin_id(2)))],
                 has_more: false,
@@ -335,9 +335,9 @@ async fn opening_when_a_session_exists_returns_it_and_publishes_nothing() {
 // --- claim -------------------------------------------------------------------------------
 
 fn known_admins(m: &mut Mocks) {
-    m.directory
-        .expect_admin()
-        .returning(|id| Ok(Some(admin(id.get()))));
+    m.team
+        .expect_load()
+        .returning(|id| Ok(Some(crate::testing::load(id.get(), 0))));
 }
 
 #[tokio::test]
@@ -374,6 +374,45 @@ async fn claim_applies_the_transition_and_publishes_its_events() {
         published_kinds(&published),
         [EventKind::SessionClaimed, EventKind::AdminConnected]
     );
+}
+
+#[tokio::test]
+async fn an_admin_at_capacity_cannot_claim_and_nothing_is_written() {
+    let mut m = mocks();
+    m.team.expect_load().returning(|id| {
+        Ok(Some(crate::team::Load {
+            max_sessions: crate::team::Capacity::parse(2).unwrap(),
+            ..crate::testing::load(id.get(), 2)
+        }))
+    });
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions.expect_apply().never();
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::AtCapacity));
+}
+
+#[tokio::test]
+async fn a_claim_carries_the_load_it_was_decided_on() {
+    let mut m = mocks();
+    m.team.expect_load().returning(|id| {
+        Ok(Some(crate::team::Load {
+            max_sessions: crate::team::Capacity::parse(3).unwrap(),
+            ..crate::testing::load(id.get(), 2)
+        }))
+    });
+    m.sessions
+        .expect_find()
+        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    m.sessions
+        .expect_apply()
+        .withf(|t| {
+            t.taker.as_ref().map(|l| (l.admin.id, l.active_sessions)) == Some((admin_id(2), 2))
+        })
+        .times(1)
+        .returning(|t| Ok(Some(t.events.clone())));
+    chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
 }
 
 #[tokio::test]
@@ -452,8 +491,8 @@ async fn claiming_an_unknown_session_is_not_found() {
 #[tokio::test]
 async fn an_unknown_admin_cannot_claim() {
     let mut m = mocks();
-    m.directory
-        .expect_admin()
+    m.team
+        .expect_load()
         .withf(|id| *id == admin_id(9))
         .returning(|_| Ok(None));
     m.sessions.expect_find().never();
@@ -566,11 +605,11 @@ async fn release_needs_the_holding_admin() {
 async fn transfer_hands_the_session_over() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.directory
-        .expect_admin()
+    m.team
+        .expect_load()
         .withf(|id| *id == admin_id(3))
         .times(1)
-        .returning(|id| Ok(Some(admin(id.get()))));
+        .returning(|id| Ok(Some(crate::testing::load(id.get(), 0))));
     m.sessions
         .expect_find()
         .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
@@ -599,7 +638,7 @@ async fn transfer_hands_the_session_over() {
 #[tokio::test]
 async fn transfer_to_an_unknown_admin_is_not_found() {
     let mut m = mocks();
-    m.directory.expect_admin().returning(|_| Ok(None));
+    m.team.expect_load().returning(|_| Ok(None));
     m.sessions.expect_find().never();
     let err = chat(m)
         .transfer(admin_id(2), session_id(5), admin_id(9))
@@ -833,6 +872,7 @@ async fn the_content_limit_is_the_policys() {
         Arc::new(m.into_adapters()),
         ChatPolicy {
             max_content_chars: 10,
+            ..ChatPolicy::default()
         },
     );
     let err = chat
