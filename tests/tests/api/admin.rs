@@ -657,7 +657,10 @@ async fn admins_see_every_admin_by_name() {
     assert_eq!(
         list,
         json!({
-            "data": [{"id": ann.id, "name": "Ann"}, {"id": zoe.id, "name": "Zoe"}],
+            "data": [
+                {"id": ann.id, "name": "Ann", "status": "offline", "active_sessions": 0, "max_sessions": 0},
+                {"id": zoe.id, "name": "Zoe", "status": "offline", "active_sessions": 0, "max_sessions": 0},
+            ],
             "count": 2
         })
     );

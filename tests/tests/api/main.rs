@@ -14,6 +14,7 @@ mod operations;
 mod public;
 mod races;
 mod realtime;
+mod routing;
 mod search;
 mod store;
 mod team;

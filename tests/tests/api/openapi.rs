@@ -523,8 +523,14 @@ async fn every_405_carries_allow_with_the_documented_methods() {
             &key
         };
         let url = path.replace("{id}", "1");
+        // A method the path does not serve.
+        let method = if documented.iter().any(|m| m == "PATCH") {
+            Method::PUT
+        } else {
+            Method::PATCH
+        };
         let resp = app
-            .request(Method::PATCH, &url, token)
+            .request(method, &url, token)
             .send()
             .await
             .expect("a response");

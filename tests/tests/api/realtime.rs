@@ -60,13 +60,13 @@ async fn a_claim_reaches_the_store_and_every_admin() {
         let event = ws.expect("session_claimed").await;
         assert_eq!(
             event["data"],
-            json!({ "session_id": session, "admin_id": winner.id })
+            json!({ "session_id": session, "admin_id": winner.id, "assigned": false })
         );
     }
     let connected = store_ws.expect("admin_connected").await;
     assert_eq!(
         connected["data"],
-        json!({ "session_id": session, "admin": { "id": winner.id, "name": "Ann" } })
+        json!({ "session_id": session, "admin": { "id": winner.id, "name": "Ann" }, "assigned": false })
     );
     // The session moved from the open list to the winner's My Sessions.
     assert!(!ids(&app.open_queue(&other, "").await["data"]).contains(&session));
@@ -700,12 +700,14 @@ async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> Vec<i64> {
     use chat_adapters::schema::events;
     use diesel::prelude::*;
     app.events_numbered().await;
-    // The id, and the audience: every admin, these admins, this store.
+    // The id, and the audience: every admin, these admins, this store. Presence events are
+    // left out, as the test clients pass over them.
     type Row = (Option<i64>, bool, Vec<i64>, Option<i64>);
     let rows: Vec<Row> = app
         .sql(|conn| {
             events::table
                 .filter(events::event_id.is_not_null())
+                .filter(events::kind.ne("admin_presence"))
                 .order(events::event_id)
                 .select((
                     events::event_id,
