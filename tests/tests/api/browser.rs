@@ -548,3 +548,83 @@ async fn a_search_opens_the_conversation_at_the_message() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_tools_presence_assignment_and_notes_in_the_pages() {
+    let app = TestApp::spawn_with(|s| {
+        s.routing.mode = "auto".to_owned();
+        s.routing.offline_grace_secs = 1;
+    })
+    .await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let browser = Browser::start().await;
+    browser
+        .run("team", async {
+            let chat = browser.page(360).await;
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            // Nobody online: the store is told it will be answered later.
+            wait_attr(&chat, "#availability", "data-online", "false").await;
+            send(&chat, "My parcel arrived broken").await;
+            wait_true(
+                &chat,
+                "the store sees its place in the queue",
+                "return document.querySelector('#availability').textContent.includes('number 1 in the queue');",
+                vec![],
+            )
+            .await;
+            let session = current_session(&app, &store).await;
+
+            // Ann opens the console: she is online, and the waiting session is assigned to
+            // her at once; it arrives in Mine without a click.
+            let console = browser.page(1280).await;
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            find(&console, &row("mine", session)).await;
+            wait_true(
+                &chat,
+                "the store is told an agent joined",
+                "return Array.from(document.querySelectorAll('#messages li.notice'))\
+                 .some(e => e.textContent.includes('Ann'));",
+                vec![],
+            )
+            .await;
+            wait_attr(&console, "#presence", "data-status", "online").await;
+
+            // Presence toggles: away, and back online; the team sees it.
+            click(&console, "#presence").await;
+            wait_attr(&console, "#presence", "data-status", "away").await;
+            let team = app.get("/v1/chat/admin/admins/", &admin.token).await;
+            let team: Value = team.json().await.expect("JSON");
+            assert_eq!(team["data"][0]["status"], "away");
+            click(&console, "#presence").await;
+            wait_attr(&console, "#presence", "data-status", "online").await;
+
+            // A private note, shown apart in the console, never on the store's page.
+            click(&console, &row("mine", session)).await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
+            click(&console, "#private-note").await;
+            send(&console, "Customer is a VIP, replace without a return").await;
+            wait_true(
+                &console,
+                "the note is shown as a note",
+                "return Array.from(document.querySelectorAll('#messages li.message.note .content'))\
+                 .some(e => e.textContent === 'Customer is a VIP, replace without a return');",
+                vec![],
+            )
+            .await;
+            click(&console, "#private-note").await;
+            send(&console, "We will send a replacement today").await;
+            shown_once(&chat, "We will send a replacement today").await;
+            let page_text = js(&chat, "return document.body.textContent;", vec![]).await;
+            assert!(
+                !page_text.as_str().unwrap_or_default().contains("VIP"),
+                "the store page shows the note"
+            );
+            // Reloaded, the store's page still shows no note.
+            chat.refresh().await.expect("reload");
+            shown_once(&chat, "We will send a replacement today").await;
+            let page_text = js(&chat, "return document.body.textContent;", vec![]).await;
+            assert!(!page_text.as_str().unwrap_or_default().contains("VIP"));
+        })
+        .await;
+}

@@ -10,12 +10,13 @@
   const MESSAGES_PAGE = 50;
   const MAX_CHARS = 5000;
   const THREAD = 'current'; // the outbox key: the store has one thread
+  const AVAILABILITY_EVERY_MS = 10000;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     app: $('app'), toolbar: $('toolbar'), connection: $('connection'), state: $('session-state'),
     closeSession: $('close-session'), loadOlder: $('load-older'), messages: $('messages'),
-    composer: $('composer'),
+    composer: $('composer'), availability: $('availability'),
   };
 
   const notice = new L.Notice($('notice'));
@@ -32,8 +33,10 @@
   const outbox = new L.Outbox({
     post: (entry, clientId) => call('POST', 'message/send/', { content: entry.content, client_message_id: clientId }),
     onStored(m) {
+      const fresh = !conv.session || conv.session.id !== m.session_id;
       ours(m.session_id); // the answer may name a session just opened for it: ours now
       messages.follow(() => messages.upsert(m));
+      if (fresh) checkAvailability();
     },
     onFailed(clientId, entry, err) {
       messages.markFailed(clientId, err.message, () => outbox.deliver(clientId));
@@ -95,6 +98,28 @@
     typing.hide();
     typingSender.stop();
     say('The conversation was closed');
+  }
+
+  // ------------------------------------------------------------ availability
+
+  let availabilityTimer = 0;
+
+  /** Whether support is online, and our place in the queue while we wait (every 10 s). */
+  async function checkAvailability() {
+    clearTimeout(availabilityTimer);
+    availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_EVERY_MS);
+    if (!live) return;
+    try {
+      const a = await call('GET', 'availability/');
+      const waiting = a.queue_position !== null && a.queue_position !== undefined;
+      let text = a.online ? 'Support is online.' : 'Support is away right now: we will answer as soon as we can.';
+      if (waiting) text += ' You are number ' + a.queue_position + ' in the queue.';
+      ui.availability.textContent = text;
+      ui.availability.dataset.online = String(a.online);
+      ui.availability.hidden = false;
+    } catch (err) {
+      if (err.status === 403) ui.availability.hidden = true;
+    }
   }
 
   // ------------------------------------------------------------ REST
@@ -217,6 +242,7 @@
         conv.agent = (d.admin && d.admin.name) || 'An agent';
         setStatus({ status: 'claimed', admin_id: d.admin && d.admin.id });
         say(conv.agent + ' joined the conversation');
+        checkAvailability();
         break;
       case 'admin_disconnected':
         if (!ours(d.session_id)) break;
@@ -225,6 +251,7 @@
         if (d.reason === 'released') setStatus({ status: 'open', admin_id: null });
         typing.hide();
         say('Your agent left the conversation');
+        checkAvailability();
         break;
       case 'session_closed':
         if (ours(d.id)) closed(d);
@@ -261,8 +288,11 @@
       });
       live.start();
       load();
+      checkAvailability();
     },
     onSignOut() {
+      clearTimeout(availabilityTimer);
+      ui.availability.hidden = true;
       typingSender.stop();
       if (live) live.stop();
       live = null;

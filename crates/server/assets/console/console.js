@@ -23,7 +23,8 @@
     threadState: $('thread-state'), threadClaim: $('thread-claim'), release: $('release'),
     close: $('close'), transferTo: $('transfer-to'), transfer: $('transfer'),
     loadOlder: $('load-older'), messages: $('messages'), composer: $('composer'),
-    send: $('send'), composerHint: $('composer-hint'),
+    send: $('send'), composerHint: $('composer-hint'), presence: $('presence'),
+    privateNote: $('private-note'),
   };
   const lists = { queue: $('queue'), mine: $('mine'), closed: $('closed') };
   const rowTemplate = $('row-template');
@@ -43,6 +44,7 @@
   const outbox = new L.Outbox({
     post: (entry, clientId) => call('POST', 'message/send/', {
       session_id: entry.key, content: entry.content, client_message_id: clientId,
+      private: entry.note,
     }),
     onStored(m) {
       if (thread.id === m.session_id) messages.follow(() => messages.upsert(m));
@@ -66,6 +68,7 @@
   const claiming = new Set();
   const claimers = new Map(); // session id -> admin id of its session_claimed (bounded)
   const adminNames = new Map(); // admin id -> name, from GET admins/
+  const adminStatus = new Map(); // admin id -> online, away or offline (admins/, admin_presence)
   const lost = new Set(); // sessions whose claim we lost before hearing who won
 
   // The open thread.
@@ -81,6 +84,7 @@
     me = adminId;
     L.tokens.save(ME_KEY, String(me));
     if (adminNames.size > 0) renderTransferTargets();
+    showPresence();
   }
 
   const nameOf = (s) => (s.store && s.store.name) || 'Store ' + s.store_id;
@@ -383,6 +387,8 @@
   const isOpenThread = (id) => thread.id === id && !!currentSession() && currentSession().status !== 'closed';
 
   const canWrite = (s) => !!s && s.status === 'claimed' && me !== null && s.admin_id === me;
+  /** A closed session we held takes notes only. */
+  const notesOnly = (s) => !!s && s.status === 'closed' && me !== null && s.admin_id === me;
 
   function openThread(id) {
     if (thread.id === id) return;
@@ -422,10 +428,15 @@
     ui.threadState.textContent = !s ? 'Loading…' : s.status === 'open' ? 'In the queue (preview)'
       : s.status === 'closed' ? 'Closed' : writable ? 'Claimed by you' : 'Claimed by another admin';
     ui.threadClaim.hidden = !s || s.status !== 'open';
-    for (const el of [ui.release, ui.close, ui.transferTo, ui.transfer, ui.composer, ui.send]) el.disabled = !writable;
+    for (const el of [ui.release, ui.close, ui.transferTo, ui.transfer]) el.disabled = !writable;
+    const noting = notesOnly(s);
+    for (const el of [ui.composer, ui.send]) el.disabled = !writable && !noting;
+    ui.privateNote.disabled = !writable;
+    if (noting) ui.privateNote.checked = true;
     ui.composerHint.hidden = writable;
     ui.composerHint.textContent = !s ? '' : s.status === 'open' ? 'Claim this session to reply.'
-      : s.status === 'closed' ? 'This session is closed.' : 'Another admin holds this session.';
+      : noting ? 'This session is closed: you can still leave a private note for the team.'
+        : s.status === 'closed' ? 'This session is closed.' : 'Another admin holds this session.';
     ui.loadOlder.hidden = !thread.hasMore;
   }
 
@@ -497,7 +508,42 @@
   /** Remembers the admins' names, and offers the others as transfer targets. */
   function learnAdmins(list) {
     adminNames.clear();
-    for (const a of list) adminNames.set(a.id, a.name);
+    for (const a of list) {
+      adminNames.set(a.id, a.name);
+      if (a.status) adminStatus.set(a.id, a.status);
+    }
+    renderTransferTargets();
+    showPresence();
+  }
+
+  /** Our own presence, on the toolbar's button (which toggles online and away). */
+  function showPresence() {
+    const status = me !== null ? adminStatus.get(me) : undefined;
+    if (status === undefined) return;
+    const label = { online: 'Online', away: 'Away', offline: 'Offline' }[status] || status;
+    ui.presence.textContent = label;
+    ui.presence.dataset.status = status;
+    ui.presence.setAttribute('aria-pressed', String(status === 'away'));
+  }
+
+  async function togglePresence() {
+    const wanted = ui.presence.dataset.status === 'away' ? 'online' : 'away';
+    ui.presence.disabled = true;
+    try {
+      const answer = await call('POST', 'presence/', { status: wanted });
+      learnMe(answer.admin_id);
+      adminStatus.set(answer.admin_id, answer.status);
+      showPresence();
+    } catch (err) {
+      report(err, 'Could not change your status: ');
+    } finally {
+      ui.presence.disabled = false;
+    }
+  }
+
+  function onPresence(d) {
+    adminStatus.set(d.admin_id, d.status);
+    if (d.admin_id === me) showPresence();
     renderTransferTargets();
   }
 
@@ -524,7 +570,8 @@
       if (id === me) continue;
       const option = document.createElement('option');
       option.value = String(id);
-      option.textContent = name + ' (#' + id + ')';
+      const status = adminStatus.get(id);
+      option.textContent = name + ' (#' + id + ')' + (status ? ' · ' + status : '');
       select.append(option);
     }
     select.value = chosen;
@@ -604,15 +651,16 @@
   function submitMessage() {
     const s = currentSession();
     const text = ui.composer.value;
-    if (!canWrite(s) || !text.trim()) return;
+    if (!(canWrite(s) || notesOnly(s)) || !text.trim()) return;
     if (Array.from(text).length > MAX_CHARS) {
       notice.say('A message has at most ' + MAX_CHARS + ' characters.');
       return;
     }
     ui.composer.value = '';
     typingSender.stop();
+    const note = ui.privateNote.checked;
     // Shown at once as `sending`; the outbox retries with the same client_message_id.
-    messages.addPending(outbox.send(s.id, text), text);
+    messages.addPending(outbox.send(s.id, text, note), text, note);
     messages.scrollToBottom();
   }
 
@@ -638,6 +686,7 @@
         break;
       }
       case 'new_message': onMessage(d); break;
+      case 'admin_presence': onPresence(d); break;
       case 'message_status':
         if (d.session_id === thread.id) messages.setStatus(d.message_ids || [], d.status);
         break;
@@ -661,6 +710,7 @@
   }
 
   function onClaimed(d) {
+    if (d.assigned && d.admin_id === me) notice.say('Session ' + d.session_id + ' was assigned to you.');
     claimers.set(d.session_id, d.admin_id);
     if (claimers.size > 500) claimers.delete(claimers.keys().next().value);
     ensureAdmin(d.admin_id);
@@ -820,6 +870,7 @@
     notice.say('Signed out.');
   });
   ui.notify.addEventListener('click', toggleAlerts);
+  ui.presence.addEventListener('click', togglePresence);
   $('help-open').addEventListener('click', () => ui.help.showModal());
 
   for (const ol of Object.values(lists)) {

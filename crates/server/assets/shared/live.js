@@ -168,8 +168,8 @@
    * Messages on their way. send() gives each a fresh client_message_id and posts it with
    * retrying(): the same id on every retry, so a retry never doubles a message.
    * options: post(entry, clientId) -> Promise<Message>, onStored(message, entry),
-   * onFailed(clientId, entry, err). An entry is { key, content, failed, reason }; `key`
-   * says which thread it belongs to.
+   * onFailed(clientId, entry, err). An entry is { key, content, note, failed, reason }; `key`
+   * says which thread it belongs to, `note` that it is a private note (admins only).
    */
   class Outbox {
     constructor(options) {
@@ -177,9 +177,9 @@
       this.entries = new Map(); // client_message_id -> entry
     }
 
-    send(key, content) {
+    send(key, content, note) {
       const clientId = uuid();
-      this.entries.set(clientId, { key, content, failed: false, reason: '' });
+      this.entries.set(clientId, { key, content, note: note === true, failed: false, reason: '' });
       this.deliver(clientId);
       return clientId;
     }
@@ -703,7 +703,7 @@
     }
 
     /** Shows a message being sent; returns its li. */
-    addPending(clientId, content) {
+    addPending(clientId, content, note) {
       const existing = this.byClient.get(clientId);
       if (existing) return existing;
       const li = this.render({
@@ -714,6 +714,7 @@
         status: 'sending',
         created: new Date().toISOString(),
         pending: true,
+        private: note === true,
       });
       li.classList.add('pending');
       this.byClient.set(clientId, li);
@@ -783,6 +784,11 @@
       const mine = this.isMine(message) || message.pending === true;
       const li = make('li', 'message ' + (mine ? 'mine' : 'theirs'));
       if (message.sender_type === 'system') li.classList.add('system');
+      // A private note: the team's own, never shown to the store; it has no delivery status.
+      if (message.private) {
+        li.classList.add('note');
+        li.appendChild(make('p', 'note-label', 'Private note'));
+      }
       if (message.id !== null && message.id !== undefined) li.dataset.messageId = String(message.id);
       if (message.client_message_id) li.dataset.clientId = message.client_message_id;
       if (message.sender_type) li.dataset.sender = message.sender_type;
@@ -808,7 +814,7 @@
       time.dateTime = message.created || '';
       time.title = new Date(message.created).toLocaleString();
       meta.appendChild(time);
-      if (mine) {
+      if (mine && !message.private) {
         const status = make('span', 'status');
         setStatusView(status, message.status || 'sent');
         meta.appendChild(document.createTextNode(' '));

@@ -215,9 +215,15 @@ async fn a_readable_session_comes_with_a_page_of_messages() {
         .expect_find()
         .withf(|id| *id == session_id(5))
         .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
+    // Admins see the notes among the messages; the store never does.
+    let notes = std::sync::Mutex::new(vec![false, true]);
     m.messages
         .expect_page()
-        .withf(|s, c, notes| *s == session_id(5) && *c == cursor() && *notes)
+        .withf(move |s, c, with_notes| {
+            *s == session_id(5)
+                && *c == cursor()
+                && *with_notes == notes.lock().unwrap().pop().unwrap()
+        })
         .times(2)
         .returning(|_, _, _| {
             Ok(MessagePage {
