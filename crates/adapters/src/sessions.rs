@@ -260,7 +260,7 @@ impl SessionRepository for Postgres {
                 let at = transition.at();
                 conn.transaction(|conn| {
                     if let Some(taker) = &transition.taker {
-                        if !crate::team::load_unchanged(conn, taker)? {
+                        if !crate::team::taker_has_room(conn, taker)? {
                             return Ok(None);
                         }
                     }

@@ -64,9 +64,10 @@ fn active_sessions(conn: &mut PgConnection, admin: i64) -> Result<i64, DieselErr
         .get_result(conn)
 }
 
-/// Locks the admin's row; whether they still hold as many sessions, and may hold as many, as
-/// `taker` says (the load a claim or a transfer was decided on).
-pub(crate) fn load_unchanged(conn: &mut PgConnection, taker: &Load) -> Result<bool, DieselError> {
+/// Locks the admin's row of `taker` (the admin a claim or a transfer gives a session to);
+/// whether, with the sessions they hold now and the capacity they have now, one more still
+/// fits ([`Load::has_room`]): a claim decided on an older load stands if it still does.
+pub(crate) fn taker_has_room(conn: &mut PgConnection, taker: &Load) -> Result<bool, DieselError> {
     let id = taker.admin.id.get();
     let max: Option<i32> = admins::table
         .find(id)
@@ -78,8 +79,12 @@ pub(crate) fn load_unchanged(conn: &mut PgConnection, taker: &Load) -> Result<bo
         return Ok(false);
     };
     // A statement of its own, after the lock: it sees every claim committed before it.
-    let active = active_sessions(conn, id)?;
-    Ok(active == taker.active_sessions && capacity(max)? == taker.max_sessions)
+    let now = Load {
+        admin: taker.admin.clone(),
+        active_sessions: active_sessions(conn, id)?,
+        max_sessions: capacity(max)?,
+    };
+    Ok(now.has_room())
 }
 
 fn load_of(conn: &mut PgConnection, id: i64) -> Result<Option<Load>, DieselError> {

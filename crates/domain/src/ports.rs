@@ -72,11 +72,11 @@ pub trait SessionRepository: Send + Sync + 'static {
     /// Applies `transition` if and only if the session is still in `transition.before`, in
     /// one conditional statement, recording `transition.events` in the same transaction; when
     /// it gives the session to an admin (`transition.taker`), that admin's row is locked
-    /// first, and it applies only if they still hold `active_sessions` claimed sessions and
-    /// may hold `max_sessions`. Writes the status, the admin and the time of the change alone
-    /// (and, for a session back in the queue, when it entered it). Returns the recorded
-    /// events, or `None` when the session or the admin's load had changed (the caller reloads
-    /// and decides again).
+    /// first, and it applies only if, with the sessions they hold and the capacity they have
+    /// once locked, one more still fits ([`crate::team::Load::has_room`]). Writes the status,
+    /// the admin and the time of the change alone (and, for a session back in the queue, when
+    /// it entered it). Returns the recorded events, or `None` when the session changed or the
+    /// admin has no room left (the caller reloads and decides again).
     ///
     /// # Errors
     /// As [`SessionRepository::find`].

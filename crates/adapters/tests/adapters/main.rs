@@ -9,3 +9,4 @@ mod conversations;
 mod migrations;
 mod postgres;
 mod sequencer;
+mod team;
