@@ -290,6 +290,8 @@ impl RawWs {
             loop {
                 match self.read_frame_now().await? {
                     ServerFrame::Other(0x9) => {}
+                    // Admins come and go: their presence is no answer to anything here.
+                    ServerFrame::Text(text) if text.contains(r#""type":"admin_presence""#) => {}
                     frame => return Some(frame),
                 }
             }

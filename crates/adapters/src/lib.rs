@@ -51,6 +51,9 @@ pub struct Postgres {
     /// This instance, among those sharing the database (presence says which holds whose
     /// consoles): random, drawn once.
     instance: i64,
+    /// Whether a routing pass of this instance waits to start (it will see every change
+    /// committed before it starts, so another one need not queue behind it).
+    routing_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Postgres {
@@ -70,6 +73,7 @@ impl Postgres {
             tokens,
             admins: std::sync::Arc::default(),
             instance: team::instance_id(),
+            routing_queued: std::sync::Arc::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{BigInt, Bool, Int4, Nullable, Text};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::db::db_error;
 use crate::feed::record;
@@ -187,10 +188,14 @@ fn assign_waiting(
     encode: crate::EncodeData,
     plan: Planner,
     now: DateTime<Utc>,
+    queued: &AtomicBool,
 ) -> Result<Vec<DomainEvent>, DieselError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<BigInt, _>(ROUTING_LOCK)
         .execute(conn)?;
+    // From here on this pass sees every change committed before now: a change committed
+    // from now on queues a pass of its own.
+    queued.store(false, Ordering::SeqCst);
     let online: Vec<(AdminRow, i32, Option<DateTime<Utc>>)> = admins::table
         .filter(admins::presence.eq(Presence::Online.as_str()))
         .order(admins::id)
@@ -204,10 +209,23 @@ fn assign_waiting(
     if online.is_empty() {
         return Ok(Vec::new());
     }
+    // Their loads, counted in one statement after their rows were locked.
+    let ids: Vec<i64> = online.iter().map(|(row, ..)| row.id).collect();
+    let loads: std::collections::HashMap<i64, i64> = sessions::table
+        .filter(sessions::status.eq(SessionStatus::Claimed.as_str()))
+        .filter(sessions::admin_id.eq_any(&ids))
+        .group_by(sessions::admin_id)
+        .select((
+            sessions::admin_id.assume_not_null(),
+            diesel::dsl::count_star(),
+        ))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
     let mut candidates = Vec::with_capacity(online.len());
     let mut room: i64 = 0;
     for (row, max, last_assigned) in online {
-        let active = active_sessions(conn, row.id)?;
+        let active = loads.get(&row.id).copied().unwrap_or(0);
         let max_sessions = capacity(max)?;
         room = room.saturating_add(max_sessions.room(active).unwrap_or(i64::MAX));
         candidates.push(Candidate {
@@ -435,13 +453,24 @@ impl TeamRepository for Postgres {
         plan: Planner,
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
-        let encode = self.encode;
-        self.db
+        // A pass of this instance that has not started yet will see the change that asks for
+        // this one (it committed before): no need for two.
+        if self.routing_queued.swap(true, Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let (encode, queued) = (self.encode, self.routing_queued.clone());
+        let result = self
+            .db
             .run(move |conn| {
-                conn.transaction(|conn| assign_waiting(conn, encode, plan, now))
+                conn.transaction(|conn| assign_waiting(conn, encode, plan, now, &queued))
                     .map_err(unwrap_error)
             })
-            .await
+            .await;
+        if result.is_err() {
+            // It may have failed before starting: the next change or heartbeat tries again.
+            self.routing_queued.store(false, Ordering::SeqCst);
+        }
+        result
     }
 
     async fn availability(&self, store: StoreId) -> Result<Availability, RepositoryError> {

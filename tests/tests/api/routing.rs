@@ -40,16 +40,18 @@ fn settings(s: &mut chat_server::settings::Settings) {
     s.database.pool_size = 16;
 }
 
-#[derive(QueryableByName, Debug, Clone, Copy)]
+#[derive(QueryableByName, Debug, Clone)]
 struct Snapshot {
     #[diesel(sql_type = BigInt)]
-    waiting: i64,
+    sessions: i64,
     #[diesel(sql_type = BigInt)]
     over_capacity: i64,
     #[diesel(sql_type = BigInt)]
     online_with_room: i64,
     #[diesel(sql_type = BigInt)]
     closed: i64,
+    #[diesel(sql_type = diesel::sql_types::Array<BigInt>)]
+    waiting_ids: Vec<i64>,
 }
 
 /// One statement, so one snapshot of the whole database.
@@ -60,25 +62,31 @@ WITH load AS (
              WHERE s.admin_id = a.id AND s.status = 'claimed') AS claimed
       FROM admins a
 )
-SELECT (SELECT count(*) FROM sessions WHERE status = 'open') AS waiting,
+SELECT (SELECT count(*) FROM sessions) AS sessions,
        (SELECT count(*) FROM load
          WHERE max_sessions > 0 AND claimed > max_sessions) AS over_capacity,
        (SELECT count(*) FROM load
          WHERE presence = 'online'
            AND (max_sessions = 0 OR claimed < max_sessions)) AS online_with_room,
-       (SELECT count(*) FROM sessions WHERE status = 'closed') AS closed";
+       (SELECT count(*) FROM sessions WHERE status = 'closed') AS closed,
+       ARRAY(SELECT id FROM sessions WHERE status = 'open') AS waiting_ids";
 
 /// What the monitor saw.
 #[derive(Debug, Default)]
 struct Seen {
     snapshots: u64,
     over_capacity: u64,
+    /// The longest a session was seen waiting, look after look, while an online admin had
+    /// room: from the first look that showed both to the last.
     longest_wait_with_room: Duration,
 }
 
-async fn monitor(app: Arc<TestApp>, done: Arc<AtomicBool>) -> Seen {
+/// Watches until every store has written and every session is closed (a store whose empty
+/// session was closed before its first message was stored has two: the second holds it).
+async fn monitor(app: Arc<TestApp>, arrived: Arc<AtomicBool>, done: Arc<AtomicBool>) -> Seen {
     let mut seen = Seen::default();
-    let mut room_since: Option<Instant> = None;
+    // Each waiting session, since when it was seen waiting while an online admin had room.
+    let mut waiting_with_room = std::collections::HashMap::<i64, Instant>::new();
     while !done.load(Ordering::Relaxed) {
         let at = Instant::now();
         let snap: Snapshot = app
@@ -86,13 +94,16 @@ async fn monitor(app: Arc<TestApp>, done: Arc<AtomicBool>) -> Seen {
             .await;
         seen.snapshots += 1;
         seen.over_capacity += u64::from(snap.over_capacity > 0);
-        if snap.waiting > 0 && snap.online_with_room > 0 {
-            let since = *room_since.get_or_insert(at);
-            seen.longest_wait_with_room = seen.longest_wait_with_room.max(at - since);
+        if snap.online_with_room > 0 {
+            waiting_with_room.retain(|id, _| snap.waiting_ids.contains(id));
+            for id in &snap.waiting_ids {
+                let since = *waiting_with_room.entry(*id).or_insert(at);
+                seen.longest_wait_with_room = seen.longest_wait_with_room.max(at - since);
+            }
         } else {
-            room_since = None;
+            waiting_with_room.clear();
         }
-        if snap.closed == SESSIONS {
+        if arrived.load(Ordering::Relaxed) && snap.closed == snap.sessions {
             done.store(true, Ordering::Relaxed);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -126,7 +137,7 @@ async fn admin_at_work(
     let mut console = Some(WsClient::admin(&base, &admin.token, None).await);
     let (mut closed, mut released) = (0, 0);
     while !done.load(Ordering::Relaxed) {
-        tokio::time::sleep(dice.pause(10, 60)).await;
+        tokio::time::sleep(dice.pause(20, 100)).await;
         let roll = dice.below(100);
         if roll < 8 {
             post(
@@ -231,8 +242,9 @@ async fn routing_race_on_two_instances_keeps_every_invariant() {
     }
 
     let done = Arc::new(AtomicBool::new(false));
+    let arrived = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let watch = tokio::spawn(monitor(app.clone(), done.clone()));
+    let watch = tokio::spawn(monitor(app.clone(), arrived.clone(), done.clone()));
     let workers: Vec<_> = admins
         .iter()
         .enumerate()
@@ -250,7 +262,7 @@ async fn routing_race_on_two_instances_keeps_every_invariant() {
     let arrivals = stores.into_iter().enumerate().map(|(i, store)| {
         let (app, base) = (app.clone(), bases[i % 2].clone());
         async move {
-            tokio::time::sleep(Duration::from_millis(8 * i as u64)).await;
+            tokio::time::sleep(Duration::from_millis(12 * i as u64)).await;
             let status = post(
                 &app.client,
                 &base,
@@ -263,6 +275,7 @@ async fn routing_race_on_two_instances_keeps_every_invariant() {
         }
     });
     futures_util::future::join_all(arrivals).await;
+    arrived.store(true, Ordering::Relaxed);
     let seen = tokio::time::timeout(Duration::from_secs(240), watch)
         .await
         .expect("every session closed within 4 minutes")
@@ -324,6 +337,7 @@ async fn routing_race_on_two_instances_keeps_every_invariant() {
         })
         .await;
     assert_eq!(unassigned, 0, "every session was assigned and closed");
+
     println!(
         "routing race: {SESSIONS} sessions, {ADMINS} admins (max_sessions {CAPACITY}), \
          {assignments} assignments, {closes} closes, {releases} releases, in {elapsed:.1?}; \

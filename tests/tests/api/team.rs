@@ -408,8 +408,8 @@ async fn auto_routing_assigns_at_once_and_when_room_appears() {
     assert_eq!(availability(&app, &first).await["queue_position"], 1);
 
     // Ann comes online: the waiting session is hers at once, as a claim marked assigned.
-    let mut ann_ws = watching(&app.base_url, &ann).await;
     let mut store_ws = WsClient::store(&app.base_url, &first.token, None).await;
+    let mut ann_ws = watching(&app.base_url, &ann).await;
     let claimed = loop {
         let event = ann_ws.next_event().await;
         if event["type"] == "session_claimed" {
