@@ -121,6 +121,12 @@ impl ServerProcess {
         }
     }
 
+    /// Kills the process (`SIGKILL`), as a crash would; its database stays.
+    pub async fn kill(&mut self) {
+        // Already gone is fine.
+        drop(self.child.kill().await);
+    }
+
     /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) the process, as a hung process or a paused
     /// machine would: its connections stay open.
     ///

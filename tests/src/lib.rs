@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod hostile;
+pub mod receiver;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -172,10 +172,15 @@ impl Postgres {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     // Only numbered ones: an event waiting for its number is never lost.
+                    // Nor one an enabled webhook endpoint has yet to be given.
                     let ids: Vec<Option<i64>> = diesel::delete(
                         events::table
                             .filter(events::created.lt(older_than))
-                            .filter(events::event_id.is_not_null()),
+                            .filter(events::event_id.is_not_null())
+                            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                                "event_id <= coalesce((SELECT min(delivered_through) \
+                                 FROM webhook_endpoints WHERE enabled), 9223372036854775807)",
+                            )),
                     )
                     .returning(events::event_id)
                     .get_results(conn)?;

@@ -18,6 +18,7 @@ mod sessions;
 mod team;
 mod token_cache;
 mod tokens;
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -33,6 +34,9 @@ pub use relay::{Relay, RelayStatus};
 pub use sequencer::{Commits, Sequencer, SequencerStatus};
 pub use token_cache::TokenCache;
 pub use tokens::token_hash;
+pub use webhooks::{
+    sign as sign_webhook, DeliverySettings, DeliveryStats, Dispatcher, SystemResolver,
+};
 
 /// The PostgreSQL implementation of every repository port of the domain.
 #[derive(Debug, Clone)]

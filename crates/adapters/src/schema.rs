@@ -135,6 +135,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        endpoint_id -> Int8,
+        event_id -> Int8,
+        attempt -> Int4,
+        status_code -> Nullable<Int4>,
+        duration_ms -> Int8,
+        error -> Nullable<Text>,
+        next_attempt_at -> Nullable<Timestamptz>,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Int8,
+        url -> Text,
+        events -> Array<Text>,
+        description -> Text,
+        enabled -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_until -> Nullable<Timestamptz>,
+        created -> Timestamptz,
+        delivered_through -> Int8,
+        failures -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        lease_owner -> Nullable<Int8>,
+        lease_until -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(admin_sockets -> admins (admin_id));
 diesel::joinable!(admin_sockets -> instances (instance_id));
 diesel::joinable!(canned_replies -> admins (created_by));
@@ -143,6 +176,7 @@ diesel::joinable!(sessions -> stores (store_id));
 diesel::joinable!(tokens -> admins (admin_id));
 diesel::joinable!(tokens -> api_keys (api_key_id));
 diesel::joinable!(tokens -> stores (store_id));
+diesel::joinable!(webhook_attempts -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     admin_sockets,
@@ -157,4 +191,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     stores,
     tokens,
+    webhook_attempts,
+    webhook_endpoints,
 );

@@ -84,6 +84,12 @@ id_type!(
     "event_id"
 );
 
+id_type!(
+    /// An integration's webhook endpoint.
+    WebhookId,
+    "webhook_id"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! - [`model`]: the entities and how the API shows them.
 //! - [`session`]: the session state machine, as pure transitions returning domain events.
 //! - [`team`]: presence, capacity and routing, as pure rules.
+//! - [`webhook`]: webhook endpoints and the rules of their deliveries.
 //! - [`events`]: the events and who receives them.
 //! - [`ports`]: what the domain needs from the outside (repositories, tokens, the event feed,
 //!   the notifier, the clock), with their error contracts.
@@ -21,6 +22,7 @@ pub mod session;
 pub mod team;
 pub mod usecases;
 pub mod values;
+pub mod webhook;
 
 /// Fixtures and the ports made of mocks, for the tests of this crate and of services that reuse
 /// it (feature `mocks`).

@@ -584,3 +584,92 @@ pub trait SearchRepository: Send + Sync + 'static {
         page: Page,
     ) -> Result<Listing<crate::model::SearchHit>, RepositoryError>;
 }
+
+/// Integrations' webhook endpoints and the log of their deliveries. A service without webhooks
+/// implements nothing of it: [`crate::usecases::Webhooks`] needs this port and a [`Resolver`].
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait WebhookRepository: Send + Sync + 'static {
+    /// Registers an endpoint with a new random secret (`whsec_...`); it receives the events
+    /// committed from now on. Returns it and its secret.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise.
+    async fn create(
+        &self,
+        draft: crate::webhook::WebhookDraft,
+    ) -> Result<(crate::webhook::WebhookEndpoint, String), RepositoryError>;
+
+    /// The endpoints, oldest first, and how many there are.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn list(
+        &self,
+        page: Page,
+    ) -> Result<Listing<crate::webhook::WebhookEndpoint>, RepositoryError>;
+
+    /// The endpoint `id`, if any.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn get(
+        &self,
+        id: crate::ids::WebhookId,
+    ) -> Result<Option<crate::webhook::WebhookEndpoint>, RepositoryError>;
+
+    /// Changes the endpoint `id`; enabling it forgets its failed attempts (the event it
+    /// stopped at is tried again at once). `None` when there is no such endpoint.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn update(
+        &self,
+        id: crate::ids::WebhookId,
+        patch: crate::webhook::WebhookPatch,
+    ) -> Result<Option<crate::webhook::WebhookEndpoint>, RepositoryError>;
+
+    /// Deletes the endpoint `id` and its log; whether there was one.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn delete(&self, id: crate::ids::WebhookId) -> Result<bool, RepositoryError>;
+
+    /// Gives the endpoint a new secret; the old one keeps signing beside it for `overlap`.
+    /// Returns the endpoint and the new secret; `None` when there is no such endpoint.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn rotate_secret(
+        &self,
+        id: crate::ids::WebhookId,
+        overlap: std::time::Duration,
+    ) -> Result<Option<(crate::webhook::WebhookEndpoint, String)>, RepositoryError>;
+
+    /// The endpoint's attempts, newest first, and how many there are; `None` when there is no
+    /// such endpoint.
+    ///
+    /// # Errors
+    /// As [`WebhookRepository::create`].
+    async fn attempts(
+        &self,
+        id: crate::ids::WebhookId,
+        page: Page,
+    ) -> Result<Option<Listing<crate::webhook::Attempt>>, RepositoryError>;
+}
+
+/// The addresses a host name stands for, to refuse endpoints inside the service's network.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Resolver: Send + Sync + 'static {
+    /// The addresses of `host` (a name or an address).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when it cannot be resolved.
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<std::net::IpAddr>, RepositoryError>;
+}

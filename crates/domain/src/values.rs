@@ -24,7 +24,7 @@ fn char_count(s: &str) -> usize {
 }
 
 /// Refuses NUL (U+0000), which no text field accepts: PostgreSQL cannot store it in text.
-fn check_no_nul(field: &'static str, raw: &str) -> Result<(), ValidationError> {
+pub(crate) fn check_no_nul(field: &'static str, raw: &str) -> Result<(), ValidationError> {
     if raw.contains('\0') {
         return Err(ValidationError::new(field, "must not contain NUL (U+0000)"));
     }

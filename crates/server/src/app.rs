@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{
-    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search, Team,
+    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search, Team, WebhookPolicy,
+    Webhooks,
 };
 
 use crate::settings::Settings;
@@ -39,6 +40,10 @@ pub struct AppState {
     pub team: Team<Live>,
     /// The admins' consoles connected to this instance, for presence.
     pub consoles: crate::realtime::Consoles,
+    /// Integrations' webhook endpoints.
+    pub webhooks: Webhooks<Postgres, chat_adapters::SystemResolver>,
+    /// Counters of this instance's webhook deliveries.
+    pub webhook_stats: Arc<chat_adapters::DeliveryStats>,
     /// The team's canned replies.
     pub canned: CannedReplies<Postgres>,
     /// Search across the conversations.
@@ -97,6 +102,15 @@ impl AppState {
             chat,
             conversations: Conversations::new(adapters.clone()),
             search: Search::new(Arc::new(postgres.clone())),
+            webhooks: Webhooks::new(
+                Arc::new(postgres.clone()),
+                Arc::new(chat_adapters::SystemResolver),
+                WebhookPolicy {
+                    allow_http: settings.webhooks.allow_http,
+                    allow_private: settings.webhooks.allow_private,
+                },
+            ),
+            webhook_stats: Arc::default(),
             canned: CannedReplies::new(Arc::new(postgres.clone()), settings.chat.max_content_chars),
             consoles: crate::realtime::Consoles::new(
                 team.clone(),

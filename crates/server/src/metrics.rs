@@ -26,6 +26,10 @@ pub struct Metrics {
     last_event: IntGauge,
     sequencer_leader: IntGauge,
     notification_queue: Gauge,
+    webhook_attempts: IntCounter,
+    webhook_failures: IntCounter,
+    webhook_disabled: IntCounter,
+    webhook_lag: IntGaugeVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -151,6 +155,27 @@ impl Metrics {
             last_event,
             sequencer_leader,
             notification_queue,
+            webhook_attempts: counter(
+                &registry,
+                "webhook_attempts_total",
+                "Webhook deliveries attempted by this instance.",
+            ),
+            webhook_failures: counter(
+                &registry,
+                "webhook_failures_total",
+                "Webhook attempts of this instance that got no 2xx in time.",
+            ),
+            webhook_disabled: counter(
+                &registry,
+                "webhook_endpoints_disabled_total",
+                "Webhook endpoints this instance disabled (410, or the last retry failed).",
+            ),
+            webhook_lag: gauge_vec(
+                &registry,
+                "webhook_lag_events",
+                "How many events each enabled webhook endpoint is behind the feed.",
+                &["endpoint"],
+            ),
             registry,
         }
     }
@@ -177,9 +202,29 @@ impl Metrics {
         self.rate_limited.inc();
     }
 
-    /// Reads the live parts and renders everything in the Prometheus text format.
+    /// Reads the live parts and renders everything in the Prometheus text format, with how
+    /// far each webhook endpoint is behind (`webhook_lag`: endpoint id, events).
     #[must_use]
-    pub fn render(&self, state: &AppState) -> String {
+    pub fn render(&self, state: &AppState, webhook_lag: &[(i64, i64)]) -> String {
+        let hooks = &state.webhook_stats;
+        catch_up(
+            &self.webhook_attempts,
+            hooks.attempts.load(Ordering::Relaxed),
+        );
+        catch_up(
+            &self.webhook_failures,
+            hooks.failures.load(Ordering::Relaxed),
+        );
+        catch_up(
+            &self.webhook_disabled,
+            hooks.disabled.load(Ordering::Relaxed),
+        );
+        self.webhook_lag.reset();
+        for (endpoint, lag) in webhook_lag {
+            self.webhook_lag
+                .with_label_values(&[endpoint.to_string().as_str()])
+                .set(*lag);
+        }
         let (admins, stores) = state.hub.open_connections();
         self.sockets
             .with_label_values(&["admin"])

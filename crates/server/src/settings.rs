@@ -41,6 +41,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// How sessions reach admins, and presence.
     pub routing: RoutingSettings,
+    /// Webhooks.
+    pub webhooks: WebhookSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for Settings {
             .field("events", &self.events)
             .field("rate_limit", &self.rate_limit)
             .field("routing", &self.routing)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -181,6 +184,22 @@ impl RoutingSettings {
     pub fn default_capacity(&self) -> chat_domain::team::Capacity {
         chat_domain::team::Capacity::parse(self.max_sessions).unwrap_or_default()
     }
+}
+
+/// Webhooks: which endpoints may be registered, and how deliveries go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `http` URLs are accepted (else `https` only).
+    pub allow_http: bool,
+    /// Loopback, private and link-local destinations are accepted.
+    pub allow_private: bool,
+    /// A delivery's answer must come within this.
+    pub timeout_secs: u64,
+    /// The waits after each failed attempt; after the last, the endpoint is disabled.
+    pub retry_schedule_secs: Vec<u64>,
+    /// How often an instance looks for deliveries due.
+    pub poll_ms: u64,
 }
 
 /// Logging.
@@ -316,6 +335,18 @@ impl Settings {
         }
         if self.chat.max_content_chars == 0 {
             return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        if self.webhooks.timeout_secs == 0 || self.webhooks.poll_ms == 0 {
+            return Err(invalid(
+                "webhooks.timeout_secs",
+                "webhooks.timeout_secs and webhooks.poll_ms must be above 0",
+            ));
+        }
+        if self.webhooks.retry_schedule_secs.is_empty() {
+            return Err(invalid(
+                "webhooks.retry_schedule_secs",
+                "must list at least one wait",
+            ));
         }
         if !matches!(self.routing.mode.as_str(), "manual" | "auto") {
             return Err(invalid("routing.mode", "must be manual or auto"));

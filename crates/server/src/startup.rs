@@ -54,6 +54,7 @@ impl Application {
             tokio::spawn(state.deliveries.clone().write_reports(state.chat.clone())),
             tokio::spawn(sweep_rate_limits(state.clone())),
             tokio::spawn(team_heartbeat(state.clone())),
+            tokio::spawn(deliver_webhooks(state.clone())),
         ];
         let listener = TcpListener::bind(state.settings.bind_addr())?;
         let addr = listener.local_addr()?;
@@ -174,6 +175,31 @@ async fn team_heartbeat(state: AppState) {
             tracing::warn!(%err, "team heartbeat failed");
         }
     }
+}
+
+/// Delivers the event feed to the webhook endpoints (with every other instance: each endpoint
+/// is leased by one at a time).
+async fn deliver_webhooks(state: AppState) {
+    let hooks = &state.settings.webhooks;
+    let settings = chat_adapters::DeliverySettings {
+        retry: chat_domain::webhook::RetryPolicy::new(
+            hooks
+                .retry_schedule_secs
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+        ),
+        timeout: Duration::from_secs(hooks.timeout_secs),
+        allow_private: hooks.allow_private,
+        poll: Duration::from_millis(hooks.poll_ms),
+    };
+    chat_adapters::Dispatcher::new(
+        state.postgres.clone(),
+        settings,
+        state.webhook_stats.clone(),
+    )
+    .run()
+    .await;
 }
 
 /// Forgets, now and then, the rate-limit buckets of token holders idle long enough to be full

@@ -19,3 +19,4 @@ mod search;
 mod store;
 mod team;
 mod text;
+mod webhooks;

@@ -291,6 +291,8 @@ fn schema_rs_matches_the_migrated_database() {
         sessions,
         stores,
         tokens,
+        webhook_attempts,
+        webhook_endpoints,
     );
     let from_file: Vec<(String, Vec<String>)> = declared
         .iter()

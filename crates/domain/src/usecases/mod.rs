@@ -8,6 +8,7 @@ mod chat;
 mod conversations;
 mod search;
 mod team;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use chat::{Chat, Draft, ReadMark, Sent, SessionThread, SessionView};
 pub use conversations::{ConversationThread, Conversations};
 pub use search::{Found, Search, MAX_SEARCH_LIMIT};
 pub use team::Team;
+pub use webhooks::{EndpointText, WebhookPolicy, Webhooks, SECRET_OVERLAP};
 
 use crate::error::ChatError;
 use crate::events::DomainEvent;

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod search;
 pub mod store;
 pub mod team;
+pub mod webhooks;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -75,9 +76,11 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Without the database the rest is still worth reading.
+    let lag = state.postgres.webhook_lag().await.unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state))
+        .body(state.metrics.render(&state, &lag))
 }
 
 /// CORS for browser clients, from the configured origins (none: same-origin only).
@@ -87,7 +90,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .fold(actix_cors::Cors::default(), |cors, origin| {
             cors.allowed_origin(origin)
         })
-        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(3600)
 }

@@ -43,7 +43,7 @@ pub(super) struct ConversationsQuery {
 }
 
 /// DRF's answer to a page that does not exist (0, past the end, not a number).
-fn invalid_page() -> ApiError {
+pub(super) fn invalid_page() -> ApiError {
     ApiError::NotFound("Invalid page.".to_owned())
 }
 
@@ -62,7 +62,14 @@ impl ConversationsQuery {
 
     /// `?page=` (from 1; anything else is an invalid page) and `?page_size=` (1 to 200).
     fn page(&self) -> Result<NumberedPage> {
-        let number = match self.page.as_deref() {
+        numbered_page(self.page.as_deref(), self.page_size.as_deref())
+    }
+}
+
+/// A DRF page: `page` (from 1; anything else is an invalid page) and `page_size` (1 to 200).
+pub(super) fn numbered_page(page: Option<&str>, page_size: Option<&str>) -> Result<NumberedPage> {
+    {
+        let number = match page {
             None => 1,
             Some(raw) => raw
                 .trim()
@@ -71,7 +78,7 @@ impl ConversationsQuery {
                 .filter(|n| *n > 0)
                 .ok_or_else(invalid_page)?,
         };
-        let size = match self.page_size.as_deref() {
+        let size = match page_size {
             None => DEFAULT_PAGE_SIZE,
             Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
                 ApiError::BadRequest(format!(
@@ -84,8 +91,9 @@ impl ConversationsQuery {
 }
 
 /// Absolute links to other pages of the list the request asked for.
-struct Links {
+pub(super) struct Links {
     base: String,
+    path: String,
     /// The request's query parameters other than `page`, as they were written.
     kept: Vec<String>,
 }
@@ -93,7 +101,7 @@ struct Links {
 impl Links {
     /// The configured public URL, or the request's scheme and host (as a reverse proxy
     /// reports them in `X-Forwarded-Proto`, `X-Forwarded-Host` or `Forwarded`).
-    fn new(settings: &Settings, req: &HttpRequest) -> Self {
+    pub(super) fn new(settings: &Settings, req: &HttpRequest, path: &str) -> Self {
         let base = if settings.public_base_url.is_empty() {
             let info = req.connection_info();
             format!("{}://{}", info.scheme(), info.host())
@@ -106,16 +114,20 @@ impl Links {
             .filter(|pair| !pair.is_empty() && !is_page_param(pair))
             .map(str::to_owned)
             .collect();
-        Self { base, kept }
+        Self {
+            base,
+            path: path.to_owned(),
+            kept,
+        }
     }
 
     /// The URL of page `number`; the first page has no `page` parameter, as in DRF.
-    fn page(&self, number: u64) -> String {
+    pub(super) fn page(&self, number: u64) -> String {
         let mut params = self.kept.clone();
         if number > 1 {
             params.push(format!("page={number}"));
         }
-        let mut url = format!("{}{CONVERSATIONS_PATH}", self.base);
+        let mut url = format!("{}{}", self.base, self.path);
         if !params.is_empty() {
             url.push('?');
             url.push_str(&params.join("&"));
@@ -161,7 +173,7 @@ pub(super) async fn conversations(
             ChatError::NotFound("page") => invalid_page(),
             other => other.into(),
         })?;
-    let links = Links::new(&state.settings, &req);
+    let links = Links::new(&state.settings, &req, CONVERSATIONS_PATH);
     Ok(HttpResponse::Ok().json(wire::ConversationPage {
         count: listing.total,
         next: page
@@ -374,7 +386,7 @@ mod tests {
     fn links(base: &str, req: &HttpRequest) -> Links {
         let mut settings = Settings::defaults();
         base.clone_into(&mut settings.public_base_url);
-        Links::new(&settings, req)
+        Links::new(&settings, req, CONVERSATIONS_PATH)
     }
 
     #[test]

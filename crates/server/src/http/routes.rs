@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, OpenApiFactory};
 
 use super::extract::authenticate;
-use super::{admin, allow, canned, health, openapi, public, search, store, team};
+use super::{admin, allow, canned, health, openapi, public, search, store, team, webhooks};
 use crate::{pages, realtime};
 
 /// Every route of the service.
@@ -92,6 +92,14 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(public::store_token))
                 .service(Resource::of(public::create_admin))
                 .service(Resource::of(team::update_admin))
+                .service(Resource::of(webhooks::list).and(webhooks::create))
+                .service(Resource::of(webhooks::rotate))
+                .service(Resource::of(webhooks::deliveries))
+                .service(
+                    Resource::of(webhooks::get)
+                        .and(webhooks::update)
+                        .and(webhooks::remove),
+                )
                 .service(Resource::of(public::revoke)),
         );
 }

@@ -664,3 +664,109 @@ impl From<chat_domain::team::Availability> for Availability {
         }
     }
 }
+
+/// An integration's webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEndpoint<'a> {
+    /// Id of the endpoint.
+    pub id: i64,
+    /// Where deliveries go.
+    pub url: &'a str,
+    /// The event types it receives, or `["*"]`.
+    pub events: Vec<&'static str>,
+    /// Whether deliveries go out (a 410, or a last failed retry, disables it).
+    pub enabled: bool,
+    /// What it is for.
+    pub description: &'a str,
+    /// When it was registered: it receives the events committed after.
+    pub created: DateTime<Utc>,
+}
+
+impl<'a> From<&'a chat_domain::webhook::WebhookEndpoint> for WebhookEndpoint<'a> {
+    fn from(e: &'a chat_domain::webhook::WebhookEndpoint) -> Self {
+        Self {
+            id: e.id.get(),
+            url: e.url.as_str(),
+            events: e.events.names(),
+            enabled: e.enabled,
+            description: &e.description,
+            created: e.created,
+        }
+    }
+}
+
+/// An endpoint with its signing secret, shown when registered or rotated only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookWithSecret<'a> {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint<'a>,
+    /// `whsec_` and base64: the key of the `webhook-signature` HMAC (Standard Webhooks).
+    pub secret: &'a str,
+}
+
+/// A page of endpoints, oldest first (DRF style).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookPage<'a> {
+    /// How many there are.
+    pub count: u64,
+    /// The absolute URL of the next page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub next: Option<String>,
+    /// The absolute URL of the previous page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub previous: Option<String>,
+    /// The endpoints of the page.
+    pub results: Vec<WebhookEndpoint<'a>>,
+}
+
+/// One attempt to deliver an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAttempt<'a> {
+    /// The event.
+    pub event_id: i64,
+    /// Its number for this event, from 1.
+    pub attempt: u32,
+    /// The endpoint's status, or `null` when it did not answer.
+    #[schema(required = true)]
+    pub status_code: Option<u16>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// Why it failed, or `null`.
+    #[schema(required = true)]
+    pub error: Option<&'a str>,
+    /// When the next attempt is due, or `null`.
+    #[schema(required = true)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it was made.
+    pub created: DateTime<Utc>,
+}
+
+impl<'a> From<&'a chat_domain::webhook::Attempt> for WebhookAttempt<'a> {
+    fn from(a: &'a chat_domain::webhook::Attempt) -> Self {
+        Self {
+            event_id: a.event_id.get(),
+            attempt: a.attempt,
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            error: a.error.as_deref(),
+            next_attempt_at: a.next_attempt_at,
+            created: a.created,
+        }
+    }
+}
+
+/// A page of attempts, newest first (DRF style).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAttemptPage<'a> {
+    /// How many there are.
+    pub count: u64,
+    /// The absolute URL of the next page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub next: Option<String>,
+    /// The absolute URL of the previous page, or `null`.
+    #[schema(format = "uri", required = true)]
+    pub previous: Option<String>,
+    /// The attempts of the page.
+    pub results: Vec<WebhookAttempt<'a>>,
+}
