@@ -16,17 +16,38 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// A file of a page, with its content type and the headers every page file carries.
 fn file(content_type: &'static str, body: &'static str) -> HttpResponse {
+    with_policy(
+        content_type,
+        body,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    )
+}
+
+fn with_policy(content_type: &'static str, body: &'static str, csp: HeaderValue) -> HttpResponse {
     let mut response = HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(body);
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
     response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, csp);
+    response
+}
+
+/// The policy of the store chat: as every page's, but framed by the marketplace's origins
+/// (`http.embed_origins`) and showing images from its CDN (`http.image_origins`).
+#[must_use]
+pub fn chat_policy(embed_origins: &[String], image_origins: &[String]) -> String {
+    let list = |origins: &[String]| origins.iter().map(|o| format!(" {o}")).collect::<String>();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{}; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'self'{}",
+        list(image_origins),
+        list(embed_origins)
+    )
 }
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -56,8 +77,40 @@ store token (kept for the tab), or open `/chat/#token=<token>`.",
     responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
 )]
 #[get("/")]
-pub async fn chat() -> HttpResponse {
-    file(HTML, include_str!("../assets/chat/index.html"))
+pub async fn chat(state: web::Data<crate::app::AppState>) -> HttpResponse {
+    let http = &state.settings.http;
+    // Origins were checked at start: a valid header.
+    let csp = HeaderValue::from_str(&chat_policy(&http.embed_origins, &http.image_origins))
+        .unwrap_or_else(|_| HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    with_policy(HTML, include_str!("../assets/chat/index.html"), csp)
+}
+
+/// `GET /widget.js`: the store chat for a marketplace's pages.
+#[utoipa::path(
+    summary = "The embeddable store chat",
+    description = "A marketplace adds `<script src=\"https://<service>/widget.js\" \
+data-token-url=\"/support/chat-token\" async></script>` to its pages: a launcher button \
+(bottom right, with an unread badge) opens `/chat/` in a frame. The script gets the store's \
+token from the marketplace's own `data-token-url` (a `POST` answering `{\"token\"}`, minted \
+with `POST /api/public/stores/<id>/tokens/`) and hands it to the frame with `postMessage`, to \
+the service's origin only, never in a URL. The marketplace's origin must be listed in \
+`http.embed_origins`.",
+    tag = "pages",
+    responses((status = 200, description = "The script.", content_type = "text/javascript", body = String)),
+)]
+#[get("/widget.js")]
+pub async fn widget() -> HttpResponse {
+    let mut response = file(JS, include_str!("../assets/widget/widget.js"));
+    // Loaded by other origins' pages.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response.headers_mut().insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("cross-origin"),
+    );
+    response
 }
 
 /// The files the pages load, by name, with their content types: the one table of

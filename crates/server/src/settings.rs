@@ -136,6 +136,11 @@ pub struct HttpSettings {
     pub socket_send_buffer_bytes: usize,
     /// Origins allowed to call the API from a browser (CORS); empty for none.
     pub cors_origins: Vec<String>,
+    /// Origins whose pages may frame the store chat (`/chat/`, `frame-ancestors`), beside
+    /// the service's own.
+    pub embed_origins: Vec<String>,
+    /// Origins the store chat may show images from (store logos on a marketplace's CDN).
+    pub image_origins: Vec<String>,
     /// Seconds a request's head may take to arrive, from its first byte.
     pub header_timeout_secs: u64,
     /// Seconds a request's body may take to arrive, from its head.
@@ -236,6 +241,21 @@ pub enum SettingsError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// `https://host[:port]` or `http://host[:port]`: what a CSP source or CORS origin needs,
+/// nothing that could end the header's directive.
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> SettingsError {
@@ -362,15 +382,17 @@ impl Settings {
                 "must be longer than routing.heartbeat_secs (and both above 0)",
             ));
         }
-        if let Some(origin) =
-            self.http.cors_origins.iter().find(|o| {
-                !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
-            })
-        {
-            return Err(invalid(
-                "http.cors_origins",
-                format!("must hold origins such as https://example.com, not `{origin}`"),
-            ));
+        for (key, origins) in [
+            ("http.cors_origins", &self.http.cors_origins),
+            ("http.embed_origins", &self.http.embed_origins),
+            ("http.image_origins", &self.http.image_origins),
+        ] {
+            if let Some(origin) = origins.iter().find(|o| !is_origin(o)) {
+                return Err(invalid(
+                    key,
+                    format!("must hold origins such as https://example.com, not `{origin}`"),
+                ));
+            }
         }
         if self.ws.buffer == 0 {
             return Err(invalid("ws.buffer", "must be at least 1"));

@@ -628,3 +628,150 @@ async fn the_team_tools_presence_assignment_and_notes_in_the_pages() {
         })
         .await;
 }
+
+/// A marketplace's site on another loopback origin: a page with the widget's tag, and its
+/// token endpoint (which would mint the token with the API key; here it hands out one).
+struct Marketplace {
+    origin: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Marketplace {
+    /// `page` is the HTML of `/shop/`, written once the service's URL is known.
+    async fn start(
+        page: std::sync::Arc<std::sync::Mutex<String>>,
+        token: std::sync::Arc<std::sync::Mutex<String>>,
+    ) -> Self {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let server = HttpServer::new(move || {
+            let (page, token) = (page.clone(), token.clone());
+            App::new()
+                .route(
+                    "/shop/",
+                    web::get().to(move || {
+                        let page = page.lock().unwrap().clone();
+                        async move { HttpResponse::Ok().content_type("text/html").body(page) }
+                    }),
+                )
+                .route(
+                    "/support/chat-token",
+                    web::post().to(move || {
+                        let token = token.lock().unwrap().clone();
+                        async move { HttpResponse::Ok().json(json!({ "token": token })) }
+                    }),
+                )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("bind the marketplace");
+        let origin = format!("http://{}", server.addrs()[0]);
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { origin, handle }
+    }
+}
+
+impl Drop for Marketplace {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_chat_embedded_in_a_marketplace_page() {
+    use std::sync::{Arc, Mutex};
+    let (shop_page, shop_token) = (Arc::new(Mutex::new(String::new())), Arc::default());
+    let shop = Marketplace::start(shop_page.clone(), Arc::clone(&shop_token)).await;
+    let (evil_page, evil_token) = (Arc::new(Mutex::new(String::new())), Arc::default());
+    let evil = Marketplace::start(evil_page.clone(), evil_token).await;
+    let listed = shop.origin.clone();
+    let app = TestApp::spawn_with(move |s| s.http.embed_origins = vec![listed]).await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    shop_token.lock().unwrap().clone_from(&store.token);
+    *shop_page.lock().unwrap() = format!(
+        "<!doctype html><title>Shop</title><h1>Shop</h1>\
+         <script src=\"{}/widget.js\" data-token-url=\"/support/chat-token\" async></script>",
+        app.base_url
+    );
+    *evil_page.lock().unwrap() = format!(
+        "<!doctype html><title>Elsewhere</title><iframe id=\"f\" src=\"{}/chat/\"></iframe>",
+        app.base_url
+    );
+    let browser = Browser::start().await;
+    browser
+        .run("widget", async {
+            let page = browser.page(1280).await;
+            page.goto(&format!("{}/shop/", shop.origin))
+                .await
+                .expect("open the shop");
+            click(&page, "#support-chat-launcher").await;
+            // In the frame: signed in with the token the marketplace handed over.
+            let frame = find(&page, "#support-chat-frame").await;
+            frame.enter_frame().await.expect("enter the chat frame");
+            wait_attr(&page, "#connection", "data-state", "online").await;
+            let url = js(&page, "return location.href;", vec![]).await;
+            assert!(
+                !url.as_str().unwrap_or_default().contains(&store.token),
+                "the token is never in a URL: {url}"
+            );
+            send(&page, "Hello from the shop page").await;
+            page.enter_parent_frame().await.expect("back to the shop");
+
+            // The admin answers; the store sees it in the open widget.
+            let session = current_session(&app, &store).await;
+            app.claim(&admin, session).await;
+            app.admin_send(&admin, session, "Hello, how can I help?")
+                .await;
+            let frame = find(&page, "#support-chat-frame").await;
+            frame.enter_frame().await.expect("enter the chat frame");
+            shown_once(&page, "Hello, how can I help?").await;
+            page.enter_parent_frame().await.expect("back to the shop");
+
+            // Closed, the launcher counts what arrives.
+            click(&page, "#support-chat-launcher").await;
+            app.admin_send(&admin, session, "Are you still there?")
+                .await;
+            wait_true(
+                &page,
+                "the unread badge shows 1",
+                "const b = document.getElementById('support-chat-badge'); \
+                 return !!b && b.style.display !== 'none' && b.textContent === '1';",
+                vec![],
+            )
+            .await;
+            // Opened again: read, and the badge goes.
+            click(&page, "#support-chat-launcher").await;
+            wait_true(
+                &page,
+                "the badge clears",
+                "return document.getElementById('support-chat-badge').style.display === 'none';",
+                vec![],
+            )
+            .await;
+
+            // A page of an origin not listed cannot frame the chat.
+            let other = browser.page(1280).await;
+            other
+                .goto(&format!("{}/shop/", evil.origin))
+                .await
+                .expect("open the other page");
+            let frame = find(&other, "#f").await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            frame.enter_frame().await.expect("enter the frame");
+            let framed = js(
+                &other,
+                "return !!document.getElementById('composer');",
+                vec![],
+            )
+            .await;
+            assert_eq!(
+                framed,
+                Value::Bool(false),
+                "the chat was framed by an unlisted origin"
+            );
+        })
+        .await;
+    drop((shop, evil));
+}

@@ -100,6 +100,38 @@
     say('The conversation was closed');
   }
 
+  // ------------------------------------------------------------ embedded
+
+  /**
+   * In a marketplace's page (through /widget.js): the token comes from the parent by
+   * postMessage (only from the parent, which the page's frame-ancestors restricts to the
+   * listed origins), and the parent hears the unread count, to its own origin only.
+   */
+  const embed = {
+    framed: window.parent !== window,
+    visible: true,
+    host: null, // the parent's origin, once it spoke
+    unread: 0,
+    setUnread(count) {
+      this.unread = count;
+      if (this.framed && this.host) window.parent.postMessage({ type: 'chat:unread', count }, this.host);
+    },
+  };
+  if (embed.framed) {
+    embed.visible = false;
+    window.addEventListener('message', (event) => {
+      if (event.source !== window.parent) return;
+      const data = event.data || {};
+      if (data.type === 'chat:token' && typeof data.token === 'string') {
+        embed.host = event.origin;
+        signIn.signIn(data.token);
+      } else if (data.type === 'chat:visible') {
+        embed.visible = data.visible === true;
+        if (embed.visible) markRead();
+      }
+    });
+  }
+
   // ------------------------------------------------------------ availability
 
   let availabilityTimer = 0;
@@ -181,7 +213,8 @@
   /** Marks the support side's messages read, when the page is seen. */
   async function markRead() {
     const s = conv.session;
-    if (!s || document.hidden) return;
+    if (!s || document.hidden || !embed.visible) return;
+    embed.setUnread(0);
     const newest = messages.newestWhere((li) => li.dataset.sender !== 'store' && li.dataset.session === String(s.id));
     if (newest === null || newest <= conv.lastRead) return;
     conv.lastRead = newest;
@@ -231,6 +264,7 @@
         messages.follow(() => messages.upsert(d));
         if (d.sender_type !== 'store') {
           typing.hide();
+          if (!embed.visible) embed.setUnread(embed.unread + 1);
           markRead();
         }
         break;
@@ -321,5 +355,6 @@
     if (!document.hidden) markRead();
   });
 
-  signIn.start();
+  if (embed.framed) window.parent.postMessage({ type: 'chat:ready' }, '*');
+  else signIn.start();
 })();

@@ -39,6 +39,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(pages::chat)),
         )
         .service(scope("/assets").service(Resource::of(pages::asset)))
+        .service(Resource::of(pages::widget))
         // The sockets authenticate themselves (a browser sends its token as `?token=`), so
         // they come before the scopes that require `Authorization`.
         .service(
