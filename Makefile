@@ -34,6 +34,7 @@ run:
 
 test:
 	$(DEV_DB) browser
+	$(DEV_DB) s3
 	$(DEV_DB) exec $(CARGO) test --workspace --all-targets
 	$(DEV_DB) exec $(CARGO) test --workspace --doc
 

@@ -14,6 +14,8 @@
 #   psql [ARGS]  Open psql on the local `chat` database (starts the cluster).
 #   deps         Install PostgreSQL and libpq-dev (Debian) if they are missing.
 #   browser      Install chromium and chromium-driver (Debian) for the browser tests.
+#   s3           Install moto (an S3-compatible server, from PyPI) into target/s3/venv for
+#                the storage tests, which start it on loopback.
 #
 # Environment:
 #   DEV_DB_PORT  TCP port of the local cluster (default 55432).
@@ -121,6 +123,23 @@ ensure_browser() {
         apt_install "${missing[@]}"
     fi
     command -v chromedriver >/dev/null 2>&1 || die "chromedriver still missing after installing chromium-driver"
+}
+
+# An S3-compatible server for the storage tests: moto's server mode, pinned, in a
+# project-local virtualenv (target/s3/venv); the tests start it on loopback themselves.
+MOTO_VERSION="5.1.18"
+ensure_s3() {
+    local venv="$ROOT/target/s3/venv"
+    if [[ -x "$venv/bin/moto_server" ]] && "$venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION$"; then
+        return
+    fi
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+    log "installing moto $MOTO_VERSION (an S3-compatible server) into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    [[ -x "$venv/bin/moto_server" ]] || die "moto_server still missing after installing moto"
 }
 
 # Pick the server bin dir: the one matching an existing cluster's version if
@@ -361,6 +380,7 @@ main() {
         psql) cmd_psql "$@" ;;
         deps) ensure_deps server ;;
         browser) ensure_browser ;;
+        s3) ensure_s3 ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

@@ -83,6 +83,10 @@ impl ServerProcess {
             .env("APP__LOG__LEVEL", "warn,chat_server=info")
             .env("APP__RATE_LIMIT__REQUESTS_PER_SECOND", "0")
             .env("APP__RATE_LIMIT__SENDS_PER_SECOND", "0")
+            .env(
+                "APP__FILES__LOCAL_DIR",
+                crate::files_dir(database_url.rsplit('/').next().unwrap_or("db")),
+            )
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

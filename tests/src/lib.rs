@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod hostile;
 pub mod receiver;
+pub mod s3;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -104,6 +105,16 @@ fn init_test_log() {
     });
 }
 
+/// A directory of its own for the files of the test database `db`, under `target/`.
+#[must_use]
+pub fn files_dir(db: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-files")
+        .join(db)
+        .to_string_lossy()
+        .into_owned()
+}
+
 impl TestApp {
     /// Spawns the service with the test defaults.
     pub async fn spawn() -> Self {
@@ -127,6 +138,7 @@ impl TestApp {
         // Tests send in bursts; the limits have their own tests, which turn them on.
         settings.rate_limit.requests_per_second = 0;
         settings.rate_limit.sends_per_second = 0;
+        settings.files.local_dir = files_dir(db.name());
         configure(&mut settings);
         settings.validate().expect("valid test settings");
         let app = Application::build(settings.clone())

@@ -380,6 +380,7 @@ impl Instance {
         settings.database.pool_size = 10;
         settings.rate_limit.requests_per_second = 0;
         settings.rate_limit.sends_per_second = 0;
+        settings.files.local_dir = crate::files_dir(app.db().name());
         configure(&mut settings);
         let instance = Application::build(settings)
             .await

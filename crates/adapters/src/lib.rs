@@ -6,6 +6,7 @@ mod conversations;
 mod db;
 mod directory;
 mod feed;
+mod files;
 pub mod hub;
 mod messages;
 pub mod migrations;
@@ -29,6 +30,7 @@ pub use db::{Conn, Database, PoolSettings};
 /// it hands this to the repositories, which store the text with the event, so that every
 /// replay and every relay sends it as written.
 pub type EncodeData = fn(&chat_domain::events::DomainEvent) -> String;
+pub use files::{FileBackend, Files};
 pub use hub::Hub;
 pub use relay::{Relay, RelayStatus};
 pub use sequencer::{Commits, Sequencer, SequencerStatus};

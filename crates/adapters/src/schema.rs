@@ -61,6 +61,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    files (key) {
+        key -> Text,
+        name -> Text,
+        size -> Int8,
+        content_type -> Text,
+        uploader_type -> Text,
+        uploader_id -> Int8,
+        session_id -> Nullable<Int8>,
+        private -> Bool,
+        created -> Timestamptz,
+    }
+}
+
+diesel::table! {
     instances (id) {
         id -> Int8,
         heard_at -> Timestamptz,
@@ -171,6 +185,7 @@ diesel::table! {
 diesel::joinable!(admin_sockets -> admins (admin_id));
 diesel::joinable!(admin_sockets -> instances (instance_id));
 diesel::joinable!(canned_replies -> admins (created_by));
+diesel::joinable!(files -> sessions (session_id));
 diesel::joinable!(sessions -> admins (admin_id));
 diesel::joinable!(sessions -> stores (store_id));
 diesel::joinable!(tokens -> admins (admin_id));
@@ -185,6 +200,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     canned_replies,
     event_retention,
     events,
+    files,
     instances,
     messages,
     relay_listeners,

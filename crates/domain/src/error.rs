@@ -93,6 +93,12 @@ pub enum ChatError {
     /// The admin who would take the session holds as many as they may (`at_capacity`).
     #[error("the admin holds as many sessions as they may (max_sessions)")]
     AtCapacity,
+    /// An upload over the size limit (`payload_too_large`).
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    /// An upload of a type that is not taken (`unsupported_media_type`).
+    #[error("{0}")]
+    UnsupportedType(String),
     /// The request clashes with what exists, such as a unique name (`conflict`).
     #[error("{0}")]
     Conflict(&'static str),

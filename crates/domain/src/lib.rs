@@ -5,6 +5,7 @@
 //! - [`session`]: the session state machine, as pure transitions returning domain events.
 //! - [`team`]: presence, capacity and routing, as pure rules.
 //! - [`webhook`]: webhook endpoints and the rules of their deliveries.
+//! - [`upload`]: uploaded files: the types taken, and who may read them.
 //! - [`events`]: the events and who receives them.
 //! - [`ports`]: what the domain needs from the outside (repositories, tokens, the event feed,
 //!   the notifier, the clock), with their error contracts.
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod principal;
 pub mod session;
 pub mod team;
+pub mod upload;
 pub mod usecases;
 pub mod values;
 pub mod webhook;

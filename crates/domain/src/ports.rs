@@ -673,3 +673,52 @@ pub trait Resolver: Send + Sync + 'static {
         port: u16,
     ) -> Result<Vec<std::net::IpAddr>, RepositoryError>;
 }
+
+/// Uploaded files: their bytes in an object store, what is known of them beside.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait FileStore: Send + Sync + 'static {
+    /// Stores `bytes` under a new random key, with what is known of them. Returns the file.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the store or the database cannot be reached,
+    /// [`RepositoryError::Internal`] otherwise. A failure leaves no file known.
+    async fn put(
+        &self,
+        name: String,
+        content_type: String,
+        uploader: Participant,
+        bytes: Vec<u8>,
+    ) -> Result<crate::upload::StoredFile, RepositoryError>;
+
+    /// The file `key`, if any.
+    ///
+    /// # Errors
+    /// As [`FileStore::put`].
+    async fn get(
+        &self,
+        key: &crate::upload::FileKey,
+    ) -> Result<Option<crate::upload::StoredFile>, RepositoryError>;
+
+    /// The bytes of the file `key`.
+    ///
+    /// # Errors
+    /// As [`FileStore::put`].
+    async fn read(&self, key: &crate::upload::FileKey) -> Result<Vec<u8>, RepositoryError>;
+
+    /// Attaches the file `key`, if it is not attached yet, to a sent message; whether it did.
+    ///
+    /// # Errors
+    /// As [`FileStore::put`].
+    async fn attach(
+        &self,
+        key: &crate::upload::FileKey,
+        attached: crate::upload::Attached,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Deletes the files uploaded before `before` and never attached; how many.
+    ///
+    /// # Errors
+    /// As [`FileStore::put`].
+    async fn remove_unattached(&self, before: DateTime<Utc>) -> Result<u64, RepositoryError>;
+}

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chat_adapters::{Commits, Database, Hub, Postgres, RelayStatus, SequencerStatus, TokenCache};
 use chat_domain::ports::{Ports, SystemClock};
 use chat_domain::usecases::{
-    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Search, Team, WebhookPolicy,
-    Webhooks,
+    Access, Adapters, CannedReplies, Chat, ChatPolicy, Conversations, Files, Search, Team,
+    WebhookPolicy, Webhooks,
 };
 
 use crate::settings::Settings;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub team: Team<Live>,
     /// The admins' consoles connected to this instance, for presence.
     pub consoles: crate::realtime::Consoles,
+    /// Uploaded files.
+    pub files: Files<Live, chat_adapters::Files>,
     /// Integrations' webhook endpoints.
     pub webhooks: Webhooks<Postgres, chat_adapters::SystemResolver>,
     /// Counters of this instance's webhook deliveries.
@@ -72,8 +74,11 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the adapters for `settings`. Opens no connection yet.
-    #[must_use]
-    pub fn new(settings: Settings) -> Self {
+    ///
+    /// # Errors
+    /// When the file store cannot be set up (a directory that cannot be made, a bad S3
+    /// setting).
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = Database::new(&settings.database_url, &settings.pool());
         let tokens = TokenCache::default();
         let postgres = Postgres::with_token_cache(db, crate::wire::event_data, tokens.clone());
@@ -96,8 +101,17 @@ impl AppState {
             default_max_sessions: settings.routing.default_capacity(),
         };
         let chat = Chat::new(adapters.clone(), policy);
+        let files = Files::new(
+            adapters.clone(),
+            Arc::new(chat_adapters::Files::new(
+                postgres.database().clone(),
+                &settings.files.backend(),
+            )?),
+            settings.files.max_bytes,
+        );
         let team = Team::new(adapters.clone(), policy);
-        Self {
+        Ok(Self {
+            files,
             deliveries: crate::realtime::Deliveries::default(),
             chat,
             conversations: Conversations::new(adapters.clone()),
@@ -127,7 +141,7 @@ impl AppState {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             limits: Arc::new(crate::http::limits::RateLimits::new(&settings.rate_limit)),
             settings: Arc::new(settings),
-        }
+        })
     }
 
     /// Applies pending migrations.

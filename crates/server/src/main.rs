@@ -55,8 +55,10 @@ fn main() -> ExitCode {
                 // being opened when the process exits can abort it in libpq's Kerberos code.
                 let mut settings = settings;
                 settings.database.min_idle = 0;
-                let state = chat_server::AppState::new(settings);
-                cli::run(&state, command).await.map(Some)
+                match chat_server::AppState::new(settings) {
+                    Ok(state) => cli::run(&state, command).await.map(Some),
+                    Err(err) => Err(err),
+                }
             }
         }
     });

@@ -30,6 +30,8 @@ pub struct Metrics {
     webhook_failures: IntCounter,
     webhook_disabled: IntCounter,
     webhook_lag: IntGaugeVec,
+    upload_bytes: IntCounter,
+    uploads_refused: IntCounterVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -170,6 +172,17 @@ impl Metrics {
                 "webhook_endpoints_disabled_total",
                 "Webhook endpoints this instance disabled (410, or the last retry failed).",
             ),
+            upload_bytes: counter(
+                &registry,
+                "upload_bytes_total",
+                "Bytes of the files uploaded to this instance.",
+            ),
+            uploads_refused: counter_vec(
+                &registry,
+                "uploads_refused_total",
+                "Uploads refused, by code (payload_too_large, unsupported_media_type).",
+                &["code"],
+            ),
             webhook_lag: gauge_vec(
                 &registry,
                 "webhook_lag_events",
@@ -195,6 +208,16 @@ impl Metrics {
         self.claims
             .with_label_values(&[if won { "won" } else { "lost" }])
             .inc();
+    }
+
+    /// Counts an upload of `bytes`.
+    pub fn uploaded(&self, bytes: u64) {
+        self.upload_bytes.inc_by(bytes);
+    }
+
+    /// Counts an upload refused with `code`.
+    pub fn upload_refused(&self, code: &str) {
+        self.uploads_refused.with_label_values(&[code]).inc();
     }
 
     /// Counts a request refused for its rate.

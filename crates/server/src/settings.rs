@@ -43,6 +43,8 @@ pub struct Settings {
     pub routing: RoutingSettings,
     /// Webhooks.
     pub webhooks: WebhookSettings,
+    /// Uploaded files.
+    pub files: FileSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit", &self.rate_limit)
             .field("routing", &self.routing)
             .field("webhooks", &self.webhooks)
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -188,6 +191,71 @@ impl RoutingSettings {
     #[must_use]
     pub fn default_capacity(&self) -> chat_domain::team::Capacity {
         chat_domain::team::Capacity::parse(self.max_sessions).unwrap_or_default()
+    }
+}
+
+/// Uploaded files: how large, and where they are kept. Its `Debug` output hides the S3
+/// secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// The largest file, in bytes.
+    pub max_bytes: u64,
+    /// `local` (a directory) or `s3` (an S3-compatible bucket).
+    pub store: String,
+    /// The directory of `local`.
+    pub local_dir: String,
+    /// The bucket of `s3`.
+    pub s3_bucket: String,
+    /// The endpoint of `s3`; empty for AWS.
+    pub s3_endpoint: String,
+    /// The region of `s3`.
+    pub s3_region: String,
+    /// The credentials of `s3`; empty to take them from the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`).
+    pub s3_access_key_id: String,
+    /// See `s3_access_key_id` (a secret: never logged).
+    pub s3_secret_access_key: String,
+    /// The endpoint may be plain `http` (a test server on loopback).
+    pub s3_allow_http: bool,
+    /// A file never sent is deleted after this long.
+    pub unattached_ttl_hours: u64,
+}
+
+impl std::fmt::Debug for FileSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSettings")
+            .field("max_bytes", &self.max_bytes)
+            .field("store", &self.store)
+            .field("local_dir", &self.local_dir)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &"<redacted>")
+            .field("s3_allow_http", &self.s3_allow_http)
+            .field("unattached_ttl_hours", &self.unattached_ttl_hours)
+            .finish()
+    }
+}
+
+impl FileSettings {
+    /// Where the bytes go.
+    #[must_use]
+    pub fn backend(&self) -> chat_adapters::FileBackend {
+        match self.store.as_str() {
+            "s3" => chat_adapters::FileBackend::S3 {
+                bucket: self.s3_bucket.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                allow_http: self.s3_allow_http,
+            },
+            _ => chat_adapters::FileBackend::Local {
+                dir: self.local_dir.clone().into(),
+            },
+        }
     }
 }
 
@@ -355,6 +423,18 @@ impl Settings {
         }
         if self.chat.max_content_chars == 0 {
             return Err(invalid("chat.max_content_chars", "must be at least 1"));
+        }
+        if !matches!(self.files.store.as_str(), "local" | "s3") {
+            return Err(invalid("files.store", "must be local or s3"));
+        }
+        if self.files.store == "s3" && self.files.s3_bucket.is_empty() {
+            return Err(invalid(
+                "files.s3_bucket",
+                "is needed with files.store = s3",
+            ));
+        }
+        if self.files.max_bytes == 0 {
+            return Err(invalid("files.max_bytes", "must be at least 1"));
         }
         if self.webhooks.timeout_secs == 0 || self.webhooks.poll_ms == 0 {
             return Err(invalid(

@@ -27,7 +27,7 @@ impl Application {
     /// # Errors
     /// When the database cannot be migrated or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = AppState::new(settings);
+        let state = AppState::new(settings)?;
         state.migrate().await?;
         let relay = Relay::spawn(
             state.settings.database_url.clone(),
@@ -55,6 +55,7 @@ impl Application {
             tokio::spawn(sweep_rate_limits(state.clone())),
             tokio::spawn(team_heartbeat(state.clone())),
             tokio::spawn(deliver_webhooks(state.clone())),
+            tokio::spawn(expire_uploads(state.clone())),
         ];
         let listener = TcpListener::bind(state.settings.bind_addr())?;
         let addr = listener.local_addr()?;
@@ -200,6 +201,22 @@ async fn deliver_webhooks(state: AppState) {
     )
     .run()
     .await;
+}
+
+/// Deletes, every few minutes, the uploads never sent within `files.unattached_ttl_hours`.
+async fn expire_uploads(state: AppState) {
+    let keep = chrono::Duration::hours(
+        i64::try_from(state.settings.files.unattached_ttl_hours).unwrap_or(i64::MAX / 3600),
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match state.files.expire(chrono::Utc::now() - keep).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "deleted uploads never sent"),
+            Err(err) => tracing::warn!(%err, "could not delete old uploads"),
+        }
+    }
 }
 
 /// Forgets, now and then, the rate-limit buckets of token holders idle long enough to be full

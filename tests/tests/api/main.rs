@@ -8,6 +8,7 @@ mod canned;
 mod conflicts;
 mod conventions;
 mod errors;
+mod files;
 mod hostile;
 mod openapi;
 mod operations;

@@ -285,6 +285,7 @@ fn schema_rs_matches_the_migrated_database() {
         canned_replies,
         event_retention,
         events,
+        files,
         instances,
         messages,
         relay_listeners,

@@ -342,6 +342,17 @@ pub(super) async fn send(
         client_message_id: body.client_message_id,
         private: body.private.unwrap_or(false),
     };
+    let upload = state
+        .files
+        .own_upload(Participant::Admin(admin), draft.attachment_url.as_deref())
+        .await?;
     let sent = state.chat.send_as_admin(admin, id, &draft).await?;
+    if let Some(key) = upload {
+        // Its readers are the message's from now on.
+        state
+            .files
+            .attach(&key, sent.message.session_id, sent.message.private)
+            .await?;
+    }
     Ok(sent_response(&sent))
 }

@@ -136,6 +136,13 @@ impl ApiError {
                 ChatError::NotClaimed => (StatusCode::CONFLICT, ErrorCode::NotClaimed),
                 ChatError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
                 ChatError::AtCapacity => (StatusCode::CONFLICT, ErrorCode::AtCapacity),
+                ChatError::TooLarge(_) => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+                }
+                ChatError::UnsupportedType(_) => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::UnsupportedMediaType,
+                ),
                 ChatError::Contention | ChatError::Repository(RepositoryError::Unavailable(_)) => {
                     (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
                 }

@@ -66,6 +66,14 @@ fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
         .ok_or(ApiError::Chat(ChatError::Unauthorized))
 }
 
+/// Whoever calls, of any kind.
+///
+/// # Errors
+/// 401 when the request was not authenticated.
+pub fn caller(req: &HttpRequest) -> Result<Principal, ApiError> {
+    principal(req)
+}
+
 fn wrong_kind() -> ApiError {
     ApiError::Chat(ChatError::Forbidden(""))
 }

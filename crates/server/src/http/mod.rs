@@ -6,6 +6,7 @@ pub mod canned;
 pub mod deadline;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod limits;
 pub mod observe;

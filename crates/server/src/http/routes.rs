@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, OpenApiFactory};
 
 use super::extract::authenticate;
-use super::{admin, allow, canned, health, openapi, public, search, store, team, webhooks};
+use super::{admin, allow, canned, files, health, openapi, public, search, store, team, webhooks};
 use crate::{pages, realtime};
 
 /// Every route of the service.
@@ -60,6 +60,7 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(admin::my_sessions))
                 .service(Resource::of(admin::admins))
                 .service(Resource::of(team::presence))
+                .service(Resource::of(files::admin_upload))
                 .service(Resource::of(canned::list).and(canned::create))
                 .service(Resource::of(canned::update).and(canned::remove))
                 .service(Resource::of(search::search))
@@ -78,10 +79,17 @@ pub fn table(cfg: &mut ServiceConfig) {
                 .service(Resource::of(store::open_session).and(store::current_session))
                 .service(Resource::of(store::sessions))
                 .service(Resource::of(team::availability))
+                .service(Resource::of(files::store_upload))
                 .service(Resource::of(store::close))
                 .service(Resource::of(store::mark_read))
                 .service(Resource::of(store::send))
                 .service(Resource::of(store::session)),
+        )
+        .service(
+            scope("/v1/files")
+                .wrap(from_fn(authenticate))
+                .wrap(slash())
+                .service(Resource::of(files::download)),
         )
         .service(
             scope("/api/public")

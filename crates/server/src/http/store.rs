@@ -211,6 +211,17 @@ pub(super) async fn send(
         client_message_id: body.client_message_id,
         private: false,
     };
+    let upload = state
+        .files
+        .own_upload(Participant::Store(store), draft.attachment_url.as_deref())
+        .await?;
     let sent = state.chat.send_as_store(store, &draft).await?;
+    if let Some(key) = upload {
+        // Its readers are the message's from now on.
+        state
+            .files
+            .attach(&key, sent.message.session_id, sent.message.private)
+            .await?;
+    }
     Ok(sent_response(&sent))
 }

@@ -770,3 +770,18 @@ pub struct WebhookAttemptPage<'a> {
     /// The attempts of the page.
     pub results: Vec<WebhookAttempt<'a>>,
 }
+
+/// A stored upload: send `attachment_url` and `attachment_type` in a message to share it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Upload<'a> {
+    /// The file's URL on this service (readable with a token of whoever may read it).
+    pub attachment_url: String,
+    /// `image`, `video`, `audio` or `file`, from the file's bytes.
+    pub attachment_type: &'static str,
+    /// The file's name, cleaned.
+    pub name: &'a str,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its content type, read from its bytes.
+    pub content_type: &'a str,
+}
