@@ -11,7 +11,7 @@ use crate::http::openapi::NotFoundAsset;
 
 /// What a page may load and connect to: its own origin only, no inline script or style.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// A file of a page, with its content type and the headers every page file carries.
@@ -42,7 +42,7 @@ fn with_policy(content_type: &'static str, body: &'static str, csp: HeaderValue)
 pub fn chat_policy(embed_origins: &[String], image_origins: &[String]) -> String {
     let list = |origins: &[String]| origins.iter().map(|o| format!(" {o}")).collect::<String>();
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{}; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{}; \
          connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'self'{}",
         list(image_origins),

@@ -775,3 +775,80 @@ async fn the_store_chat_embedded_in_a_marketplace_page() {
         .await;
     drop((shop, evil));
 }
+
+/// Drops a file made in the page (`bytes`, `name`, `type`) on the composer, as a person
+/// dragging it from their desktop would.
+async fn drop_file(page: &Client, bytes: &[u8], name: &str, kind: &str) {
+    js(
+        page,
+        "const file = new File([new Uint8Array(arguments[0])], arguments[1], { type: arguments[2] }); \
+         const data = new DataTransfer(); data.items.add(file); \
+         document.getElementById('composer-form').dispatchEvent(\
+           new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })); \
+         return true;",
+        vec![json!(bytes), json!(name), json!(kind)],
+    )
+    .await;
+}
+
+/// Waits until the thread shows an uploaded image that loaded (from a blob: URL).
+async fn image_shown(page: &Client) {
+    wait_true(
+        page,
+        "an uploaded image shown",
+        "return Array.from(document.querySelectorAll('#messages img.attachment-image'))\
+         .some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);",
+        vec![],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_dropped_in_the_pages_show_on_both_sides() {
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
+        0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8,
+        0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    let app = TestApp::spawn().await;
+    let admin = app.create_admin("Ann").await;
+    let store = app.create_store(12, "Tech Store").await;
+    let browser = Browser::start().await;
+    browser
+        .run("files", async {
+            let chat = browser.page(360).await;
+            let console = browser.page(1280).await;
+            open(&chat, &app.base_url, CHAT, &store.token).await;
+            send(&chat, "The parcel arrived broken").await;
+            let session = current_session(&app, &store).await;
+            // The store drops a photo: it shows in its thread, from its bytes.
+            drop_file(&chat, PNG, "parcel.png", "image/png").await;
+            image_shown(&chat).await;
+
+            open(&console, &app.base_url, CONSOLE, &admin.token).await;
+            click(&console, &format!("{} button.claim", row("queue", session))).await;
+            wait_attr(&console, "#thread", "data-session-id", &session.to_string()).await;
+            image_shown(&console).await;
+            // No token in any image's URL.
+            let srcs = js(
+                &console,
+                "return Array.from(document.querySelectorAll('img'), i => i.src).join(' ');",
+                vec![],
+            )
+            .await;
+            assert!(!srcs.as_str().unwrap_or_default().contains(&admin.token));
+
+            // The admin drops a PDF: a link to download on the store's side.
+            drop_file(
+                &console,
+                b"%PDF-1.4\n%%EOF\n",
+                "invoice.pdf",
+                "application/pdf",
+            )
+            .await;
+            find(&chat, "#messages a.attachment[data-type=\"file\"]").await;
+        })
+        .await;
+}

@@ -21,7 +21,10 @@
 
   const notice = new L.Notice($('notice'));
   const typing = new L.TypingIndicator($('typing'));
-  const messages = new L.MessageList(ui.messages, { isMine: (m) => m.sender_type === 'store' });
+  const messages = new L.MessageList(ui.messages, {
+    isMine: (m) => m.sender_type === 'store',
+    fetchFile: (url) => client.file(url),
+  });
   const client = new L.Client('/v1/chat/store/', () => {
     signIn.signOut();
     notice.say('Your token was refused. Sign in again.');
@@ -31,7 +34,12 @@
     if (live) live.send({ type: 'typing', session_id: sessionId, is_typing: isTyping });
   });
   const outbox = new L.Outbox({
-    post: (entry, clientId) => call('POST', 'message/send/', { content: entry.content, client_message_id: clientId }),
+    post: (entry, clientId) => call('POST', 'message/send/', {
+      content: entry.content,
+      client_message_id: clientId,
+      attachment_url: entry.attachment ? entry.attachment.attachment_url : '',
+      attachment_type: entry.attachment ? entry.attachment.attachment_type : '',
+    }),
     onStored(m) {
       const fresh = !conv.session || conv.session.id !== m.session_id;
       ours(m.session_id); // the answer may name a session just opened for it: ours now
@@ -254,6 +262,25 @@
     messages.scrollToBottom();
   }
 
+  /** Uploads a file (attach, drop, paste) and sends it with the composer's text. */
+  async function attachFile(file) {
+    const progress = $('upload-progress');
+    progress.value = 0;
+    progress.hidden = false;
+    try {
+      const upload = await client.upload(file, (p) => { progress.value = p; });
+      const text = ui.composer.value;
+      ui.composer.value = '';
+      const attachment = { attachment_url: upload.attachment_url, attachment_type: upload.attachment_type };
+      messages.addPending(outbox.send(THREAD, text, false, attachment), text, false, attachment);
+      messages.scrollToBottom();
+    } catch (err) {
+      report(err, 'Could not upload the file: ');
+    } finally {
+      progress.hidden = true;
+    }
+  }
+
   // ------------------------------------------------------------ events
 
   function onEvent(frame) {
@@ -344,6 +371,10 @@
     notice.say('Signed out.');
   });
   ui.closeSession.addEventListener('click', closeSession);
+  L.bindAttach({
+    button: $('attach'), input: $('file'), dropZone: $('composer-form'), textarea: ui.composer,
+    onFile: attachFile,
+  });
   ui.loadOlder.addEventListener('click', loadOlder);
   L.onSubmit($('composer-form'), submitMessage);
   L.bindComposer(ui.composer, submitMessage);

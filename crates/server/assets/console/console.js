@@ -32,7 +32,10 @@
 
   const notice = new L.Notice($('notice'));
   const typing = new L.TypingIndicator($('typing'));
-  const messages = new L.MessageList(ui.messages, { isMine: (m) => m.sender_type === 'admin' });
+  const messages = new L.MessageList(ui.messages, {
+    isMine: (m) => m.sender_type === 'admin',
+    fetchFile: (url) => client.file(url),
+  });
   const client = new L.Client('/v1/chat/admin/', () => {
     signIn.signOut();
     notice.say('Your token was refused. Sign in again.');
@@ -45,6 +48,8 @@
     post: (entry, clientId) => call('POST', 'message/send/', {
       session_id: entry.key, content: entry.content, client_message_id: clientId,
       private: entry.note,
+      attachment_url: entry.attachment ? entry.attachment.attachment_url : '',
+      attachment_type: entry.attachment ? entry.attachment.attachment_type : '',
     }),
     onStored(m) {
       if (thread.id === m.session_id) messages.follow(() => messages.upsert(m));
@@ -648,6 +653,28 @@
     });
   }
 
+  /** Uploads a file (attach, drop, paste) and sends it with the composer's text. */
+  async function attachFile(file) {
+    const s = currentSession();
+    if (!(canWrite(s) || notesOnly(s))) return;
+    const progress = $('upload-progress');
+    progress.value = 0;
+    progress.hidden = false;
+    try {
+      const upload = await client.upload(file, (p) => { progress.value = p; });
+      const text = ui.composer.value;
+      ui.composer.value = '';
+      const note = ui.privateNote.checked;
+      const attachment = { attachment_url: upload.attachment_url, attachment_type: upload.attachment_type };
+      messages.addPending(outbox.send(s.id, text, note, attachment), text, note, attachment);
+      messages.scrollToBottom();
+    } catch (err) {
+      report(err, 'Could not upload the file: ');
+    } finally {
+      progress.hidden = true;
+    }
+  }
+
   function submitMessage() {
     const s = currentSession();
     const text = ui.composer.value;
@@ -871,6 +898,10 @@
   });
   ui.notify.addEventListener('click', toggleAlerts);
   ui.presence.addEventListener('click', togglePresence);
+  L.bindAttach({
+    button: $('attach'), input: $('file'), dropZone: $('composer-form'), textarea: ui.composer,
+    onFile: attachFile,
+  });
   $('help-open').addEventListener('click', () => ui.help.showModal());
 
   for (const ol of Object.values(lists)) {

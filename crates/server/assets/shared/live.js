@@ -162,14 +162,93 @@
       if (epoch !== this.epoch) throw httpError(0, 'cancelled', 'Cancelled.');
       return data;
     }
+
+    /**
+     * Uploads `file` (a File or Blob) as the raw body, reporting progress (0..1) to
+     * `onProgress`; resolves with the stored upload.
+     */
+    upload(file, onProgress) {
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        const name = file.name || 'pasted.png';
+        xhr.open('POST', this.base + 'upload/?name=' + encodeURIComponent(name));
+        xhr.setRequestHeader('Authorization', 'Token ' + this.token);
+        xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+        xhr.upload.onprogress = (e) => {
+          if (e.lengthComputable && onProgress) onProgress(e.loaded / e.total);
+        };
+        xhr.onload = () => {
+          let body = null;
+          try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+          if (xhr.status === 201 && body) resolve(body);
+          else {
+            if (xhr.status === 401) this.onUnauthorized();
+            reject(httpError(xhr.status, body && body.code, (body && body.error) || 'Upload failed.'));
+          }
+        };
+        xhr.onerror = () => reject(httpError(0, 'network', 'The upload could not reach the service.'));
+        xhr.send(file);
+      });
+    }
+
+    /** A file of the service, with the token: its bytes as a Blob (never a token in a URL). */
+    async file(url) {
+      const resp = await fetch(url, { headers: { Authorization: 'Token ' + this.token } });
+      if (!resp.ok) throw httpError(resp.status, 'file', 'The file could not be loaded.');
+      return resp.blob();
+    }
+  }
+
+  /** Whether `url` is one of this service's uploaded files (then it is fetched with a token). */
+  function isServiceFile(url) {
+    try {
+      const u = new URL(url, window.location.href);
+      return u.origin === window.location.origin && u.pathname.startsWith('/v1/files/');
+    } catch (_) {
+      return false;
+    }
+  }
+
+  /**
+   * The attach button, drag and drop on `dropZone`, and paste of an image into `textarea`:
+   * each file goes to `onFile(file)`.
+   */
+  function bindAttach({ button, input, dropZone, textarea, onFile }) {
+    button.addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      for (const file of Array.from(input.files || [])) onFile(file);
+      input.value = '';
+    });
+    dropZone.addEventListener('dragover', (e) => {
+      if (e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files')) {
+        e.preventDefault();
+        dropZone.classList.add('dropping');
+      }
+    });
+    dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dropping'));
+    dropZone.addEventListener('drop', (e) => {
+      dropZone.classList.remove('dropping');
+      const files = e.dataTransfer ? Array.from(e.dataTransfer.files || []) : [];
+      if (files.length === 0) return;
+      e.preventDefault();
+      for (const file of files) onFile(file);
+    });
+    textarea.addEventListener('paste', (e) => {
+      const items = e.clipboardData ? Array.from(e.clipboardData.items || []) : [];
+      const files = items.filter((i) => i.kind === 'file').map((i) => i.getAsFile()).filter(Boolean);
+      if (files.length === 0) return;
+      e.preventDefault();
+      for (const file of files) onFile(file);
+    });
   }
 
   /**
    * Messages on their way. send() gives each a fresh client_message_id and posts it with
    * retrying(): the same id on every retry, so a retry never doubles a message.
    * options: post(entry, clientId) -> Promise<Message>, onStored(message, entry),
-   * onFailed(clientId, entry, err). An entry is { key, content, note, failed, reason }; `key`
-   * says which thread it belongs to, `note` that it is a private note (admins only).
+   * onFailed(clientId, entry, err). An entry is { key, content, note, attachment, failed,
+   * reason }; `key` says which thread it belongs to, `note` that it is a private note (admins
+   * only), `attachment` an uploaded file's { attachment_url, attachment_type } or null.
    */
   class Outbox {
     constructor(options) {
@@ -177,9 +256,11 @@
       this.entries = new Map(); // client_message_id -> entry
     }
 
-    send(key, content, note) {
+    send(key, content, note, attachment) {
       const clientId = uuid();
-      this.entries.set(clientId, { key, content, note: note === true, failed: false, reason: '' });
+      this.entries.set(clientId, {
+        key, content, note: note === true, attachment: attachment || null, failed: false, reason: '',
+      });
       this.deliver(clientId);
       return clientId;
     }
@@ -207,7 +288,7 @@
     restore(key, list) {
       for (const [clientId, entry] of this.entries) {
         if (entry.key !== key) continue;
-        list.addPending(clientId, entry.content);
+        list.addPending(clientId, entry.content, entry.note, entry.attachment);
         if (entry.failed) list.markFailed(clientId, entry.reason, () => this.deliver(clientId));
       }
     }
@@ -595,6 +676,8 @@
     constructor(ol, options) {
       this.ol = ol;
       this.isMine = options.isMine;
+      // Fetches a service file as a Blob (with the token); none: shown as links.
+      this.fetchFile = options.fetchFile || null;
       this.byId = new Map(); // message id -> li
       this.byClient = new Map(); // client_message_id -> li
       this.order = new WeakMap(); // li -> sort key (message id; Infinity while pending)
@@ -703,14 +786,15 @@
     }
 
     /** Shows a message being sent; returns its li. */
-    addPending(clientId, content, note) {
+    addPending(clientId, content, note, attachment) {
       const existing = this.byClient.get(clientId);
       if (existing) return existing;
       const li = this.render({
         id: null,
         client_message_id: clientId,
         content,
-        attachment_url: '',
+        attachment_url: attachment ? attachment.attachment_url : '',
+        attachment_type: attachment ? attachment.attachment_type : '',
         status: 'sending',
         created: new Date().toISOString(),
         pending: true,
@@ -780,6 +864,37 @@
       this.ol.insertBefore(li, before);
     }
 
+    /**
+     * An uploaded file of the service: an image shown inline, anything else a link that
+     * downloads it; the bytes come with the token, shown from a blob: URL.
+     */
+    serviceFile(url, type) {
+      if (type === 'image') {
+        const img = make('img', 'attachment-image');
+        img.alt = 'Image';
+        this.fetchFile(url)
+          .then((blob) => { img.src = URL.createObjectURL(blob); })
+          .catch(() => { img.alt = 'Image (could not be loaded)'; });
+        return img;
+      }
+      const a = make('a', 'attachment', 'Download ' + (type || 'file'));
+      a.href = '#';
+      if (type) a.dataset.type = type;
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        this.fetchFile(url).then((blob) => {
+          const link = document.createElement('a');
+          link.href = URL.createObjectURL(blob);
+          link.download = '';
+          document.body.appendChild(link);
+          link.click();
+          link.remove();
+          setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+        }).catch(() => { a.textContent = 'File (could not be loaded)'; });
+      });
+      return a;
+    }
+
     render(message) {
       const mine = this.isMine(message) || message.pending === true;
       const li = make('li', 'message ' + (mine ? 'mine' : 'theirs'));
@@ -796,7 +911,9 @@
 
       li.appendChild(make('p', 'content', message.content || ''));
       const raw = message.attachment_url || '';
-      if (raw.trim()) {
+      if (raw.trim() && this.fetchFile && isServiceFile(raw.trim())) {
+        li.appendChild(this.serviceFile(raw.trim(), message.attachment_type));
+      } else if (raw.trim()) {
         const href = safeHttpUrl(raw);
         if (href) {
           const a = make('a', 'attachment', raw.trim());
@@ -923,6 +1040,8 @@
     TypingIndicator,
     TypingSender,
     bindComposer,
+    bindAttach,
+    isServiceFile,
     onSubmit,
     isTextField,
     safeHttpUrl,
