@@ -220,6 +220,8 @@ pub struct FileSettings {
     pub s3_allow_http: bool,
     /// A file never sent is deleted after this long.
     pub unattached_ttl_hours: u64,
+    /// An upload's body must arrive within this of its head (408 after).
+    pub upload_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for FileSettings {
@@ -235,6 +237,7 @@ impl std::fmt::Debug for FileSettings {
             .field("s3_secret_access_key", &"<redacted>")
             .field("s3_allow_http", &self.s3_allow_http)
             .field("unattached_ttl_hours", &self.unattached_ttl_hours)
+            .field("upload_timeout_secs", &self.upload_timeout_secs)
             .finish()
     }
 }

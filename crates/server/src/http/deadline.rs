@@ -61,9 +61,15 @@ pub async fn deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let secs = req
-        .app_data::<web::Data<AppState>>()
-        .map_or(10, |state| state.settings.http.request_timeout_secs);
+    // An upload is larger than any other body: it has a deadline of its own.
+    let upload = req.path().ends_with("/upload/") || req.path().ends_with("/upload");
+    let secs = req.app_data::<web::Data<AppState>>().map_or(10, |state| {
+        if upload {
+            state.settings.files.upload_timeout_secs
+        } else {
+            state.settings.http.request_timeout_secs
+        }
+    });
     // A WebSocket's "body" is the socket itself, with deadlines of its own; a request without
     // a body has nothing to wait for.
     let bounded = !req.headers().contains_key(header::UPGRADE)
