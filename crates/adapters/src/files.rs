@@ -46,11 +46,14 @@ pub enum FileBackend {
     },
 }
 
-/// Files on an object store, known in PostgreSQL.
+/// Files on an object store, known in PostgreSQL. The store is set up at its first use, so
+/// that a process that never handles a file (a command of the command line) makes no
+/// directory.
 #[derive(Debug, Clone)]
 pub struct Files {
     db: Database,
-    store: Arc<dyn ObjectStore>,
+    backend: FileBackend,
+    store: Arc<std::sync::OnceLock<Arc<dyn ObjectStore>>>,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> RepositoryError {
@@ -114,9 +117,31 @@ impl Files {
     /// Files in `backend`, known in `db`.
     ///
     /// # Errors
-    /// When the backend cannot be set up (a directory that cannot be made, a bad S3 setting).
+    /// When the backend's settings cannot work (an S3 setting the client refuses).
     pub fn new(db: Database, backend: &FileBackend) -> Result<Self, RepositoryError> {
-        let store: Arc<dyn ObjectStore> = match backend {
+        let files = Self {
+            db,
+            backend: backend.clone(),
+            store: Arc::default(),
+        };
+        if let FileBackend::S3 { .. } = backend {
+            // Checked now: no side effect.
+            files.open()?;
+        }
+        Ok(files)
+    }
+
+    /// The object store, set up on first use.
+    fn store(&self) -> Result<&Arc<dyn ObjectStore>, RepositoryError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = self.open()?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    fn open(&self) -> Result<Arc<dyn ObjectStore>, RepositoryError> {
+        Ok(match &self.backend {
             FileBackend::Local { dir } => {
                 std::fs::create_dir_all(dir).map_err(RepositoryError::internal)?;
                 Arc::new(
@@ -146,8 +171,7 @@ impl Files {
                 }
                 Arc::new(builder.build().map_err(RepositoryError::internal)?)
             }
-        };
-        Ok(Self { db, store })
+        })
     }
 
     fn path(key: &str) -> Path {
@@ -166,7 +190,7 @@ impl FileStore for Files {
     ) -> Result<StoredFile, RepositoryError> {
         let key = new_key();
         let size = i64::try_from(bytes.len()).map_err(RepositoryError::internal)?;
-        self.store
+        self.store()?
             .put(&Self::path(&key), bytes.into())
             .await
             .map_err(unavailable)?;
@@ -211,7 +235,7 @@ impl FileStore for Files {
 
     async fn read(&self, key: &FileKey) -> Result<Vec<u8>, RepositoryError> {
         let got = self
-            .store
+            .store()?
             .get(&Self::path(key.as_str()))
             .await
             .map_err(unavailable)?;
@@ -261,7 +285,7 @@ impl FileStore for Files {
                     .await?
             };
             if gone > 0 {
-                match self.store.delete(&Self::path(&key)).await {
+                match self.store()?.delete(&Self::path(&key)).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(err) => return Err(unavailable(err)),
                 }

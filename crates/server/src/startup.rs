@@ -113,8 +113,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let hub = self.state.hub.clone();
+        // Listening for the signals from now on, before anything else runs.
+        let signal = shutdown_signal();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("shutting down");
             hub.shut_down();
             handle.stop(true).await;
@@ -123,25 +125,30 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT. The handler of SIGTERM is installed when this is called, not when the
+/// future is first polled: a SIGTERM that comes early still shuts down gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            match term {
+                Some(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -194,13 +201,16 @@ async fn deliver_webhooks(state: AppState) {
         allow_private: hooks.allow_private,
         poll: Duration::from_millis(hooks.poll_ms),
     };
-    chat_adapters::Dispatcher::new(
-        state.postgres.clone(),
-        settings,
-        state.webhook_stats.clone(),
-    )
-    .run()
-    .await;
+    // Building the HTTP client loads the system's root certificates: off the server's thread.
+    let (postgres, stats) = (state.postgres.clone(), state.webhook_stats.clone());
+    match tokio::task::spawn_blocking(move || {
+        chat_adapters::Dispatcher::new(postgres, settings, stats)
+    })
+    .await
+    {
+        Ok(dispatcher) => dispatcher.run().await,
+        Err(err) => tracing::error!(%err, "could not start the webhook deliveries"),
+    }
 }
 
 /// Deletes, every few minutes, the uploads never sent within `files.unattached_ttl_hours`.
