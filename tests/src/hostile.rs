@@ -36,6 +36,15 @@ pub fn server_binary() -> PathBuf {
     binary
 }
 
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A turn for a test that loads the machine (a thousand sockets, hundreds of sessions) or
+/// measures time or memory under load: such tests take turns, so that none measures another's
+/// load. Held until dropped.
+pub async fn heavy_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
 /// The service as its own process on its own test database, stopped (killed) when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {

@@ -283,6 +283,7 @@ async fn broadcast(server: &ServerProcess, store: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_comes_back_after_a_flood_of_sockets() {
+    let _turn = chat_e2e::hostile::heavy_turn().await;
     let server = ServerProcess::start(&[]).await;
     let token = server.admin_token("Flood").await;
     let store = server.store_token(2).await;
@@ -314,6 +315,7 @@ async fn memory_comes_back_after_a_flood_of_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_that_never_read_slow_no_one_down() {
+    let _turn = chat_e2e::hostile::heavy_turn().await;
     // Small buffers, so that the sockets that never read fill theirs within a few events.
     let server = ServerProcess::start(&[
         ("APP__WS__BUFFER", "16"),
@@ -368,6 +370,7 @@ async fn number(url: &str, query: &'static str) -> f64 {
 /// grow, nobody else notices, and once it runs again it catches up in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_instance_stops_no_one() {
+    let _turn = chat_e2e::hostile::heavy_turn().await;
     let stall = [("APP__EVENTS__LISTENER_STALL_SECS", "2")];
     let first = ServerProcess::start(&stall).await;
     let relays = "SELECT count(*)::float8 AS n FROM pg_stat_activity \

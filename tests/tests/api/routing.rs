@@ -218,6 +218,7 @@ struct EventRow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn routing_race_on_two_instances_keeps_every_invariant() {
+    let _turn = chat_e2e::hostile::heavy_turn().await;
     let app = Arc::new(TestApp::spawn_with(settings).await);
     let second = Instance::spawn_with(&app, settings).await;
     let bases = [app.base_url.clone(), second.base_url.clone()];

@@ -319,6 +319,7 @@ async fn failures_are_retried_with_the_same_id_and_410_or_the_last_retry_disable
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_while_delivering_loses_nothing() {
+    let _turn = chat_e2e::hostile::heavy_turn().await;
     const STORES: i64 = 6;
     const MESSAGES: usize = 8;
     let settings = [

@@ -10,8 +10,8 @@ use crate::model::{
     SessionDetails, SessionStatus,
 };
 use crate::ports::{
-    AppendOutcome, Clock, Destination, DirectoryRepository, EventFeed, MessageRepository,
-    NewMessage, Ports, ReadOutcome, Replay, SessionRepository, TeamRepository, TypingNotices,
+    AppendOutcome, Clock, Destination, EventFeed, MessageRepository, NewMessage, Ports,
+    ReadOutcome, Replay, SessionRepository, TeamRepository, TypingNotices,
 };
 use crate::session::{Transition, TransitionError};
 use crate::team::Load;
@@ -131,14 +131,6 @@ impl<P: Ports> Chat<P> {
     ) -> Result<Listing<SessionView>, ChatError> {
         let listing = self.ports.sessions.list_open(page).await?;
         Ok(Self::views(listing, Participant::Admin(admin)))
-    }
-
-    /// Every admin, by name: whom a session can be transferred to, and who claimed one.
-    ///
-    /// # Errors
-    /// [`ChatError::Repository`] when the store fails.
-    pub async fn admins(&self) -> Result<Vec<crate::model::Admin>, ChatError> {
-        Ok(self.ports.directory.admins().await?)
     }
 
     /// The sessions an admin holds (or held until they were closed), newest activity first.

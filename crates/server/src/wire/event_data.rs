@@ -36,15 +36,6 @@ impl<'a> From<&'a model::Admin> for AdminSummary<'a> {
     }
 }
 
-/// Every admin: whom a session can be transferred to, and who claimed one.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminList<'a> {
-    /// The admins, by name.
-    pub data: Vec<AdminSummary<'a>>,
-    /// How many there are.
-    pub count: usize,
-}
-
 /// The data of `admin_connected`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminConnectedData<'a> {

@@ -12,8 +12,7 @@ use crate::model::{MessagePage, Sender, SessionStatus};
 use crate::ports::OpenedSession;
 use crate::session::SessionState;
 use crate::testing::{
-    admin, admin_id, details, event, message, mocks, now, recorded, session_id, store_id,
-    MockPorts, Mocks,
+    admin_id, details, event, message, mocks, now, recorded, session_id, store_id, MockPorts, Mocks,
 };
 use crate::usecases::MAX_ATTEMPTS;
 use crate::values::AttachmentKind;
@@ -1325,19 +1324,6 @@ async fn marking_read_is_refused_with_the_reason() {
         mark_read_error(ReadOutcome::Refused(TransitionError::ClaimedByOther)).await,
         ChatError::Forbidden(_)
     ));
-}
-
-// --- admins ------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn admins_are_listed_as_the_directory_gives_them() {
-    let mut m = mocks();
-    m.directory
-        .expect_admins()
-        .times(1)
-        .returning(|| Ok(vec![admin(3), admin(2)]));
-    let admins = chat(m).admins().await.unwrap();
-    assert_eq!(admins, [admin(3), admin(2)]);
 }
 
 // --- views -------------------------------------------------------------------------------
