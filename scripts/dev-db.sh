@@ -130,7 +130,10 @@ ensure_browser() {
 MOTO_VERSION="5.1.18"
 ensure_s3() {
     local venv="$ROOT/target/s3/venv"
-    if [[ -x "$venv/bin/moto_server" ]] && "$venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION$"; then
+    # The whole output first: `grep -q` would stop reading early, and pipefail would count
+    # pip's broken pipe as a failure.
+    if [[ -x "$venv/bin/moto_server" ]] \
+        && [[ "$("$venv/bin/pip" show moto 2>/dev/null)" == *$'\nVersion: '"$MOTO_VERSION"$'\n'* ]]; then
         return
     fi
     command -v python3 >/dev/null 2>&1 || apt_install python3

@@ -34,8 +34,10 @@ case "$DATABASE_URL" in
 esac
 
 # The project-local virtualenv, with the pinned schemathesis and OpenAPI validator.
-if [[ ! -x "$VENV/bin/st" ]] || ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" \
-    || ! "$VENV/bin/pip" show openapi-spec-validator 2>/dev/null | grep -q "^Version: $SPEC_VALIDATOR_VERSION$"; then
+# Whole outputs first: `grep -q` would stop reading early, and pipefail would count the
+# writer's broken pipe as a failure (and reinstall every time).
+if [[ ! -x "$VENV/bin/st" ]] || [[ "$("$VENV/bin/st" --version 2>/dev/null)" != *"$SCHEMATHESIS_VERSION"* ]] \
+    || [[ "$("$VENV/bin/pip" show openapi-spec-validator 2>/dev/null)" != *$'\nVersion: '"$SPEC_VALIDATOR_VERSION"$'\n'* ]]; then
     log "installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator $SPEC_VALIDATOR_VERSION into $VENV"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
