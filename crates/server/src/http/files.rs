@@ -23,10 +23,28 @@ type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // documents the form; the handler streams it
 pub(crate) struct UploadForm {
-    /// The file; its name is kept, its type is read from its bytes.
-    #[schema(value_type = String, format = Binary)]
+    /// The file (not empty); its name is kept, its type is read from its bytes.
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
 }
+
+/// A file as the raw body: its bytes, not empty.
+#[derive(Debug)]
+pub(crate) struct RawFile;
+
+impl utoipa::PartialSchema for RawFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .min_length(Some(1))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawFile {}
 
 /// The name of a file sent as the raw body.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -164,7 +182,7 @@ async fn upload(
     params(UploadQuery),
     request_body(content(
         (UploadForm = "multipart/form-data"),
-        (String = "application/octet-stream"),
+        (RawFile = "application/octet-stream"),
     )),
     responses(
         (status = 201, description = "The stored file.", body = wire::Upload),
@@ -202,7 +220,7 @@ pub(super) async fn admin_upload(
     params(UploadQuery),
     request_body(content(
         (UploadForm = "multipart/form-data"),
-        (String = "application/octet-stream"),
+        (RawFile = "application/octet-stream"),
     )),
     responses(
         (status = 201, description = "The stored file.", body = wire::Upload),

@@ -26,11 +26,11 @@ pub(crate) struct EndpointBody {
     /// An `https` URL (`http` where `webhooks.allow_http` is set), at most 2048 characters,
     /// whose host is not a loopback, private or link-local address (nor a name that resolves
     /// to one) unless `webhooks.allow_private` is set.
-    #[schema(value_type = String, required = true, max_length = 2048, pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#\x00-\x1f\x7f]+(/[^\s\x00-\x1f\x7f]*)?\s*$")]
+    #[schema(value_type = String, required = true, max_length = 2048, pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]://[^\s@/?#\x00-\x1f\x7f]+(/[^\s\x00-\x1f\x7f]*)?\s*$")]
     #[serde(default)]
     url: Option<String>,
     /// Event types (`session_opened`, `new_message`...), or `["*"]` for all.
-    #[schema(value_type = Vec<String>, required = true, min_items = 1)]
+    #[schema(value_type = Vec<EventType>, required = true, min_items = 1)]
     #[serde(default)]
     events: Option<Vec<String>>,
     /// What it is for (at most 500 characters, no NUL).
@@ -52,6 +52,45 @@ impl From<EndpointBody> for EndpointText {
             enabled: body.enabled,
         }
     }
+}
+
+/// An event type an endpoint can take, or `*` for all.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the names; the use case parses them
+pub(crate) enum EventType {
+    /// Every type.
+    #[schema(rename = "*")]
+    All,
+    /// `session_opened`.
+    #[schema(rename = "session_opened")]
+    SessionOpened,
+    /// `session_updated`.
+    #[schema(rename = "session_updated")]
+    SessionUpdated,
+    /// `session_claimed`.
+    #[schema(rename = "session_claimed")]
+    SessionClaimed,
+    /// `admin_connected`.
+    #[schema(rename = "admin_connected")]
+    AdminConnected,
+    /// `admin_disconnected`.
+    #[schema(rename = "admin_disconnected")]
+    AdminDisconnected,
+    /// `session_transferred`.
+    #[schema(rename = "session_transferred")]
+    SessionTransferred,
+    /// `new_message`.
+    #[schema(rename = "new_message")]
+    NewMessage,
+    /// `message_status`.
+    #[schema(rename = "message_status")]
+    MessageStatus,
+    /// `session_closed`.
+    #[schema(rename = "session_closed")]
+    SessionClosed,
+    /// `admin_presence`.
+    #[schema(rename = "admin_presence")]
+    AdminPresence,
 }
 
 /// A DRF page: `?page=` (from 1) and `?page_size=` (1 to 200, default 50).
@@ -278,4 +317,26 @@ pub(super) async fn deliveries(
             .map(wire::WebhookAttempt::from)
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_event_types_are_the_domains() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(super::EventType::schema()).expect("JSON");
+        let names: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let mut expected = vec!["*"];
+        expected.extend(
+            chat_domain::events::EventKind::ALL
+                .iter()
+                .map(|k| k.as_str()),
+        );
+        assert_eq!(names, expected);
+    }
 }
