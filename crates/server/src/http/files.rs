@@ -19,8 +19,9 @@ use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 
-/// A file as a form sends it.
-#[derive(Debug, utoipa::ToSchema)]
+/// A file as a form sends it: the field `file` alone.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the form; the handler streams it
 pub(crate) struct UploadForm {
     /// The file (not empty); its name is kept, its type is read from its bytes.
