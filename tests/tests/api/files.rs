@@ -24,9 +24,7 @@ async fn upload_form(
     bytes: &[u8],
 ) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new()
-        .text("note", "ignored")
-        .part("file", part);
+    let form = reqwest::multipart::Form::new().part("file", part);
     app.client
         .post(app.url(&format!("/v1/chat/{side}/upload/")))
         .header("Authorization", format!("Token {token}"))
@@ -196,6 +194,24 @@ async fn files_go_both_ways(app: &TestApp) {
     )
     .await;
     assert_eq!(expect_json(text, 201).await["content_type"], "text/plain");
+    // A form has its one field.
+    let form = reqwest::multipart::Form::new()
+        .text("note", "not a file")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("a.png"),
+        );
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/store/upload/"))
+        .header("Authorization", format!("Token {}", store.token))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(assert_error(resp, 400, "invalid_request")
+        .await
+        .starts_with("note:"));
     // An API key, another kind of token: refused.
     let resp = upload_raw(app, "store", &key, "x.txt", b"x".to_vec()).await;
     assert_error(resp, 403, "forbidden").await;

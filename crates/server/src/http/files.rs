@@ -103,13 +103,13 @@ async fn received(
     }
     let mut form = actix_multipart::Multipart::new(req.headers(), payload);
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;
+        let field = field.map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;
         if field.name() != Some("file") {
-            // Read past it.
-            while let Some(chunk) = field.next().await {
-                chunk.map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;
-            }
-            continue;
+            // The form has the one field, as documented.
+            return Err(ApiError::BadRequest(format!(
+                "{}: unknown field; the form has one field, file",
+                field.name().unwrap_or_default()
+            )));
         }
         let name = field
             .content_disposition()
