@@ -102,7 +102,7 @@ async fn received(
         return Ok((name.unwrap_or_else(|| "file".to_owned()), bytes));
     }
     let mut form = actix_multipart::Multipart::new(req.headers(), payload);
-    while let Some(field) = form.next().await {
+    if let Some(field) = form.next().await {
         let field = field.map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;
         if field.name() != Some("file") {
             // The form has the one field, as documented.
