@@ -118,6 +118,14 @@ async fn received(
             .or(name)
             .unwrap_or_else(|| "file".to_owned());
         let bytes = read_limited(field, max).await?;
+        // Nothing after it either.
+        if let Some(extra) = form.next().await {
+            let extra = extra.map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;
+            return Err(ApiError::BadRequest(format!(
+                "{}: unknown field; the form has one field, file",
+                extra.name().unwrap_or_default()
+            )));
+        }
         return Ok((name, bytes));
     }
     Err(ApiError::BadRequest(
