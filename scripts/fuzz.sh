@@ -110,14 +110,21 @@ run() {
     log "schemathesis as $name"
     local auth=()
     [[ -n "$token" ]] && auth=(-H "Authorization: Token $token")
-    if ! timeout 120 "$VENV/bin/st" --no-color run "$URL/openapi.json" \
+    # A bound on a run that hangs, well above what one takes (two to three minutes as an
+    # admin on a loaded machine); a run cut by it reports no finding, only the cut.
+    local code=0
+    timeout 600 "$VENV/bin/st" --no-color run "$URL/openapi.json" \
         --checks all \
         --phases examples,coverage,fuzzing,stateful \
         --seed "$SEED" \
         --max-examples "$EXAMPLES" \
         --request-timeout 5 \
         --report junit --report-dir "$OUT/$name" \
-        "${baseline[@]}" "${auth[@]}" "$@" >"$OUT/$name.log" 2>&1; then
+        "${baseline[@]}" "${auth[@]}" "$@" >"$OUT/$name.log" 2>&1 || code=$?
+    if ((code == 124)); then
+        log "schemathesis as $name did not finish within 600 s (target/fuzz/$name.log)"
+        status=1
+    elif ((code != 0)); then
         log "findings as $name (target/fuzz/$name.log):"
         tail -n 60 "$OUT/$name.log" >&2
         status=1
