@@ -264,20 +264,14 @@
 
   /** Uploads a file (attach, drop, paste) and sends it with the composer's text. */
   async function attachFile(file) {
-    const progress = $('upload-progress');
-    progress.value = 0;
-    progress.hidden = false;
     try {
-      const upload = await client.upload(file, (p) => { progress.value = p; });
+      const attachment = await L.uploadWithProgress(client, file, $('upload-progress'));
       const text = ui.composer.value;
       ui.composer.value = '';
-      const attachment = { attachment_url: upload.attachment_url, attachment_type: upload.attachment_type };
       messages.addPending(outbox.send(THREAD, text, false, attachment), text, false, attachment);
       messages.scrollToBottom();
     } catch (err) {
       report(err, 'Could not upload the file: ');
-    } finally {
-      progress.hidden = true;
     }
   }
 

@@ -657,21 +657,15 @@
   async function attachFile(file) {
     const s = currentSession();
     if (!(canWrite(s) || notesOnly(s))) return;
-    const progress = $('upload-progress');
-    progress.value = 0;
-    progress.hidden = false;
     try {
-      const upload = await client.upload(file, (p) => { progress.value = p; });
+      const attachment = await L.uploadWithProgress(client, file, $('upload-progress'));
       const text = ui.composer.value;
       ui.composer.value = '';
       const note = ui.privateNote.checked;
-      const attachment = { attachment_url: upload.attachment_url, attachment_type: upload.attachment_type };
       messages.addPending(outbox.send(s.id, text, note, attachment), text, note, attachment);
       messages.scrollToBottom();
     } catch (err) {
       report(err, 'Could not upload the file: ');
-    } finally {
-      progress.hidden = true;
     }
   }
 

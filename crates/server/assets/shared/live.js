@@ -210,6 +210,21 @@
   }
 
   /**
+   * Uploads `file` with `client`, showing its progress in the <progress> `bar` (hidden when
+   * done); resolves with the attachment to send: { attachment_url, attachment_type }.
+   */
+  async function uploadWithProgress(client, file, bar) {
+    bar.value = 0;
+    bar.hidden = false;
+    try {
+      const upload = await client.upload(file, (p) => { bar.value = p; });
+      return { attachment_url: upload.attachment_url, attachment_type: upload.attachment_type };
+    } finally {
+      bar.hidden = true;
+    }
+  }
+
+  /**
    * The attach button, drag and drop on `dropZone`, and paste of an image into `textarea`:
    * each file goes to `onFile(file)`.
    */
@@ -1041,6 +1056,7 @@
     TypingSender,
     bindComposer,
     bindAttach,
+    uploadWithProgress,
     isServiceFile,
     onSubmit,
     isTextField,
