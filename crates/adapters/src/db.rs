@@ -265,3 +265,23 @@ diesel::define_sql_function! {
     /// Sends a notification at commit (at once outside a transaction).
     fn pg_notify(channel: diesel::sql_types::Text, payload: diesel::sql_types::Text);
 }
+
+/// Wraps a domain failure (a row that breaks a rule) so that it can abort a diesel
+/// transaction; [`repository_error`] unwraps it again.
+pub(crate) fn abort(err: RepositoryError) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(Box::new(err))
+}
+
+/// The domain's error of a failed diesel transaction: one carried by [`abort`], or the
+/// database's own.
+pub(crate) fn repository_error(err: diesel::result::Error) -> RepositoryError {
+    match err {
+        diesel::result::Error::DeserializationError(inner) => {
+            match inner.downcast::<RepositoryError>() {
+                Ok(domain) => *domain,
+                Err(other) => RepositoryError::Internal(other),
+            }
+        }
+        other => db_error(other),
+    }
+}

@@ -16,18 +16,13 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
-use crate::db::db_error;
+use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
 use crate::EncodeData;
 use crate::Postgres;
 use functions::append_message;
-
-/// Wraps a domain conversion failure so that it can abort a diesel transaction.
-fn abort(err: RepositoryError) -> DieselError {
-    DieselError::DeserializationError(Box::new(err))
-}
 
 /// Loads the session and its store, locking the session row until the transaction ends.
 fn lock_session(
@@ -358,17 +353,6 @@ mod functions {
             unread_by_admin: BigInt,
             unread_by_store: BigInt,
         );
-    }
-}
-
-/// Unwraps a domain error carried out of a diesel transaction by [`abort`].
-fn repository_error(err: DieselError) -> RepositoryError {
-    match err {
-        DieselError::DeserializationError(inner) => match inner.downcast::<RepositoryError>() {
-            Ok(domain) => *domain,
-            Err(other) => RepositoryError::Internal(other),
-        },
-        other => db_error(other),
     }
 }
 

@@ -19,7 +19,7 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::{BigInt, Bool, Int4, Nullable, Text};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::db::db_error;
+use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
 use crate::rows::{details, AdminRow, SessionRow, StoreRow};
 use crate::schema::{admin_sockets, admins, instances, sessions, stores};
@@ -32,20 +32,6 @@ const ROUTING_LOCK: i64 = 0x0052_4f55_5445; // "ROUTE"
 pub(crate) fn instance_id() -> i64 {
     use rand::Rng;
     rand::thread_rng().gen_range(1..i64::MAX)
-}
-
-fn abort(err: RepositoryError) -> DieselError {
-    DieselError::DeserializationError(Box::new(err))
-}
-
-fn unwrap_error(err: DieselError) -> RepositoryError {
-    match err {
-        DieselError::DeserializationError(inner) => match inner.downcast::<RepositoryError>() {
-            Ok(domain) => *domain,
-            Err(other) => RepositoryError::Internal(other),
-        },
-        other => db_error(other),
-    }
 }
 
 fn capacity(raw: i32) -> Result<Capacity, DieselError> {
@@ -301,9 +287,10 @@ impl TeamRepository for Postgres {
                                     email: row.email,
                                 })?,
                                 active_sessions: row.active,
-                                max_sessions: capacity(row.max_sessions).map_err(unwrap_error)?,
+                                max_sessions: capacity(row.max_sessions)
+                                    .map_err(repository_error)?,
                             },
-                            status: presence(&row.presence).map_err(unwrap_error)?,
+                            status: presence(&row.presence).map_err(repository_error)?,
                         })
                     })
                     .collect()
@@ -313,7 +300,7 @@ impl TeamRepository for Postgres {
 
     async fn load(&self, id: AdminId) -> Result<Option<Load>, RepositoryError> {
         self.db
-            .run(move |conn| load_of(conn, id.get()).map_err(unwrap_error))
+            .run(move |conn| load_of(conn, id.get()).map_err(repository_error))
             .await
     }
 
@@ -332,7 +319,7 @@ impl TeamRepository for Postgres {
                 if changed == 0 {
                     return Ok(None);
                 }
-                load_of(conn, id.get()).map_err(unwrap_error)
+                load_of(conn, id.get()).map_err(repository_error)
             })
             .await
     }
@@ -372,7 +359,7 @@ impl TeamRepository for Postgres {
                         settle(conn, encode, admin.get(), &announced, away, rule, now)?;
                     Ok(events)
                 })
-                .map_err(unwrap_error)
+                .map_err(repository_error)
             })
             .await
     }
@@ -396,7 +383,7 @@ impl TeamRepository for Postgres {
                         .execute(conn)?;
                     settle(conn, encode, admin.get(), &announced, away, rule, now).map(Some)
                 })
-                .map_err(unwrap_error)
+                .map_err(repository_error)
             })
             .await
     }
@@ -440,7 +427,7 @@ impl TeamRepository for Postgres {
                             settle(conn, encode, admin, &announced, away, rule, now)
                                 .map(|(_, events)| events)
                         })
-                        .map_err(unwrap_error)?;
+                        .map_err(repository_error)?;
                     events.extend(told);
                 }
                 Ok(events)
@@ -463,7 +450,7 @@ impl TeamRepository for Postgres {
             .db
             .run(move |conn| {
                 conn.transaction(|conn| assign_waiting(conn, encode, plan, now, &queued))
-                    .map_err(unwrap_error)
+                    .map_err(repository_error)
             })
             .await;
         if result.is_err() {

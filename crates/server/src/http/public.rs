@@ -121,6 +121,19 @@ impl Links {
         }
     }
 
+    /// The links to the pages before and after `page` of a list of `total`, where they exist:
+    /// a DRF page's `next` and `previous`.
+    pub(super) fn around(
+        &self,
+        page: NumberedPage,
+        total: u64,
+    ) -> (Option<String>, Option<String>) {
+        (
+            page.has_next(total).then(|| self.page(page.number() + 1)),
+            page.has_previous().then(|| self.page(page.number() - 1)),
+        )
+    }
+
     /// The URL of page `number`; the first page has no `page` parameter, as in DRF.
     pub(super) fn page(&self, number: u64) -> String {
         let mut params = self.kept.clone();
@@ -173,13 +186,12 @@ pub(super) async fn conversations(
             ChatError::NotFound("page") => invalid_page(),
             other => other.into(),
         })?;
-    let links = Links::new(&state.settings, &req, CONVERSATIONS_PATH);
+    let (next, previous) =
+        Links::new(&state.settings, &req, CONVERSATIONS_PATH).around(page, listing.total);
     Ok(HttpResponse::Ok().json(wire::ConversationPage {
         count: listing.total,
-        next: page
-            .has_next(listing.total)
-            .then(|| links.page(page.number() + 1)),
-        previous: page.has_previous().then(|| links.page(page.number() - 1)),
+        next,
+        previous,
         results: listing.items.iter().map(wire::Conversation::from).collect(),
     }))
 }

@@ -160,13 +160,12 @@ pub(super) async fn list(
     if !page.exists_in(listing.total) {
         return Err(invalid_page());
     }
-    let links = Links::new(&state.settings, &req, WEBHOOKS_PATH);
+    let (next, previous) =
+        Links::new(&state.settings, &req, WEBHOOKS_PATH).around(page, listing.total);
     Ok(HttpResponse::Ok().json(wire::WebhookPage {
         count: listing.total,
-        next: page
-            .has_next(listing.total)
-            .then(|| links.page(page.number() + 1)),
-        previous: page.has_previous().then(|| links.page(page.number() - 1)),
+        next,
+        previous,
         results: listing
             .items
             .iter()
@@ -300,17 +299,12 @@ pub(super) async fn deliveries(
     if !page.exists_in(listing.total) {
         return Err(invalid_page());
     }
-    let links = Links::new(
-        &state.settings,
-        &req,
-        &format!("{WEBHOOKS_PATH}{}/deliveries/", id.get()),
-    );
+    let path = format!("{WEBHOOKS_PATH}{}/deliveries/", id.get());
+    let (next, previous) = Links::new(&state.settings, &req, &path).around(page, listing.total);
     Ok(HttpResponse::Ok().json(wire::WebhookAttemptPage {
         count: listing.total,
-        next: page
-            .has_next(listing.total)
-            .then(|| links.page(page.number() + 1)),
-        previous: page.has_previous().then(|| links.page(page.number() - 1)),
+        next,
+        previous,
         results: listing
             .items
             .iter()
