@@ -381,6 +381,7 @@ impl Bystander {
         let store = server.store_token(store_id).await;
         let client = reqwest::Client::builder()
             .no_proxy()
+            .pool_idle_timeout(crate::CLIENT_IDLE)
             .build()
             .expect("a client");
         let base = server.base_url.clone();

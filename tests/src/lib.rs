@@ -26,6 +26,10 @@ use chat_server::{AppState, Application, Settings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// How long the tests' HTTP clients keep an idle connection: below the server's
+/// `http.keep_alive_secs` (5 s), as any client of a server with a keep-alive should.
+pub const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An admin with a fresh token.
 #[derive(Debug, Clone)]
 pub struct TestAdmin {
@@ -153,6 +157,9 @@ impl TestApp {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            // An idle connection is dropped before the server's keep-alive closes it, so a
+            // request never goes out on a connection the server is closing at that moment.
+            .pool_idle_timeout(CLIENT_IDLE)
             .build()
             .expect("build the HTTP client");
         Self {

@@ -267,6 +267,20 @@ impl WsClient {
         event
     }
 
+    /// The next event of `kind`, passing over events of other kinds: for a socket that may
+    /// join just before the relay hands its hub an event committed before it connected.
+    ///
+    /// # Panics
+    /// When none comes within [`EXPECT`] of the one before.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
     /// Every frame until [`QUIET`] passes without one.
     pub async fn drain(&mut self) -> Vec<Value> {
         let mut frames = Vec::new();

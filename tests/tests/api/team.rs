@@ -410,17 +410,13 @@ async fn auto_routing_assigns_at_once_and_when_room_appears() {
     // Ann comes online: the waiting session is hers at once, as a claim marked assigned.
     let mut store_ws = WsClient::store(&app.base_url, &first.token, None).await;
     let mut ann_ws = watching(&app.base_url, &ann).await;
-    let claimed = loop {
-        let event = ann_ws.next_event().await;
-        if event["type"] == "session_claimed" {
-            break event;
-        }
-    };
+    let claimed = ann_ws.next_of("session_claimed").await;
     assert_eq!(
         claimed["data"],
         json!({ "session_id": waiting, "admin_id": ann.id, "assigned": true })
     );
-    let connected = store_ws.expect("admin_connected").await;
+    // The store's socket may join before its own first message reaches the hub.
+    let connected = store_ws.next_of("admin_connected").await;
     assert_eq!(connected["data"]["assigned"], true);
     assert_eq!(connected["data"]["admin"]["id"], ann.id);
     let mine = app.my_sessions(&ann, "").await;
@@ -443,12 +439,7 @@ async fn auto_routing_assigns_at_once_and_when_room_appears() {
         200,
     )
     .await;
-    let claimed = loop {
-        let event = ann_ws.next_event().await;
-        if event["type"] == "session_claimed" {
-            break event;
-        }
-    };
+    let claimed = ann_ws.next_of("session_claimed").await;
     assert_eq!(claimed["data"]["session_id"], next);
     assert_eq!(
         availability(&app, &second).await["queue_position"],
