@@ -19,7 +19,7 @@ use crate::{EncodeData, Postgres};
 
 /// The database function that records events.
 #[allow(clippy::too_many_arguments)] // one array per column, as in SQL
-mod functions {
+pub(crate) mod functions {
     use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
     diesel::define_sql_function! {
@@ -39,6 +39,81 @@ mod functions {
 }
 use functions::record_events;
 
+/// The arguments of `record_events` for some events: one array per column.
+pub(crate) struct Recorded<'a> {
+    kinds: Vec<&'static str>,
+    data: Vec<String>,
+    all_admins: Vec<bool>,
+    admin_ids: Vec<String>,
+    store_ids: Vec<Option<i64>>,
+    carries_messages: Vec<Option<i64>>,
+    carries_to: Vec<Option<&'a str>>,
+    /// As the database stores it (microseconds), so that what is published now and what is
+    /// replayed later agree.
+    created: DateTime<Utc>,
+}
+
+impl<'a> Recorded<'a> {
+    /// `events`, their data written by `encode`, recorded at `now`.
+    pub(crate) fn of(encode: EncodeData, events: &'a [DomainEvent], now: DateTime<Utc>) -> Self {
+        let mut recorded = Self {
+            kinds: Vec::with_capacity(events.len()),
+            data: Vec::with_capacity(events.len()),
+            all_admins: Vec::with_capacity(events.len()),
+            admin_ids: Vec::with_capacity(events.len()),
+            store_ids: Vec::with_capacity(events.len()),
+            carries_messages: Vec::with_capacity(events.len()),
+            carries_to: Vec::with_capacity(events.len()),
+            created: now.trunc_subsecs(6),
+        };
+        for event in events {
+            let audience = event.audience();
+            recorded.kinds.push(event.kind().as_str());
+            recorded.data.push(encode(event));
+            recorded.all_admins.push(audience.all_admins);
+            let ids: Vec<String> = audience
+                .admins
+                .iter()
+                .map(|a| a.get().to_string())
+                .collect();
+            recorded.admin_ids.push(format!("{{{}}}", ids.join(",")));
+            recorded.store_ids.push(audience.store.map(|s| s.get()));
+            let carried = event.carries();
+            recorded
+                .carries_messages
+                .push(carried.map(|c| c.message.get()));
+            recorded.carries_to.push(carried.map(|c| c.to.as_str()));
+        }
+        recorded
+    }
+
+    /// The call that records them, for a statement that writes something else too (one round
+    /// trip for both).
+    pub(crate) fn call(
+        &self,
+    ) -> functions::record_events<
+        &Vec<&'static str>,
+        &Vec<String>,
+        &Vec<bool>,
+        &Vec<String>,
+        &Vec<Option<i64>>,
+        &Vec<Option<i64>>,
+        &Vec<Option<&'a str>>,
+        DateTime<Utc>,
+    > {
+        record_events(
+            &self.kinds,
+            &self.data,
+            &self.all_admins,
+            &self.admin_ids,
+            &self.store_ids,
+            &self.carries_messages,
+            &self.carries_to,
+            self.created,
+        )
+    }
+}
+
 /// Records `events` in the current transaction, unnumbered, their data written by `encode`:
 /// the sequencer numbers them once the transaction commits. Takes no lock.
 pub(crate) fn record(
@@ -50,44 +125,8 @@ pub(crate) fn record(
     if events.is_empty() {
         return Ok(());
     }
-    let mut kinds = Vec::with_capacity(events.len());
-    let mut data = Vec::with_capacity(events.len());
-    let mut all_admins = Vec::with_capacity(events.len());
-    let mut admin_ids = Vec::with_capacity(events.len());
-    let mut store_ids = Vec::with_capacity(events.len());
-    let mut carries_messages = Vec::with_capacity(events.len());
-    let mut carries_to = Vec::with_capacity(events.len());
-    for event in events {
-        let audience = event.audience();
-        kinds.push(event.kind().as_str());
-        data.push(encode(event));
-        all_admins.push(audience.all_admins);
-        let ids: Vec<String> = audience
-            .admins
-            .iter()
-            .map(|a| a.get().to_string())
-            .collect();
-        admin_ids.push(format!("{{{}}}", ids.join(",")));
-        store_ids.push(audience.store.map(|s| s.get()));
-        let carried = event.carries();
-        carries_messages.push(carried.map(|c| c.message.get()));
-        carries_to.push(carried.map(|c| c.to.as_str()));
-    }
-    // As the database stores it (microseconds), so that what is published now and what is
-    // replayed later agree.
-    let created = now.trunc_subsecs(6);
-    diesel::select(record_events(
-        &kinds,
-        &data,
-        &all_admins,
-        &admin_ids,
-        &store_ids,
-        &carries_messages,
-        &carries_to,
-        created,
-    ))
-    .execute(conn)
-    .map(drop)
+    let recorded = Recorded::of(encode, events, now);
+    diesel::select(recorded.call()).execute(conn).map(drop)
 }
 
 /// The id of the newest numbered event (what was pruned counts: ids are never reused).

@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use crate::db::{abort, db_error, repository_error};
-use crate::feed::record;
+use crate::feed::{record, Recorded};
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
 use crate::EncodeData;
@@ -153,22 +153,26 @@ fn append(
     };
     let after = &change.session;
     let attachment = message.body.attachment();
-    diesel::select(append_message(
-        message_id,
-        session_id,
-        sender.kind(),
-        sender.id(),
-        message.body.content().as_str(),
-        attachment.map_or("", |a| a.url()),
-        attachment.map_or("", |a| a.kind().as_str()),
-        message.client_message_id.as_ref().map(|k| k.as_str()),
-        created,
-        after.message_count,
-        after.unread.by_admin,
-        after.unread.by_store,
+    // The message, the session after it and the events, in one statement.
+    let events = Recorded::of(encode, &change.events, created);
+    diesel::select((
+        append_message(
+            message_id,
+            session_id,
+            sender.kind(),
+            sender.id(),
+            message.body.content().as_str(),
+            attachment.map_or("", |a| a.url()),
+            attachment.map_or("", |a| a.kind().as_str()),
+            message.client_message_id.as_ref().map(|k| k.as_str()),
+            created,
+            after.message_count,
+            after.unread.by_admin,
+            after.unread.by_store,
+        ),
+        events.call(),
     ))
     .execute(conn)?;
-    record(conn, encode, &change.events, created)?;
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(change.session),

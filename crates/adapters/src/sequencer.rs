@@ -8,9 +8,9 @@
 //! long transaction delays nobody: its events get their ids when it commits.
 //!
 //! The leader numbers what is committed and still unnumbered, in insertion order, in one
-//! transaction per batch that also sends the batch on [`crate::relay::EVENTS_CHANNEL`]. Ids
-//! continue from the highest given (read when it takes over), so they grow by one, without
-//! gaps, and a reader sees a prefix of them. Insertion order keeps each session's events in
+//! statement per batch (its own transaction, one round trip) that also announces the batch
+//! on [`crate::relay::EVENTS_CHANNEL`]. Ids continue from the highest given (read when it
+//! takes over), so they grow by one, without gaps, and a reader sees a prefix of them. Insertion order keeps each session's events in
 //! commit order: a writer inserts its events while it holds the row lock of the session it
 //! changes, so a later change of that session inserts after the earlier one committed.
 //!
@@ -27,9 +27,9 @@ use std::time::Duration;
 use chat_domain::events::DomainEvent;
 use chat_domain::ports::Notifier;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{oneshot, Notify};
-use tokio_postgres::{AsyncMessage, Client, Row};
+use tokio_postgres::{AsyncMessage, Client};
 
 use crate::relay::{Backoff, RelayError, EVENTS_CHANNEL};
 
@@ -40,7 +40,7 @@ pub const COMMITS_CHANNEL: &str = "chat_commits";
 const LEADER_LOCK: i64 = 0x6368_6174_7365_7121; // "chatseq!"
 
 /// The most events numbered in one transaction.
-const BATCH: i64 = 1000;
+const BATCH: i32 = 1000;
 
 /// How often the leader looks for unnumbered events when nothing woke it.
 pub const BACKSTOP: Duration = Duration::from_millis(200);
@@ -48,17 +48,10 @@ pub const BACKSTOP: Duration = Duration::from_millis(200);
 /// How often an instance that does not lead tries to take over.
 pub const TAKEOVER: Duration = Duration::from_millis(250);
 
-/// Numbers the oldest unnumbered committed events after `$1`, at most `$2` of them.
-const NUMBER: &str = "\
-WITH batch AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS n
-      FROM (SELECT id FROM events WHERE event_id IS NULL ORDER BY id LIMIT $2) unnumbered
-)
-UPDATE events
-   SET event_id = $1 + batch.n
-  FROM batch
- WHERE events.id = batch.id
-RETURNING events.event_id";
+/// Numbers the oldest unnumbered committed events after `$1`, at most `$2` of them, and
+/// announces them on `$3`, in one statement that is its own transaction (see the migration
+/// `number_events`); returns the highest id given.
+const NUMBER: &str = "SELECT number_events($1, $2, $3)";
 
 /// The highest id given so far: ids are never reused, pruned ones included.
 const HIGHEST: &str = "\
@@ -68,10 +61,11 @@ SELECT greatest(coalesce((SELECT max(event_id) FROM events), 0),
 /// An announcement on [`EVENTS_CHANNEL`]: the batch `first..=last` is numbered. It carries no
 /// events: the relays read them from the table. PostgreSQL keeps every notification until the
 /// slowest listener has read it, in one queue for the whole server; a few bytes a batch keep a
-/// listener that falls behind from filling it.
-#[derive(Debug, Serialize, Deserialize)]
+/// listener that falls behind from filling it. Written by the database function that numbers,
+/// as `{"first": …, "last": …}`; a relay needs only `last`, for it reads every event after
+/// what it has.
+#[derive(Debug, Deserialize)]
 pub(crate) struct Announcement {
-    pub first: i64,
     pub last: i64,
 }
 
@@ -245,14 +239,15 @@ async fn lead(
     lost: &mut oneshot::Receiver<()>,
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
-    let notify = client.prepare("SELECT pg_notify($1, $2)").await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
     loop {
-        let (numbered, last) = number_batch(client, &number, &notify, highest).await?;
-        if let Some(last) = last {
-            highest = last;
-        }
-        if numbered == BATCH {
+        let last: i64 = client
+            .query_one(&number, &[&highest, &BATCH, &EVENTS_CHANNEL])
+            .await?
+            .try_get(0)?;
+        let numbered = last - highest;
+        highest = last;
+        if numbered == i64::from(BATCH) {
             continue;
         }
         tokio::select! {
@@ -264,55 +259,15 @@ async fn lead(
     }
 }
 
-/// Numbers one batch after `highest` and announces it, in one transaction: how many it
-/// numbered, and the highest id given.
-async fn number_batch(
-    client: &Client,
-    number: &tokio_postgres::Statement,
-    notify: &tokio_postgres::Statement,
-    highest: i64,
-) -> Result<(i64, Option<i64>), RelayError> {
-    client.batch_execute("BEGIN").await?;
-    let result = async {
-        let rows: Vec<Row> = client.query(number, &[&highest, &BATCH]).await?;
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get::<_, i64>(0))
-            .collect::<Result<Vec<i64>, _>>()?;
-        if let (Some(&first), Some(&last)) = (ids.iter().min(), ids.iter().max()) {
-            let announcement = serde_json::to_string(&Announcement { first, last })
-                .map_err(|e| RelayError::Malformed(e.to_string()))?;
-            client
-                .execute(notify, &[&EVENTS_CHANNEL, &announcement])
-                .await?;
-        }
-        Ok::<_, RelayError>(ids.into_iter().max())
-    }
-    .await;
-    match result {
-        Ok(last) => {
-            client.batch_execute("COMMIT").await?;
-            Ok((last.map_or(0, |last| last - highest), last))
-        }
-        Err(err) => {
-            // The connection may be gone; the lock goes with it, and nothing was numbered.
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(err)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn an_announcement_is_a_few_bytes_whatever_the_batch() {
-        let payload = serde_json::to_string(&Announcement {
-            first: 1,
-            last: 1_000_000_000,
-        })
-        .unwrap();
-        assert_eq!(payload, r#"{"first":1,"last":1000000000}"#);
+    fn an_announcement_as_the_database_writes_it_is_read() {
+        // `json_build_object` puts spaces around the colons.
+        let announcement: Announcement =
+            serde_json::from_str(r#"{"first" : 1, "last" : 1000000000}"#).unwrap();
+        assert_eq!(announcement.last, 1_000_000_000);
     }
 }

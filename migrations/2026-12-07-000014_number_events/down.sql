@@ -1,0 +1,1 @@
+DROP FUNCTION number_events(bigint, integer, text);
