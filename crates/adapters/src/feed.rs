@@ -39,6 +39,18 @@ pub(crate) mod functions {
 }
 use functions::record_events;
 
+/// The call of `record_events` on the arrays of a [`Recorded`].
+pub(crate) type RecordCall<'r, 'a> = functions::record_events<
+    &'r Vec<&'static str>,
+    &'r Vec<String>,
+    &'r Vec<bool>,
+    &'r Vec<String>,
+    &'r Vec<Option<i64>>,
+    &'r Vec<Option<i64>>,
+    &'r Vec<Option<&'a str>>,
+    DateTime<Utc>,
+>;
+
 /// The arguments of `record_events` for some events: one array per column.
 pub(crate) struct Recorded<'a> {
     kinds: Vec<&'static str>,
@@ -89,18 +101,7 @@ impl<'a> Recorded<'a> {
 
     /// The call that records them, for a statement that writes something else too (one round
     /// trip for both).
-    pub(crate) fn call(
-        &self,
-    ) -> functions::record_events<
-        &Vec<&'static str>,
-        &Vec<String>,
-        &Vec<bool>,
-        &Vec<String>,
-        &Vec<Option<i64>>,
-        &Vec<Option<i64>>,
-        &Vec<Option<&'a str>>,
-        DateTime<Utc>,
-    > {
+    pub(crate) fn call(&self) -> RecordCall<'_, 'a> {
         record_events(
             &self.kinds,
             &self.data,

@@ -39,9 +39,10 @@ fn lock_session(
 }
 
 /// The next message id, drawn in the statement that locks the session (no round trip of its
-/// own); an id drawn for a message that is then refused is never used.
-fn next_message_id() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
-    diesel::dsl::sql::<diesel::sql_types::BigInt>("nextval('messages_id_seq')")
+/// own); an id drawn for a message that is then refused is never used. A function call
+/// rather than SQL text, so that diesel prepares the statement once per connection.
+fn next_message_id() -> functions::nextval<&'static str> {
+    functions::nextval("messages_id_seq")
 }
 
 /// Loads the session a message goes to and its store, locking the session row until the
@@ -335,10 +336,16 @@ fn mark_delivered(
     Ok(events)
 }
 
-/// The database function the appends call.
+/// The database functions the appends call.
 #[allow(clippy::too_many_arguments)] // one per column written, as in SQL
 mod functions {
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+
+    diesel::define_sql_function! {
+        /// `nextval(sequence)`: the next value of the sequence named (the text is cast to
+        /// `regclass`).
+        fn nextval(sequence: Text) -> BigInt;
+    }
 
     diesel::define_sql_function! {
         /// `append_message(...)`: stores a message with the given id and the session after it

@@ -1,5 +1,6 @@
-//! Sessions in PostgreSQL. Every change is a single conditional statement, written together
-//! with its events in one transaction.
+//! Sessions in PostgreSQL. Every change of a session's state is one unit of work: locked,
+//! decided by the domain on what was locked, and written together with its events in one
+//! transaction.
 
 use async_trait::async_trait;
 use chat_domain::events::DomainEvent;
@@ -7,16 +8,15 @@ use chat_domain::ids::{AdminId, SessionId, StoreId};
 use chat_domain::model::{
     Conversation, Listing, MySessionsFilter, Page, SessionDetails, SessionStatus,
 };
-use chat_domain::ports::{OpenedSession, SessionRepository};
+use chat_domain::ports::{Changed, Decide, OpenedSession, SessionRepository};
 use chat_domain::session::opened_events;
-use chat_domain::session::Transition;
 use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
 use crate::conversations;
-use crate::db::db_error;
+use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
 use crate::rows::{details, DetailsRow, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
@@ -199,6 +199,58 @@ fn insert_open(
     .map_err(db_error)
 }
 
+/// One change of a session as one unit of work (see [`SessionRepository::change`]): the
+/// taker's row, then the session's, locked; the domain's decision on them; the decision
+/// written with its events.
+fn change(
+    conn: &mut PgConnection,
+    encode: EncodeData,
+    id: SessionId,
+    taker: Option<AdminId>,
+    decide: Decide,
+) -> Result<Changed, diesel::result::Error> {
+    // Admins first, sessions second, as every writer locks them.
+    let load = match taker {
+        Some(admin) => match crate::team::lock_load(conn, admin.get())? {
+            Some(load) => Some(load),
+            None => return Ok(Changed::NoTaker),
+        },
+        None => None,
+    };
+    let locked: Option<i64> = sessions::table
+        .find(id.get())
+        .select(sessions::id)
+        .for_no_key_update()
+        .first(conn)
+        .optional()?;
+    if locked.is_none() {
+        return Ok(Changed::NoSession);
+    }
+    // Read after the lock: what the last change committed.
+    let current = find_details(conn, id.get()).map_err(abort)?.ok_or(
+        diesel::result::Error::NotFound,
+    )?;
+    let transition = match decide(&current, load.as_ref()) {
+        Ok(Some(transition)) => transition,
+        Ok(None) => return Ok(Changed::Unchanged(current)),
+        Err(reason) => return Ok(Changed::Refused(reason)),
+    };
+    let after = transition.after_state();
+    let at = transition.at();
+    // Back in the queue: it waits from now.
+    let queued_at = (after.status == SessionStatus::Open).then_some(at);
+    diesel::update(sessions::table.find(id.get()))
+        .set((
+            sessions::status.eq(after.status.as_str()),
+            sessions::admin_id.eq(after.admin_id.map(AdminId::get)),
+            sessions::updated.eq(at),
+            sessions::queued_at.eq(queued_at),
+        ))
+        .execute(conn)?;
+    record(conn, encode, &transition.events, at)?;
+    Ok(Changed::Applied(transition))
+}
+
 #[async_trait]
 impl SessionRepository for Postgres {
     async fn find(&self, id: SessionId) -> Result<Option<SessionDetails>, RepositoryError> {
@@ -247,46 +299,17 @@ impl SessionRepository for Postgres {
             .await
     }
 
-    async fn apply(
+    async fn change(
         &self,
-        transition: &Transition,
-    ) -> Result<Option<Vec<DomainEvent>>, RepositoryError> {
-        let transition = transition.clone();
+        id: SessionId,
+        taker: Option<AdminId>,
+        decide: Decide,
+    ) -> Result<Changed, RepositoryError> {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                let before = transition.before;
-                let after = transition.after_state();
-                let at = transition.at();
-                conn.transaction(|conn| {
-                    if let Some(taker) = &transition.taker {
-                        if !crate::team::taker_has_room(conn, taker)? {
-                            return Ok(None);
-                        }
-                    }
-                    // Back in the queue: it waits from now.
-                    let queued_at = (after.status == SessionStatus::Open).then_some(at);
-                    let changed = diesel::update(sessions::table)
-                        .filter(sessions::id.eq(transition.session_id.get()))
-                        .filter(sessions::status.eq(before.status.as_str()))
-                        .filter(
-                            sessions::admin_id
-                                .is_not_distinct_from(before.admin_id.map(AdminId::get)),
-                        )
-                        .set((
-                            sessions::status.eq(after.status.as_str()),
-                            sessions::admin_id.eq(after.admin_id.map(AdminId::get)),
-                            sessions::updated.eq(at),
-                            sessions::queued_at.eq(queued_at),
-                        ))
-                        .execute(conn)?;
-                    if changed == 0 {
-                        return Ok(None);
-                    }
-                    record(conn, encode, &transition.events, at)?;
-                    Ok(Some(transition.events.clone()))
-                })
-                .map_err(db_error)
+                conn.transaction(|conn| change(conn, encode, id, taker, decide))
+                    .map_err(repository_error)
             })
             .await
     }

@@ -51,27 +51,24 @@ fn active_sessions(conn: &mut PgConnection, admin: i64) -> Result<i64, DieselErr
         .get_result(conn)
 }
 
-/// Locks the admin's row of `taker` (the admin a claim or a transfer gives a session to);
-/// whether, with the sessions they hold now and the capacity they have now, one more still
-/// fits ([`Load::has_room`]): a claim decided on an older load stands if it still does.
-pub(crate) fn taker_has_room(conn: &mut PgConnection, taker: &Load) -> Result<bool, DieselError> {
-    let id = taker.admin.id.get();
-    let max: Option<i32> = admins::table
+/// Locks the admin `id` (until the transaction ends) and reads their load after the lock: it
+/// counts every claim committed before it. `None` when there is no such admin.
+pub(crate) fn lock_load(conn: &mut PgConnection, id: i64) -> Result<Option<Load>, DieselError> {
+    let row: Option<(AdminRow, i32)> = admins::table
         .find(id)
-        .select(admins::max_sessions)
+        .select((AdminRow::as_select(), admins::max_sessions))
         .for_update()
         .first(conn)
         .optional()?;
-    let Some(max) = max else {
-        return Ok(false);
+    let Some((admin, max)) = row else {
+        return Ok(None);
     };
     // A statement of its own, after the lock: it sees every claim committed before it.
-    let now = Load {
-        admin: taker.admin.clone(),
+    Ok(Some(Load {
+        admin: Admin::try_from(admin).map_err(abort)?,
         active_sessions: active_sessions(conn, id)?,
         max_sessions: capacity(max)?,
-    };
-    Ok(now.has_room())
+    }))
 }
 
 fn load_of(conn: &mut PgConnection, id: i64) -> Result<Option<Load>, DieselError> {
@@ -295,12 +292,6 @@ impl TeamRepository for Postgres {
                     })
                     .collect()
             })
-            .await
-    }
-
-    async fn load(&self, id: AdminId) -> Result<Option<Load>, RepositoryError> {
-        self.db
-            .run(move |conn| load_of(conn, id.get()).map_err(repository_error))
             .await
     }
 

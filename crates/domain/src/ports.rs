@@ -35,6 +35,29 @@ pub struct OpenedSession {
     pub events: Vec<DomainEvent>,
 }
 
+/// The domain's rule for one change of a session, given the session and the load of the
+/// admin it may go to, both locked: the transition to write, `None` when there is nothing to
+/// change, or why it is refused.
+pub type Decide = Box<
+    dyn FnOnce(&SessionDetails, Option<&Load>) -> Result<Option<Transition>, TransitionError>
+        + Send,
+>;
+
+/// What [`SessionRepository::change`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The transition was written with its events.
+    Applied(Transition),
+    /// There was nothing to change: the session as it is.
+    Unchanged(SessionDetails),
+    /// The decision refused the change (why); nothing was written.
+    Refused(TransitionError),
+    /// There is no such session.
+    NoSession,
+    /// The admin the change names does not exist.
+    NoTaker,
+}
+
 /// Sessions, with their stores and last messages.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -69,21 +92,25 @@ pub trait SessionRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<OpenedSession, RepositoryError>;
 
-    /// Applies `transition` if and only if the session is still in `transition.before`, in
-    /// one conditional statement, recording `transition.events` in the same transaction; when
-    /// it gives the session to an admin (`transition.taker`), that admin's row is locked
-    /// first, and it applies only if, with the sessions they hold and the capacity they have
-    /// once locked, one more still fits ([`crate::team::Load::has_room`]). Writes the status,
-    /// the admin and the time of the change alone (and, for a session back in the queue, when
-    /// it entered it). Returns the recorded events, or `None` when the session changed or the
-    /// admin has no room left (the caller reloads and decides again).
+    /// One change of the session `id`, as one unit of work: in one transaction, locks the
+    /// row of `taker` (the admin the change may give the session to) and reads their
+    /// [`Load`] after the lock, then locks the session's row and reads it with its store and
+    /// last message; hands both to `decide`, the domain's pure rule; writes what it returns
+    /// (the status, the admin and the time of the change alone, and for a session back in the
+    /// queue when it entered it) with its events, and commits. A refusal or "nothing to
+    /// change" writes nothing. The locks serialize the changes of one session and the claims
+    /// of one admin, so the decision is made on what is current: no retry.
+    ///
+    /// Locks are taken admins first, sessions second, like every other writer.
     ///
     /// # Errors
-    /// As [`SessionRepository::find`].
-    async fn apply(
+    /// As [`SessionRepository::find`]. A failure writes nothing.
+    async fn change(
         &self,
-        transition: &Transition,
-    ) -> Result<Option<Vec<DomainEvent>>, RepositoryError>;
+        id: SessionId,
+        taker: Option<AdminId>,
+        decide: Decide,
+    ) -> Result<Changed, RepositoryError>;
 
     /// The open queue: open sessions, newest `last_message_at` first, and how many there are.
     ///
@@ -438,12 +465,6 @@ pub trait TeamRepository: Send + Sync + 'static {
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,
     /// [`RepositoryError::Internal`] otherwise.
     async fn members(&self) -> Result<Vec<Member>, RepositoryError>;
-
-    /// The admin `id` with their claimed sessions and capacity, if there is such an admin.
-    ///
-    /// # Errors
-    /// As [`TeamRepository::members`].
-    async fn load(&self, id: AdminId) -> Result<Option<Load>, RepositoryError>;
 
     /// Sets the capacity of admin `id`; the admin after it, `None` when there is no such admin.
     ///

@@ -68,8 +68,7 @@ pub struct Transition {
     pub after: SessionDetails,
     /// The events the change causes, in order.
     pub events: Vec<DomainEvent>,
-    /// The admin the change gives the session to, with the load the decision was made on:
-    /// apply it only if they still hold that many sessions (and may hold as many).
+    /// The admin the change gives the session to, with the load the decision was made on.
     pub taker: Option<Load>,
 }
 

@@ -12,9 +12,10 @@ use crate::model::{
     Store, UnreadCounts,
 };
 use crate::ports::{
-    MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
+    Changed, MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
     MockSessionRepository, MockTeamRepository, MockTokenStore, MockTypingNotices, Ports,
 };
+use crate::session::Transition;
 use crate::team::{Capacity, Load};
 use crate::usecases::Adapters;
 use crate::values::{Email, LogoUrl, MessageContent, Name, StoreKey, Token};
@@ -82,6 +83,40 @@ impl Mocks {
             clock,
         }
     }
+}
+
+/// Makes `sessions.change` act as a repository that locked `found` (`None`: no such session)
+/// and, when the change names an admin, that admin's load from `loads` (`None`: no such
+/// admin): it runs the domain's decision on them, as an adapter does, and keeps what it would
+/// write. Returns what was written, in order.
+pub fn changes_on(
+    sessions: &mut MockSessionRepository,
+    found: Option<SessionDetails>,
+    loads: impl Fn(AdminId) -> Option<Load> + Send + 'static,
+) -> Arc<Mutex<Vec<Transition>>> {
+    let written: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    let log = written.clone();
+    sessions.expect_change().returning(move |_, taker, decide| {
+        let load = match taker {
+            Some(admin) => match loads(admin) {
+                Some(load) => Some(load),
+                None => return Ok(Changed::NoTaker),
+            },
+            None => None,
+        };
+        let Some(current) = found.clone() else {
+            return Ok(Changed::NoSession);
+        };
+        Ok(match decide(&current, load.as_ref()) {
+            Ok(Some(transition)) => {
+                log.lock().unwrap().push(transition.clone());
+                Changed::Applied(transition)
+            }
+            Ok(None) => Changed::Unchanged(current),
+            Err(reason) => Changed::Refused(reason),
+        })
+    });
+    written
 }
 
 pub fn now() -> DateTime<Utc> {

@@ -10,8 +10,8 @@ use crate::model::{
     SessionDetails, SessionStatus,
 };
 use crate::ports::{
-    AppendOutcome, Clock, Destination, EventFeed, MessageRepository, NewMessage, Ports,
-    ReadOutcome, Replay, SessionRepository, TeamRepository, TypingNotices,
+    AppendOutcome, Changed, Clock, Destination, EventFeed, MessageRepository, NewMessage, Ports,
+    ReadOutcome, Replay, SessionRepository, TypingNotices,
 };
 use crate::session::{Transition, TransitionError};
 use crate::team::Load;
@@ -93,6 +93,12 @@ impl<P: Ports> Clone for Chat<P> {
             policy: self.policy,
         }
     }
+}
+
+/// The load of the admin a change names: [`SessionRepository::change`] reads it whenever the
+/// change names one (and answers [`Changed::NoTaker`] without deciding when there is none).
+fn taker(load: Option<&Load>) -> Result<&Load, TransitionError> {
+    load.ok_or(TransitionError::NotYours)
 }
 
 /// Why a message was not stored.
@@ -249,10 +255,11 @@ impl<P: Ports> Chat<P> {
         ))
     }
 
-    /// Loads the session (and the load of `taker`, the admin the change would give it to),
-    /// decides with `decide`, and applies the decision if neither changed meanwhile;
-    /// otherwise loads and decides again. `decide` returns `None` when there is nothing to
-    /// change. A change that may make room or fill the queue is followed by a routing pass.
+    /// One change of the session `id` as one unit of work ([`SessionRepository::change`]):
+    /// the repository locks `taker` (the admin the change would give the session to, refused
+    /// with `unknown` when there is no such admin) and the session, and `decide`, a rule of
+    /// [`crate::session`], decides on what it locked. A change that may make room or fill the
+    /// queue is followed by a routing pass.
     async fn transition<F>(
         &self,
         id: SessionId,
@@ -261,47 +268,47 @@ impl<P: Ports> Chat<P> {
         decide: F,
     ) -> Result<SessionView, ChatError>
     where
-        F: Fn(&SessionDetails, Option<&Load>) -> Result<Option<Transition>, ChatError>
+        F: FnOnce(&SessionDetails, Option<&Load>) -> Result<Option<Transition>, TransitionError>
             + Send
-            + Sync,
+            + 'static,
     {
-        for _ in 0..MAX_ATTEMPTS {
-            let load = match taker {
-                Some((admin, unknown)) => {
-                    Some(self.ports.team.load(admin).await?.ok_or_else(unknown)?)
-                }
-                None => None,
-            };
-            let current = self.load(id).await?;
-            let Some(transition) = decide(&current, load.as_ref())? else {
-                return Ok(SessionView::new(current, viewer));
-            };
-            if let Some(events) = self.ports.sessions.apply(&transition).await? {
-                self.ports.publish(&events);
+        let changed = self
+            .ports
+            .sessions
+            .change(id, taker.map(|(admin, _)| admin), Box::new(decide))
+            .await?;
+        match changed {
+            Changed::Applied(transition) => {
+                self.ports.publish(&transition.events);
                 if transition.after.session.status != SessionStatus::Claimed
                     || transition.before.status == SessionStatus::Claimed
                 {
                     // Back in the queue, closed, or handed over: room or a waiting session.
                     self.ports.route_after(self.policy).await;
                 }
-                return Ok(SessionView::new(transition.after, viewer));
+                Ok(SessionView::new(transition.after, viewer))
             }
+            Changed::Unchanged(current) => Ok(SessionView::new(current, viewer)),
+            Changed::Refused(reason) => Err(reason.into()),
+            Changed::NoSession => Err(ChatError::NotFound("session")),
+            Changed::NoTaker => Err(taker.map_or(ChatError::NotFound("admin"), |(_, unknown)| unknown())),
         }
-        Err(ChatError::Contention)
     }
 
     /// `admin` claims an open session. Of concurrent claims exactly one wins; the winner
     /// claiming again gets the session unchanged.
     ///
     /// # Errors
-    /// [`ChatError::NotFound`], [`ChatError::AlreadyClaimed`], [`ChatError::SessionClosed`].
+    /// [`ChatError::NotFound`], [`ChatError::AlreadyClaimed`], [`ChatError::SessionClosed`],
+    /// [`ChatError::AtCapacity`]; [`ChatError::Unauthorized`] for an admin that no longer
+    /// exists.
     pub async fn claim(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
         let now = self.ports.clock.now();
         self.transition(
             id,
             Participant::Admin(admin),
             Some((admin, || ChatError::Unauthorized)),
-            |s, load| Ok(s.claim(load.ok_or(ChatError::Unauthorized)?, now)?),
+            move |s, load| s.claim(taker(load)?, now),
         )
         .await
     }
@@ -313,8 +320,8 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Forbidden`] when another admin holds it.
     pub async fn release(&self, admin: AdminId, id: SessionId) -> Result<SessionView, ChatError> {
         let now = self.ports.clock.now();
-        self.transition(id, Participant::Admin(admin), None, |s, _| {
-            Ok(Some(s.release(admin, now)?))
+        self.transition(id, Participant::Admin(admin), None, move |s, _| {
+            s.release(admin, now).map(Some)
         })
         .await
     }
@@ -323,7 +330,8 @@ impl<P: Ports> Chat<P> {
     ///
     /// # Errors
     /// As [`Chat::release`]; [`ChatError::NotFound`] for an unknown target admin,
-    /// [`ChatError::Invalid`] for a transfer to oneself.
+    /// [`ChatError::Invalid`] for a transfer to oneself, [`ChatError::AtCapacity`] when the
+    /// target holds as many sessions as they may.
     pub async fn transfer(
         &self,
         admin: AdminId,
@@ -335,10 +343,7 @@ impl<P: Ports> Chat<P> {
             id,
             Participant::Admin(admin),
             Some((to, || ChatError::NotFound("admin"))),
-            |s, target| {
-                let target = target.ok_or(ChatError::NotFound("admin"))?;
-                Ok(Some(s.transfer(admin, target, now)?))
-            },
+            move |s, target| s.transfer(admin, taker(target)?, now).map(Some),
         )
         .await
     }
@@ -350,7 +355,7 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::NotClaimed`] and [`ChatError::Forbidden`].
     pub async fn close(&self, by: Participant, id: SessionId) -> Result<SessionView, ChatError> {
         let now = self.ports.clock.now();
-        self.transition(id, by, None, |s, _| Ok(Some(s.close(by, now)?)))
+        self.transition(id, by, None, move |s, _| s.close(by, now).map(Some))
             .await
     }
 

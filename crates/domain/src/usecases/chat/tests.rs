@@ -12,7 +12,8 @@ use crate::model::{MessagePage, Sender, SessionStatus};
 use crate::ports::OpenedSession;
 use crate::session::SessionState;
 use crate::testing::{
-    admin_id, details, event, message, mocks, now, recorded, session_id, store_id, MockPorts, Mocks,
+    admin_id, changes_on, details, event, message, mocks, now, recorded, session_id, store_id,
+    MockPorts, Mocks,
 };
 use crate::usecases::MAX_ATTEMPTS;
 use crate::values::AttachmentKind;
@@ -339,42 +340,43 @@ async fn opening_when_a_session_exists_returns_it_and_publishes_nothing() {
 
 // --- claim -------------------------------------------------------------------------------
 
-fn known_admins(m: &mut Mocks) {
-    m.team
-        .expect_load()
-        .returning(|id| Ok(Some(crate::testing::load(id.get(), 0))));
+/// Every admin exists and holds no session.
+fn anyone(id: AdminId) -> Option<crate::team::Load> {
+    Some(crate::testing::load(id.get(), 0))
+}
+
+/// Admin `id` holding `active` of at most `max` sessions.
+fn holding(id: AdminId, active: i64, max: i64) -> Option<crate::team::Load> {
+    Some(crate::team::Load {
+        max_sessions: crate::team::Capacity::parse(max).unwrap(),
+        ..crate::testing::load(id.get(), active)
+    })
 }
 
 #[tokio::test]
-async fn claim_applies_the_transition_and_publishes_its_events() {
+async fn claim_writes_the_transition_and_publishes_its_events() {
     let mut m = mocks();
     let published = m.published.clone();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
-        .withf(|id| *id == session_id(5))
-        .times(1)
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.session_id == session_id(5)
-                && t.before == state(SessionStatus::Open, None)
-                && t.after_state() == state(SessionStatus::Claimed, Some(2))
-                && t.at() == now()
-                && transition_kinds(t) == [EventKind::SessionClaimed, EventKind::AdminConnected]
-        })
-        .times(1)
-        .returning(|_| {
-            Ok(Some(vec![
-                event(EventKind::SessionClaimed),
-                event(EventKind::AdminConnected),
-            ]))
-        });
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Open, None)),
+        anyone,
+    );
     let view = chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(2)));
     assert_eq!(view.details.session.updated, now());
     assert_eq!(view.unread_count, 2);
+    let written = written.lock().unwrap();
+    assert_eq!(written.len(), 1);
+    let t = &written[0];
+    assert_eq!(t.session_id, session_id(5));
+    assert_eq!(t.before, state(SessionStatus::Open, None));
+    assert_eq!(t.after_state(), state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(t.at(), now());
+    assert_eq!(
+        transition_kinds(t),
+        [EventKind::SessionClaimed, EventKind::AdminConnected]
+    );
     assert_eq!(
         published_kinds(&published),
         [EventKind::SessionClaimed, EventKind::AdminConnected]
@@ -382,160 +384,104 @@ async fn claim_applies_the_transition_and_publishes_its_events() {
 }
 
 #[tokio::test]
+async fn a_claim_names_the_claimer_for_the_repository_to_lock() {
+    let mut m = mocks();
+    m.sessions
+        .expect_change()
+        .withf(|id, taker, _| *id == session_id(5) && *taker == Some(admin_id(2)))
+        .times(1)
+        .returning(|_, _, _| Ok(Changed::NoSession));
+    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
+    assert!(matches!(err, ChatError::NotFound("session")));
+}
+
+#[tokio::test]
 async fn an_admin_at_capacity_cannot_claim_and_nothing_is_written() {
     let mut m = mocks();
-    m.team.expect_load().returning(|id| {
-        Ok(Some(crate::team::Load {
-            max_sessions: crate::team::Capacity::parse(2).unwrap(),
-            ..crate::testing::load(id.get(), 2)
-        }))
-    });
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions.expect_apply().never();
+    let published = m.published.clone();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Open, None)),
+        |id| holding(id, 2, 2),
+    );
     let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
     assert!(matches!(err, ChatError::AtCapacity));
-}
-
-#[tokio::test]
-async fn a_claim_carries_the_load_it_was_decided_on() {
-    let mut m = mocks();
-    m.team.expect_load().returning(|id| {
-        Ok(Some(crate::team::Load {
-            max_sessions: crate::team::Capacity::parse(3).unwrap(),
-            ..crate::testing::load(id.get(), 2)
-        }))
-    });
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.taker.as_ref().map(|l| (l.admin.id, l.active_sessions)) == Some((admin_id(2), 2))
-        })
-        .times(1)
-        .returning(|t| Ok(Some(t.events.clone())));
-    chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
-}
-
-#[tokio::test]
-async fn a_claim_that_loses_the_race_reloads_and_reports_already_claimed() {
-    let mut m = mocks();
-    let published = m.published.clone();
-    known_admins(&mut m);
-    let loads = AtomicUsize::new(0);
-    m.sessions.expect_find().times(2).returning(move |_| {
-        Ok(Some(if loads.fetch_add(1, Ordering::SeqCst) == 0 {
-            details(5, SessionStatus::Open, None)
-        } else {
-            // Admin 3 got in between our load and our write.
-            details(5, SessionStatus::Claimed, Some(3))
-        }))
-    });
-    m.sessions
-        .expect_apply()
-        .withf(|t| t.before == state(SessionStatus::Open, None))
-        .times(1)
-        .returning(|_| Ok(None));
-    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
-    assert!(matches!(err, ChatError::AlreadyClaimed));
+    assert!(written.lock().unwrap().is_empty());
     assert!(published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_with_room_left_may_claim() {
+    let mut m = mocks();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Open, None)),
+        |id| holding(id, 2, 3),
+    );
+    chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
+    assert_eq!(written.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn claiming_again_returns_the_session_unchanged() {
     let mut m = mocks();
     let published = m.published.clone();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
-        .times(1)
-        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
-    m.sessions.expect_apply().never();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        anyone,
+    );
     let view = chat(m).claim(admin_id(2), session_id(5)).await.unwrap();
     assert_eq!(view.details, details(5, SessionStatus::Claimed, Some(2)));
+    assert!(written.lock().unwrap().is_empty());
     assert!(published.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_closed_session_cannot_be_claimed() {
+async fn claim_error(found: Option<SessionDetails>) -> ChatError {
     let mut m = mocks();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Closed, None))));
-    m.sessions.expect_apply().never();
+    let written = changes_on(&mut m.sessions, found, anyone);
     let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
-    assert!(matches!(err, ChatError::SessionClosed));
+    assert!(written.lock().unwrap().is_empty());
+    err
 }
 
 #[tokio::test]
-async fn claiming_another_admins_session_is_already_claimed() {
-    let mut m = mocks();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(3)))));
-    m.sessions.expect_apply().never();
-    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
-    assert!(matches!(err, ChatError::AlreadyClaimed));
-}
-
-#[tokio::test]
-async fn claiming_an_unknown_session_is_not_found() {
-    let mut m = mocks();
-    known_admins(&mut m);
-    m.sessions.expect_find().returning(|_| Ok(None));
-    m.sessions.expect_apply().never();
-    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
-    assert!(matches!(err, ChatError::NotFound("session")));
+async fn a_claim_is_refused_for_a_closed_a_taken_or_an_unknown_session() {
+    assert!(matches!(
+        claim_error(Some(details(5, SessionStatus::Closed, None))).await,
+        ChatError::SessionClosed
+    ));
+    assert!(matches!(
+        claim_error(Some(details(5, SessionStatus::Claimed, Some(3)))).await,
+        ChatError::AlreadyClaimed
+    ));
+    assert!(matches!(
+        claim_error(None).await,
+        ChatError::NotFound("session")
+    ));
 }
 
 #[tokio::test]
 async fn an_unknown_admin_cannot_claim() {
     let mut m = mocks();
-    m.team
-        .expect_load()
-        .withf(|id| *id == admin_id(9))
-        .returning(|_| Ok(None));
-    m.sessions.expect_find().never();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Open, None)),
+        |_| None,
+    );
     let err = chat(m).claim(admin_id(9), session_id(5)).await.unwrap_err();
     assert!(matches!(err, ChatError::Unauthorized));
+    assert!(written.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn a_session_that_keeps_changing_gives_contention() {
+async fn a_failing_change_is_reported_and_publishes_nothing() {
     let mut m = mocks();
     let published = m.published.clone();
-    known_admins(&mut m);
     m.sessions
-        .expect_find()
-        .times(MAX_ATTEMPTS)
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions
-        .expect_apply()
-        .times(MAX_ATTEMPTS)
-        .returning(|_| Ok(None));
-    let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
-    assert!(matches!(err, ChatError::Contention));
-    assert!(published.lock().unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn a_failing_apply_is_reported_and_publishes_nothing() {
-    let mut m = mocks();
-    let published = m.published.clone();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
+        .expect_change()
         .times(1)
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions
-        .expect_apply()
-        .times(1)
-        .returning(|_| Err(RepositoryError::internal("deadlock")));
+        .returning(|_, _, _| Err(RepositoryError::internal("deadlock")));
     let err = chat(m).claim(admin_id(2), session_id(5)).await.unwrap_err();
     assert!(matches!(
         err,
@@ -550,26 +496,17 @@ async fn a_failing_apply_is_reported_and_publishes_nothing() {
 async fn release_reopens_the_session() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.before == state(SessionStatus::Claimed, Some(2))
-                && t.after_state() == state(SessionStatus::Open, None)
-                && transition_kinds(t) == [EventKind::AdminDisconnected, EventKind::SessionOpened]
-        })
-        .times(1)
-        .returning(|_| {
-            Ok(Some(vec![
-                event(EventKind::AdminDisconnected),
-                event(EventKind::SessionOpened),
-            ]))
-        });
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        |_| panic!("a release gives the session to nobody"),
+    );
     let view = chat(m).release(admin_id(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Open, None));
     assert_eq!(view.unread_count, 2);
+    let written = written.lock().unwrap();
+    assert_eq!(written[0].before, state(SessionStatus::Claimed, Some(2)));
+    assert_eq!(written[0].after_state(), state(SessionStatus::Open, None));
     assert_eq!(
         published_kinds(&published),
         [EventKind::AdminDisconnected, EventKind::SessionOpened]
@@ -578,14 +515,13 @@ async fn release_reopens_the_session() {
 
 async fn release_error(found: SessionDetails) -> ChatError {
     let mut m = mocks();
-    m.sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.sessions.expect_apply().never();
-    chat(m)
+    let written = changes_on(&mut m.sessions, Some(found), anyone);
+    let err = chat(m)
         .release(admin_id(2), session_id(5))
         .await
-        .unwrap_err()
+        .unwrap_err();
+    assert!(written.lock().unwrap().is_empty());
+    err
 }
 
 #[tokio::test]
@@ -610,59 +546,74 @@ async fn release_needs_the_holding_admin() {
 async fn transfer_hands_the_session_over() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.team
-        .expect_load()
-        .withf(|id| *id == admin_id(3))
-        .times(1)
-        .returning(|id| Ok(Some(crate::testing::load(id.get(), 0))));
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.before == state(SessionStatus::Claimed, Some(2))
-                && t.after_state() == state(SessionStatus::Claimed, Some(3))
-                && transition_kinds(t)
-                    == [
-                        EventKind::SessionTransferred,
-                        EventKind::AdminDisconnected,
-                        EventKind::AdminConnected,
-                    ]
-        })
-        .times(1)
-        .returning(|_| Ok(Some(vec![event(EventKind::SessionTransferred)])));
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        |id| {
+            assert_eq!(id, admin_id(3), "the target is the one locked");
+            anyone(id)
+        },
+    );
     let view = chat(m)
         .transfer(admin_id(2), session_id(5), admin_id(3))
         .await
         .unwrap();
     assert_eq!(view.details.state(), state(SessionStatus::Claimed, Some(3)));
-    assert_eq!(published_kinds(&published), [EventKind::SessionTransferred]);
+    assert_eq!(
+        written.lock().unwrap()[0].before,
+        state(SessionStatus::Claimed, Some(2))
+    );
+    assert_eq!(
+        published_kinds(&published),
+        [
+            EventKind::SessionTransferred,
+            EventKind::AdminDisconnected,
+            EventKind::AdminConnected,
+        ]
+    );
 }
 
 #[tokio::test]
 async fn transfer_to_an_unknown_admin_is_not_found() {
     let mut m = mocks();
-    m.team.expect_load().returning(|_| Ok(None));
-    m.sessions.expect_find().never();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        |_| None,
+    );
     let err = chat(m)
         .transfer(admin_id(2), session_id(5), admin_id(9))
         .await
         .unwrap_err();
     assert!(matches!(err, ChatError::NotFound("admin")));
+    assert!(written.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn transfer_to_a_full_admin_is_at_capacity() {
+    let mut m = mocks();
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        |id| holding(id, 1, 1),
+    );
+    let err = chat(m)
+        .transfer(admin_id(2), session_id(5), admin_id(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::AtCapacity));
+    assert!(written.lock().unwrap().is_empty());
 }
 
 async fn transfer_error(found: SessionDetails, to: i64) -> ChatError {
     let mut m = mocks();
-    known_admins(&mut m);
-    m.sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.sessions.expect_apply().never();
-    chat(m)
+    let written = changes_on(&mut m.sessions, Some(found), anyone);
+    let err = chat(m)
         .transfer(admin_id(2), session_id(5), admin_id(to))
         .await
-        .unwrap_err()
+        .unwrap_err();
+    assert!(written.lock().unwrap().is_empty());
+    err
 }
 
 #[tokio::test]
@@ -693,21 +644,18 @@ async fn transfer_needs_the_holding_admin() {
 async fn the_holding_admin_closes_the_session() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Claimed, Some(2)))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.before == state(SessionStatus::Claimed, Some(2))
-                && t.after_state() == state(SessionStatus::Closed, Some(2))
-                && transition_kinds(t) == [EventKind::SessionClosed]
-        })
-        .times(1)
-        .returning(|_| Ok(Some(vec![event(EventKind::SessionClosed)])));
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Claimed, Some(2))),
+        anyone,
+    );
     let view = chat(m).close(as_admin(2), session_id(5)).await.unwrap();
     assert_eq!(view.details.session.status, SessionStatus::Closed);
     assert_eq!(view.unread_count, 2);
+    assert_eq!(
+        written.lock().unwrap()[0].after_state(),
+        state(SessionStatus::Closed, Some(2))
+    );
     assert_eq!(published_kinds(&published), [EventKind::SessionClosed]);
 }
 
@@ -715,26 +663,18 @@ async fn the_holding_admin_closes_the_session() {
 async fn the_store_closes_an_open_session() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.sessions
-        .expect_find()
-        .returning(|_| Ok(Some(details(5, SessionStatus::Open, None))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.before == state(SessionStatus::Open, None)
-                && t.after_state() == state(SessionStatus::Closed, None)
-                && transition_kinds(t) == [EventKind::SessionClosed, EventKind::SessionUpdated]
-        })
-        .times(1)
-        .returning(|_| {
-            Ok(Some(vec![
-                event(EventKind::SessionClosed),
-                event(EventKind::SessionUpdated),
-            ]))
-        });
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(5, SessionStatus::Open, None)),
+        anyone,
+    );
     let view = chat(m).close(as_store(12), session_id(5)).await.unwrap();
     assert_eq!(view.details.session.status, SessionStatus::Closed);
     assert_eq!(view.unread_count, 1);
+    assert_eq!(
+        written.lock().unwrap()[0].after_state(),
+        state(SessionStatus::Closed, None)
+    );
     assert_eq!(
         published_kinds(&published),
         [EventKind::SessionClosed, EventKind::SessionUpdated]
@@ -743,11 +683,10 @@ async fn the_store_closes_an_open_session() {
 
 async fn close_error(by: Participant, found: SessionDetails) -> ChatError {
     let mut m = mocks();
-    m.sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.sessions.expect_apply().never();
-    chat(m).close(by, session_id(5)).await.unwrap_err()
+    let written = changes_on(&mut m.sessions, Some(found), anyone);
+    let err = chat(m).close(by, session_id(5)).await.unwrap_err();
+    assert!(written.lock().unwrap().is_empty());
+    err
 }
 
 #[tokio::test]
@@ -776,7 +715,7 @@ async fn close_current_without_a_session_is_not_found() {
     m.sessions
         .expect_current_for_store()
         .returning(|_| Ok(None));
-    m.sessions.expect_find().never();
+    m.sessions.expect_change().never();
     let err = chat(m).close_current(store_id(12)).await.unwrap_err();
     assert!(matches!(err, ChatError::NotFound("session")));
 }
@@ -789,22 +728,15 @@ async fn close_current_closes_the_stores_session() {
         .expect_current_for_store()
         .withf(|s| *s == store_id(12))
         .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
-    m.sessions
-        .expect_find()
-        .withf(|id| *id == session_id(8))
-        .returning(|_| Ok(Some(details(8, SessionStatus::Claimed, Some(2)))));
-    m.sessions
-        .expect_apply()
-        .withf(|t| {
-            t.session_id == session_id(8)
-                && t.after_state() == state(SessionStatus::Closed, Some(2))
-                && transition_kinds(t) == [EventKind::SessionClosed]
-        })
-        .times(1)
-        .returning(|_| Ok(Some(vec![event(EventKind::SessionClosed)])));
+    let written = changes_on(
+        &mut m.sessions,
+        Some(details(8, SessionStatus::Claimed, Some(2))),
+        anyone,
+    );
     let view = chat(m).close_current(store_id(12)).await.unwrap();
     assert_eq!(view.details.session.id, session_id(8));
     assert_eq!(view.details.session.status, SessionStatus::Closed);
+    assert_eq!(written.lock().unwrap()[0].session_id, session_id(8));
     assert_eq!(published_kinds(&published), [EventKind::SessionClosed]);
 }
 
