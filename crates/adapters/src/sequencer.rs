@@ -42,6 +42,11 @@ const LEADER_LOCK: i64 = 0x6368_6174_7365_7121; // "chatseq!"
 /// The most events numbered in one transaction.
 const BATCH: i32 = 1000;
 
+/// Under load, the least time between the starts of two numbering rounds (see [`lead`]):
+/// each round is a statement, an announcement, and a read by every relay, so fewer and larger
+/// rounds cost less; a commit waits at most this long more for its number.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// How often the leader looks for unnumbered events when nothing woke it.
 pub const BACKSTOP: Duration = Duration::from_millis(200);
 
@@ -240,13 +245,22 @@ async fn lead(
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
+    // When the last round numbered something, the next waits until GATHER has passed since
+    // it began: under load a round numbers the commits of a few milliseconds together, and
+    // idle, a commit is numbered at once.
+    let mut busy_since: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(began) = busy_since {
+            tokio::time::sleep_until(began + GATHER).await;
+        }
+        let began = tokio::time::Instant::now();
         let last: i64 = client
             .query_one(&number, &[&highest, &BATCH, &EVENTS_CHANNEL])
             .await?
             .try_get(0)?;
         let numbered = last - highest;
         highest = last;
+        busy_since = (numbered > 0).then_some(began);
         if numbered == i64::from(BATCH) {
             continue;
         }

@@ -65,13 +65,13 @@ impl EventRow {
     }
 }
 
-/// The events' insert as the feed records them (the `record_events` function: the rows,
-/// unnumbered, no lock), when `condition` holds.
-fn insert_events(events: &[EventRow], condition: &str) -> String {
+/// The call of `record_events` that inserts the events as the feed records them (the rows,
+/// unnumbered, no lock).
+fn record_call(events: &[EventRow]) -> String {
     let column =
         |f: &dyn Fn(&EventRow) -> String| events.iter().map(f).collect::<Vec<_>>().join(", ");
     format!(
-        "SELECT record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], ARRAY[{}]::bigint[], ARRAY[{}]::text[], now()) WHERE {condition};",
+        "record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], ARRAY[{}]::bigint[], ARRAY[{}]::text[], now())",
         column(&|e| literal(&e.kind)),
         column(&|e| literal(&e.data)),
         column(&|e| e.all_admins.to_string()),
@@ -83,14 +83,13 @@ fn insert_events(events: &[EventRow], condition: &str) -> String {
 }
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
-/// /v1/chat/store/message/send/` runs it: one transaction: find and
-/// lock the store's live session (drawing the message's id), `append_message` (insert the
-/// message, write the session's new counters), `record_events` (insert the events,
-/// unnumbered). `setup` sets `sid` (pgbench
-/// meta-commands).
+/// /v1/chat/store/message/send/` runs it: one transaction: find and lock the store's live
+/// session (drawing the message's id); then one statement: `append_message` (insert the
+/// message, write the session's new counters) and `record_events` (insert the events,
+/// unnumbered). `setup` sets `sid` (pgbench meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
-    send_with(setup, content, &insert_events(events, "true"))
+    send_with(setup, content, &format!(", {}", record_call(events)))
 }
 
 /// The floor of a durable send: [`store_send`] without its events (the row lock, the message,
@@ -105,34 +104,31 @@ fn send_with(setup: &str, content: &str, events: &str) -> String {
         "{setup}\n\
          BEGIN;\n\
          SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE \\gset m_\n\
-         SELECT append_message(:m_message_id, :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0);\n\
-         {events}\n\
+         SELECT append_message(:m_message_id, :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0){events};\n\
          COMMIT;\n",
         content = literal(content),
     )
 }
 
 /// A claim of session `:sid` by admin `:aid`, as `POST /v1/chat/admin/session/claim/` runs
-/// it: the admin, the session; then, when it is still open, one
-/// transaction: the conditional update, the events (inserted only when the
-/// update won). `setup` sets `sid` and `aid`.
+/// it: one transaction (the unit of work of a change): the admin locked and their claimed
+/// sessions counted, the session locked and read; when it is still open, the update and the
+/// events. `setup` sets `sid` and `aid`.
 #[must_use]
 pub fn claim(setup: &str, events: &[EventRow]) -> String {
-    // Only a winner records events.
-    let values = insert_events(
-        events,
-        "EXISTS (SELECT 1 FROM \"sessions\" WHERE \"sessions\".\"id\" = :sid AND \"sessions\".\"admin_id\" = :aid AND \"sessions\".\"status\" = 'claimed')",
-    );
     format!(
         "{setup}\n\
-         SELECT \"admins\".\"id\", \"admins\".\"name\", \"admins\".\"email\" FROM \"admins\" WHERE (\"admins\".\"id\" = :aid) LIMIT 1;\n\
+         BEGIN;\n\
+         SELECT \"admins\".\"id\", \"admins\".\"name\", \"admins\".\"email\", \"admins\".\"max_sessions\" FROM \"admins\" WHERE (\"admins\".\"id\" = :aid) LIMIT 1 FOR UPDATE;\n\
+         SELECT COUNT(*) FROM \"sessions\" WHERE ((\"sessions\".\"admin_id\" = :aid) AND (\"sessions\".\"status\" = 'claimed'));\n\
+         SELECT \"sessions\".\"id\" FROM \"sessions\" WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 FOR NO KEY UPDATE;\n\
          SELECT {SESSION_COLS}, {STORE_COLS}, {MESSAGE_COLS}, (\"sessions\".\"status\" = 'open')::int AS isopen FROM {DETAILS_FROM} WHERE (\"sessions\".\"id\" = :sid) LIMIT 1 \\gset s_\n\
          \\if :s_isopen\n\
-         BEGIN;\n\
-         UPDATE \"sessions\" SET \"status\" = 'claimed', \"admin_id\" = :aid, \"updated\" = now() WHERE (((\"sessions\".\"id\" = :sid) AND (\"sessions\".\"status\" = 'open')) AND (\"sessions\".\"admin_id\" IS NOT DISTINCT FROM NULL));\n\
-         {values}\n\
-         COMMIT;\n\
-         \\endif\n",
+         UPDATE \"sessions\" SET \"status\" = 'claimed', \"admin_id\" = :aid, \"updated\" = now(), \"queued_at\" = NULL WHERE (\"sessions\".\"id\" = :sid);\n\
+         SELECT {record};\n\
+         \\endif\n\
+         COMMIT;\n",
+        record = record_call(events),
     )
 }
 
