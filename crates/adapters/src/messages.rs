@@ -7,12 +7,16 @@ use async_trait::async_trait;
 use chat_domain::events::DomainEvent;
 use chat_domain::ids::{MessageId, SessionId};
 use chat_domain::model::{
-    Message, MessageCursor, MessagePage, MessageStatus, Participant, SessionDetails, SessionStatus,
+    Message, MessageCursor, MessagePage, MessageStatus, Participant, Sender, SessionDetails,
+    SessionStatus,
 };
-use chat_domain::ports::{AppendOutcome, Destination, MessageRepository, NewMessage, ReadOutcome};
-use chat_domain::session::status_events;
+use chat_domain::ports::{
+    AppendOutcome, DeliveredRule, Destination, MessageRepository, NewMessage, ReadMarked,
+    ReadOutcome, ReadRule, WriteRule, Written,
+};
+use chat_domain::session::TransitionError;
 use chat_domain::RepositoryError;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
@@ -89,91 +93,83 @@ fn append(
     conn: &mut PgConnection,
     encode: EncodeData,
     new: &NewMessage,
+    rule: WriteRule,
 ) -> Result<AppendOutcome, DieselError> {
     let Some((session, store, message_id)) = lock_destination(conn, new.to)? else {
         return Ok(match new.to {
             Destination::Session(_) => {
-                AppendOutcome::Refused(chat_domain::session::TransitionError::NotYours)
+                AppendOutcome::Refused(TransitionError::NotYours)
             }
             Destination::LiveSessionOf(_) => AppendOutcome::NoLiveSession,
         });
     };
     let session_id = session.id;
-    // Access first: a repeated key must not show anybody a message they may not see.
+    // The session's last message is not needed to decide, so it was not read.
     let current = session_details(session, store, None)?;
-    let access = match new.author {
-        // A note is checked by its own rule below; a repeated key is the author's own.
-        Participant::Admin(admin) if new.private => current.check_read(Participant::Admin(admin)),
-        author => current.check_write(author),
-    };
-    if let Err(reason) = access {
-        return Ok(AppendOutcome::Refused(reason));
-    }
-    let sender = chat_domain::model::Sender::from(new.author);
-    if let Some(key) = &new.client_message_id {
+    let sender = Sender::from(new.author);
+    let existing = match &new.client_message_id {
         // Keys are the sender's own: one side's key never returns the other side's message.
-        let existing: Option<MessageRow> = messages::table
+        Some(key) => messages::table
             .filter(messages::session_id.eq(session_id))
             .filter(messages::sender_type.eq(sender.kind()))
             .filter(messages::sender_id.eq(sender.id()))
             .filter(messages::client_message_id.eq(key.as_str()))
             .select(MessageRow::as_select())
             .first(conn)
-            .optional()?;
-        if let Some(row) = existing {
-            return Ok(AppendOutcome::Duplicate(
-                Message::try_from(row).map_err(abort)?,
-            ));
-        }
-    }
-    // As the database stores it (microseconds).
-    let created = new.created.trunc_subsecs(6);
-    let message = Message {
-        id: MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?,
-        session_id: current.session.id,
-        sender,
-        body: new.body.clone(),
-        status: MessageStatus::Sent,
-        created,
-        client_message_id: new.client_message_id.clone(),
-        private: new.private,
+            .optional()?
+            .map(Message::try_from)
+            .transpose()
+            .map_err(abort)?,
+        None => None,
     };
-    if new.private {
-        let Participant::Admin(author) = new.author else {
-            return Ok(AppendOutcome::Refused(
-                chat_domain::session::TransitionError::NotYours,
-            ));
-        };
-        return note(conn, encode, &current, author, message, message_id);
-    }
-    // The domain decides the session after the message on the locked row (its last message
-    // is not needed for that, so it was not read).
-    let change = match current.append(new.author, &message) {
-        Ok(change) => change,
+    let id = MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?;
+    let (message, change) = match rule(&current, new, existing, id) {
+        Ok(Written::New { message, change }) => (message, change),
+        Ok(Written::Duplicate(message)) => return Ok(AppendOutcome::Duplicate(message)),
         Err(reason) => return Ok(AppendOutcome::Refused(reason)),
     };
-    let after = &change.session;
+    let events = Recorded::of(encode, &change.events, message.created);
     let attachment = message.body.attachment();
-    // The message, the session after it and the events, in one statement.
-    let events = Recorded::of(encode, &change.events, created);
-    diesel::select((
-        append_message(
-            message_id,
-            session_id,
-            sender.kind(),
-            sender.id(),
-            message.body.content().as_str(),
-            attachment.map_or("", |a| a.url()),
-            attachment.map_or("", |a| a.kind().as_str()),
-            message.client_message_id.as_ref().map(|k| k.as_str()),
-            created,
-            after.message_count,
-            after.unread.by_admin,
-            after.unread.by_store,
-        ),
-        events.call(),
-    ))
-    .execute(conn)?;
+    if message.private {
+        // A note: the message alone, for the session moves on in nothing a store could see.
+        diesel::insert_into(messages::table)
+            .values((
+                messages::id.eq(message_id),
+                messages::session_id.eq(session_id),
+                messages::sender_type.eq(sender.kind()),
+                messages::sender_id.eq(sender.id()),
+                messages::content.eq(message.body.content().as_str()),
+                messages::attachment_url.eq(attachment.map_or("", |a| a.url())),
+                messages::attachment_type.eq(attachment.map_or("", |a| a.kind().as_str())),
+                messages::client_message_id
+                    .eq(message.client_message_id.as_ref().map(|k| k.as_str())),
+                messages::created.eq(message.created),
+                messages::private.eq(true),
+            ))
+            .execute(conn)?;
+        diesel::select(events.call()).execute(conn)?;
+    } else {
+        // The message, the session after it and the events, in one statement.
+        let after = &change.session;
+        diesel::select((
+            append_message(
+                message_id,
+                session_id,
+                sender.kind(),
+                sender.id(),
+                message.body.content().as_str(),
+                attachment.map_or("", |a| a.url()),
+                attachment.map_or("", |a| a.kind().as_str()),
+                message.client_message_id.as_ref().map(|k| k.as_str()),
+                message.created,
+                after.message_count,
+                after.unread.by_admin,
+                after.unread.by_store,
+            ),
+            events.call(),
+        ))
+        .execute(conn)?;
+    }
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(change.session),
@@ -181,41 +177,18 @@ fn append(
     })
 }
 
-/// Stores a private note: the message alone, for the session moves on in nothing a store
-/// could see (the domain decides, [`chat_domain::model::SessionDetails::note`]).
-fn note(
-    conn: &mut PgConnection,
-    encode: EncodeData,
-    current: &SessionDetails,
-    author: chat_domain::ids::AdminId,
-    message: Message,
-    message_id: i64,
-) -> Result<AppendOutcome, DieselError> {
-    let change = match current.note(author, &message) {
-        Ok(change) => change,
-        Err(reason) => return Ok(AppendOutcome::Refused(reason)),
-    };
-    let attachment = message.body.attachment();
-    diesel::insert_into(messages::table)
-        .values((
-            messages::id.eq(message_id),
-            messages::session_id.eq(message.session_id.get()),
-            messages::sender_type.eq("admin"),
-            messages::sender_id.eq(author.get()),
-            messages::content.eq(message.body.content().as_str()),
-            messages::attachment_url.eq(attachment.map_or("", |a| a.url())),
-            messages::attachment_type.eq(attachment.map_or("", |a| a.kind().as_str())),
-            messages::client_message_id.eq(message.client_message_id.as_ref().map(|k| k.as_str())),
-            messages::created.eq(message.created),
-            messages::private.eq(true),
-        ))
-        .execute(conn)?;
-    record(conn, encode, &change.events, message.created)?;
-    Ok(AppendOutcome::Created {
-        message,
-        session: Box::new(change.session),
-        events: change.events,
-    })
+/// Why a read mark's transaction is rolled back.
+enum Undo {
+    /// The domain refused the read mark (why).
+    Refused(TransitionError),
+    /// The database failed.
+    Failed(DieselError),
+}
+
+impl From<DieselError> for Undo {
+    fn from(err: DieselError) -> Self {
+        Self::Failed(err)
+    }
 }
 
 fn mark_read(
@@ -225,25 +198,20 @@ fn mark_read(
     reader: Participant,
     up_to: MessageId,
     now: DateTime<Utc>,
-) -> Result<ReadOutcome, DieselError> {
+    rule: ReadRule,
+) -> Result<ReadOutcome, Undo> {
     let Some((session, store)) = lock_session(conn, id)? else {
-        return Ok(ReadOutcome::Refused(
-            chat_domain::session::TransitionError::NotYours,
-        ));
+        return Ok(ReadOutcome::Refused(TransitionError::NotYours));
     };
     let current = session_details(session, store, None)?;
-    if let Err(reason) = current.check_mark_read(reader) {
-        return Ok(ReadOutcome::Refused(reason));
-    }
     let known: Option<i64> = messages::table
         .filter(messages::id.eq(up_to.get()))
         .filter(messages::session_id.eq(id.get()))
         .select(messages::id)
         .first(conn)
         .optional()?;
-    if known.is_none() {
-        return Ok(ReadOutcome::UnknownMessage);
-    }
+    // The other side's messages up to it that were not read, marked now: a refusal rolls
+    // the transaction back (refusals are rare; deciding after the update saves a round trip).
     // Notes have no status.
     let unread = messages::table
         .filter(messages::session_id.eq(id.get()))
@@ -251,19 +219,21 @@ fn mark_read(
         .filter(messages::status.ne(MessageStatus::Read.as_str()))
         .filter(messages::private.eq(false));
     let read = MessageStatus::Read.as_str();
-    let moved: Vec<(i64, String, Option<i64>)> = match reader {
-        Participant::Admin(_) => diesel::update(unread.filter(messages::sender_type.eq("store")))
-            .set(messages::status.eq(read))
-            .returning((messages::id, messages::sender_type, messages::sender_id))
-            .get_results(conn)?,
-        Participant::Store(_) => diesel::update(unread.filter(messages::sender_type.ne("store")))
-            .set(messages::status.eq(read))
-            .returning((messages::id, messages::sender_type, messages::sender_id))
-            .get_results(conn)?,
+    let moved: Vec<(i64, String, Option<i64>)> = match (known, reader) {
+        (None, _) => Vec::new(),
+        (Some(_), Participant::Admin(_)) => {
+            diesel::update(unread.filter(messages::sender_type.eq("store")))
+                .set(messages::status.eq(read))
+                .returning((messages::id, messages::sender_type, messages::sender_id))
+                .get_results(conn)?
+        }
+        (Some(_), Participant::Store(_)) => {
+            diesel::update(unread.filter(messages::sender_type.ne("store")))
+                .set(messages::status.eq(read))
+                .returning((messages::id, messages::sender_type, messages::sender_id))
+                .get_results(conn)?
+        }
     };
-    if moved.is_empty() {
-        return Ok(ReadOutcome::Marked(Vec::new()));
-    }
     let moved = moved
         .into_iter()
         .map(|(id, kind, sender)| {
@@ -273,7 +243,14 @@ fn mark_read(
             ))
         })
         .collect::<Result<Vec<_>, DieselError>>()?;
-    let change = current.read(reader, &moved);
+    let change = match rule(&current, reader, known.is_some(), &moved) {
+        Ok(ReadMarked::Marked(change)) => change,
+        Ok(ReadMarked::UnknownMessage) => return Ok(ReadOutcome::UnknownMessage),
+        Err(reason) => return Err(Undo::Refused(reason)),
+    };
+    if moved.is_empty() {
+        return Ok(ReadOutcome::Marked(Vec::new()));
+    }
     let target = sessions::table.filter(sessions::id.eq(id.get()));
     match reader {
         Participant::Admin(_) => diesel::update(target)
@@ -293,6 +270,7 @@ fn mark_delivered(
     reader: Participant,
     ids: &[MessageId],
     now: DateTime<Utc>,
+    rule: DeliveredRule,
 ) -> Result<Vec<DomainEvent>, DieselError> {
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let sent = messages::table
@@ -330,7 +308,7 @@ fn mark_delivered(
                 ))
             })
             .collect::<Result<Vec<_>, DieselError>>()?;
-        events.extend(status_events(session, &messages, MessageStatus::Delivered));
+        events.extend(rule(session, &messages));
     }
     record(conn, encode, &events, now)?;
     Ok(events)
@@ -369,11 +347,15 @@ mod functions {
 
 #[async_trait]
 impl MessageRepository for Postgres {
-    async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError> {
+    async fn append(
+        &self,
+        message: NewMessage,
+        rule: WriteRule,
+    ) -> Result<AppendOutcome, RepositoryError> {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| append(conn, encode, &message))
+                conn.transaction(|conn| append(conn, encode, &message, rule))
                     .map_err(repository_error)
             })
             .await
@@ -420,12 +402,18 @@ impl MessageRepository for Postgres {
         reader: Participant,
         up_to: MessageId,
         now: DateTime<Utc>,
+        rule: ReadRule,
     ) -> Result<ReadOutcome, RepositoryError> {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_read(conn, encode, session, reader, up_to, now))
-                    .map_err(repository_error)
+                match conn
+                    .transaction(|conn| mark_read(conn, encode, session, reader, up_to, now, rule))
+                {
+                    Ok(outcome) => Ok(outcome),
+                    Err(Undo::Refused(reason)) => Ok(ReadOutcome::Refused(reason)),
+                    Err(Undo::Failed(err)) => Err(repository_error(err)),
+                }
             })
             .await
     }
@@ -435,11 +423,12 @@ impl MessageRepository for Postgres {
         reader: Participant,
         messages: Vec<MessageId>,
         now: DateTime<Utc>,
+        rule: DeliveredRule,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_delivered(conn, encode, reader, &messages, now))
+                conn.transaction(|conn| mark_delivered(conn, encode, reader, &messages, now, rule))
                     .map_err(repository_error)
             })
             .await

@@ -8,8 +8,7 @@ use chat_domain::ids::{AdminId, SessionId, StoreId};
 use chat_domain::model::{
     Conversation, Listing, MySessionsFilter, Page, SessionDetails, SessionStatus,
 };
-use chat_domain::ports::{Changed, Decide, OpenedSession, SessionRepository};
-use chat_domain::session::opened_events;
+use chat_domain::ports::{Changed, Decide, OpenRule, OpenedSession, SessionRepository};
 use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -153,12 +152,14 @@ fn list(
 }
 
 /// Inserts a new open session for `store` unless it has one that is not closed, and records
-/// its events, in one transaction. `None` when another one exists (or won a race).
+/// its events (decided by `rule`), in one transaction. `None` when another one exists (or won
+/// a race).
 fn insert_open(
     conn: &mut PgConnection,
     encode: EncodeData,
     store: i64,
     now: DateTime<Utc>,
+    rule: OpenRule,
 ) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, RepositoryError> {
     conn.transaction(|conn| {
         let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
@@ -192,7 +193,7 @@ fn insert_open(
             .first(conn)?;
         let opened = details((row, store_row, None))
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        let events = opened_events(&opened);
+        let events = rule(&opened);
         record(conn, encode, &events, now)?;
         Ok(Some((opened, events)))
     })
@@ -270,6 +271,7 @@ impl SessionRepository for Postgres {
         &self,
         store: StoreId,
         now: DateTime<Utc>,
+        rule: OpenRule,
     ) -> Result<OpenedSession, RepositoryError> {
         let encode = self.encode;
         self.db
@@ -284,7 +286,7 @@ impl SessionRepository for Postgres {
                             events: Vec::new(),
                         });
                     }
-                    if let Some((session, events)) = insert_open(conn, encode, store.get(), now)? {
+                    if let Some((session, events)) = insert_open(conn, encode, store.get(), now, rule)? {
                         return Ok(OpenedSession {
                             session,
                             created: true,

@@ -16,13 +16,13 @@ use crate::error::RepositoryError;
 use crate::events::{Audience, DomainEvent, RecordedEvent, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageBody, MessageCursor,
+    Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageCursor, Sender,
     MessagePage, MySessionsFilter, Page, Participant, SessionDetails, Store, StoreProfile,
 };
 use crate::principal::Principal;
 use crate::session::{Transition, TransitionError};
 use crate::team::{Availability, Candidate, Capacity, Load, Member, Presence};
-use crate::values::{ClientMessageId, Name, Token};
+use crate::values::{Name, Token};
 
 /// What [`SessionRepository::open_for_store`] found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,7 @@ pub trait SessionRepository: Send + Sync + 'static {
         &self,
         store: StoreId,
         now: DateTime<Utc>,
+        rule: OpenRule,
     ) -> Result<OpenedSession, RepositoryError>;
 
     /// One change of the session `id`, as one unit of work: in one transaction, locks the
@@ -159,31 +160,35 @@ pub trait SessionRepository: Send + Sync + 'static {
     async fn conversation(&self, id: SessionId) -> Result<Option<Conversation>, RepositoryError>;
 }
 
-/// Where a message is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// The session with this id.
-    Session(SessionId),
-    /// The store's live session (open or claimed), whichever it is when the message is stored.
-    LiveSessionOf(StoreId),
-}
+pub use crate::session::{Destination, NewMessage, ReadMarked, Written};
 
-/// A message to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    /// Where to write it.
-    pub to: Destination,
-    /// Who writes.
-    pub author: Participant,
-    /// What it says.
-    pub body: MessageBody,
-    /// The author's idempotency key.
-    pub client_message_id: Option<ClientMessageId>,
-    /// When it is written.
-    pub created: DateTime<Utc>,
-    /// A private note ([`crate::session::SessionDetails::note`]) rather than a message.
-    pub private: bool,
-}
+/// The domain's rule for the events of a session just opened
+/// ([`crate::session::opened_events`]).
+pub type OpenRule = fn(&SessionDetails) -> Vec<DomainEvent>;
+
+/// The domain's rule for a read mark ([`SessionDetails::mark_read`]): given the session
+/// locked, the reader, whether the message marked up to is in the session, and the other
+/// side's messages up to it whose status moved to read.
+pub type ReadRule = fn(
+    &SessionDetails,
+    Participant,
+    bool,
+    &[(MessageId, Sender)],
+) -> Result<ReadMarked, TransitionError>;
+
+/// The domain's rule for the events of messages delivered in one session
+/// ([`crate::session::delivered_events`]).
+pub type DeliveredRule = fn(SessionId, &[(MessageId, Sender)]) -> Vec<DomainEvent>;
+
+/// The domain's rule for a write ([`SessionDetails::write`]), given the session the message
+/// goes to and the author's earlier message with the same key, both read under the session's
+/// lock, and the id drawn for the message.
+pub type WriteRule = fn(
+    &SessionDetails,
+    &NewMessage,
+    Option<Message>,
+    MessageId,
+) -> Result<Written, TransitionError>;
 
 /// What [`MessageRepository::append`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,20 +228,22 @@ pub enum ReadOutcome {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores a message, in one transaction that locks the session it goes to (for
-    /// [`Destination::LiveSessionOf`], the store's live session, if it has one, else
-    /// [`AppendOutcome::NoLiveSession`] and nothing is stored): when the session does
-    /// not accept the author's message ([`SessionDetails::check_write`] on the locked
-    /// session) nothing is stored ([`AppendOutcome::Refused`]); when the author already wrote
-    /// a message with the same `client_message_id` in the session, that one is returned
-    /// ([`AppendOutcome::Duplicate`]); otherwise the message and the session after it
-    /// ([`SessionDetails::append`] on the locked session) are stored with its events. A
-    /// private note is decided by [`SessionDetails::note`] instead, and stored alone.
+    /// Stores a message as one unit of work: in one transaction, locks the session it goes to
+    /// (for [`Destination::LiveSessionOf`], the store's live session, if it has one, else
+    /// [`AppendOutcome::NoLiveSession`] and nothing is stored), reads it and the author's
+    /// message with the same `client_message_id` in it, if any, draws an id, and hands them
+    /// to `rule` (the domain's [`SessionDetails::write`]); stores what it decides (the
+    /// message, and unless it is a private note the session's counters and last message)
+    /// with its events, and commits. A refusal or a duplicate stores nothing.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,
     /// [`RepositoryError::Internal`] otherwise. A failure stores nothing.
-    async fn append(&self, message: NewMessage) -> Result<AppendOutcome, RepositoryError>;
+    async fn append(
+        &self,
+        message: NewMessage,
+        rule: WriteRule,
+    ) -> Result<AppendOutcome, RepositoryError>;
 
     /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first;
     /// private notes among them only when `notes` (for admins).
@@ -263,6 +270,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         reader: Participant,
         up_to: MessageId,
         now: DateTime<Utc>,
+        rule: ReadRule,
     ) -> Result<ReadOutcome, RepositoryError>;
 
     /// Marks the given messages delivered where they are still only sent and come from the
@@ -278,6 +286,7 @@ pub trait MessageRepository: Send + Sync + 'static {
         reader: Participant,
         messages: Vec<MessageId>,
         now: DateTime<Utc>,
+        rule: DeliveredRule,
     ) -> Result<Vec<DomainEvent>, RepositoryError>;
 }
 

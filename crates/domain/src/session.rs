@@ -8,18 +8,22 @@
 //!     +------ release (admin) ----+  +-- transfer (admin -> other admin): stays claimed
 //! ```
 //!
-//! Each transition takes the session as it was loaded and returns the session after it and the
-//! events it causes; the repository applies it only if the session is still as it was loaded
-//! (a compare-and-set), so concurrent transitions cannot both win.
+//! Each rule takes the session as the repository locked it and returns the session after it
+//! and the events it causes, or a refusal; the repository writes what it returns in the same
+//! transaction (see [`crate::ports::SessionRepository::change`] and
+//! [`crate::ports::MessageRepository::append`]), so concurrent changes of one session are
+//! decided one after the other, each on what the one before wrote.
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::events::{Audience, DisconnectReason, DomainEvent};
-use crate::ids::{AdminId, MessageId, SessionId};
+use crate::ids::{AdminId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Message, MessageStatus, Participant, Sender, Session, SessionDetails, SessionStatus,
+    Message, MessageBody, MessageStatus, Participant, Sender, Session, SessionDetails,
+    SessionStatus,
 };
+use crate::values::ClientMessageId;
 use crate::team::Load;
 
 /// Why a transition or an access is refused.
@@ -373,6 +377,46 @@ impl SessionDetails {
         })
     }
 
+    /// The rule of every write, on the session the message goes to, locked: `new` may be
+    /// written there by its author (access first: a repeated key shows nobody a message they
+    /// may not see); `existing`, the author's message with the same key, is returned rather
+    /// than stored again; otherwise the message, with the id `id`, and the change it makes
+    /// ([`SessionDetails::append`], or [`SessionDetails::note`] for a private note).
+    ///
+    /// # Errors
+    /// The refusals of [`SessionDetails::check_write`] (of [`SessionDetails::note`] for a
+    /// note); [`TransitionError::NotYours`] for a note by a store.
+    pub fn write(
+        &self,
+        new: &NewMessage,
+        existing: Option<Message>,
+        id: MessageId,
+    ) -> Result<Written, TransitionError> {
+        match (new.author, new.private) {
+            (Participant::Admin(_), true) => self.check_read(new.author)?,
+            (Participant::Store(_), true) => return Err(TransitionError::NotYours),
+            (author, false) => self.check_write(author)?,
+        }
+        if let Some(existing) = existing {
+            return Ok(Written::Duplicate(existing));
+        }
+        let message = Message {
+            id,
+            session_id: self.session.id,
+            sender: Sender::from(new.author),
+            body: new.body.clone(),
+            status: MessageStatus::Sent,
+            created: new.created,
+            client_message_id: new.client_message_id.clone(),
+            private: new.private,
+        };
+        let change = match new.author {
+            Participant::Admin(author) if new.private => self.note(author, &message)?,
+            author => self.append(author, &message)?,
+        };
+        Ok(Written::New { message, change })
+    }
+
     /// `note`, a private note by `author`, added to the session: only admins see it, so it
     /// moves no counter and is not the session's last message. An admin leaves notes in a
     /// session they hold or held (a closed one too).
@@ -393,6 +437,27 @@ impl SessionDetails {
                 }],
             }),
         }
+    }
+
+    /// The rule of a read mark, on the session locked: `reader` may mark the other side's
+    /// messages read here ([`SessionDetails::check_mark_read`], first), `known` says whether
+    /// the message marked up to is in the session, and `moved` are the other side's messages
+    /// up to it that were not read yet: the session after it and its events
+    /// ([`SessionDetails::read`]).
+    ///
+    /// # Errors
+    /// The refusals of [`SessionDetails::check_mark_read`].
+    pub fn mark_read(
+        &self,
+        reader: Participant,
+        known: bool,
+        moved: &[(MessageId, Sender)],
+    ) -> Result<ReadMarked, TransitionError> {
+        self.check_mark_read(reader)?;
+        if !known {
+            return Ok(ReadMarked::UnknownMessage);
+        }
+        Ok(ReadMarked::Marked(self.read(reader, moved)))
     }
 
     /// The session after `reader` read `moved`, the other side's messages that were not read
@@ -417,6 +482,61 @@ impl SessionDetails {
             session: after,
         }
     }
+}
+
+/// Where a message is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The session with this id.
+    Session(SessionId),
+    /// The store's live session (open or claimed), whichever it is when the message is stored.
+    LiveSessionOf(StoreId),
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Where to write it.
+    pub to: Destination,
+    /// Who writes.
+    pub author: Participant,
+    /// What it says.
+    pub body: MessageBody,
+    /// The author's idempotency key.
+    pub client_message_id: Option<ClientMessageId>,
+    /// When it is written.
+    pub created: DateTime<Utc>,
+    /// A private note ([`crate::session::SessionDetails::note`]) rather than a message.
+    pub private: bool,
+}
+
+/// What [`SessionDetails::write`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// The author already wrote this message (same key): it, and nothing to store.
+    Duplicate(Message),
+    /// The message to store, and the change of the session it makes.
+    New {
+        /// The message, with the id the repository drew.
+        message: Message,
+        /// The session after it, and its events.
+        change: Change,
+    },
+}
+
+/// What [`SessionDetails::mark_read`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadMarked {
+    /// The session after the read, and its events (none when nothing moved).
+    Marked(Change),
+    /// The message marked up to is not in the session: nothing to store.
+    UnknownMessage,
+}
+
+/// The events of messages that reached the other side: each sender is told, per session.
+#[must_use]
+pub fn delivered_events(session: SessionId, moved: &[(MessageId, Sender)]) -> Vec<DomainEvent> {
+    status_events(session, moved, MessageStatus::Delivered)
 }
 
 /// A change of a session decided by the domain: the session after it, and its events.

@@ -759,3 +759,138 @@ fn notes_are_for_the_admin_who_holds_or_held_the_session_and_move_nothing() {
         Err(TransitionError::ClaimedByOther)
     );
 }
+
+// --- the rule of every write -------------------------------------------------------------
+
+fn writing(author: Participant, key: Option<&str>, private: bool) -> NewMessage {
+    NewMessage {
+        to: Destination::Session(session_id(5)),
+        author,
+        body: message(1, 5, Sender::from(author)).body,
+        client_message_id: key.map(|k| ClientMessageId::parse(k).unwrap()),
+        created: now(),
+        private,
+    }
+}
+
+fn id(n: i64) -> MessageId {
+    MessageId::parse(n).unwrap()
+}
+
+#[test]
+fn a_write_makes_the_message_with_the_drawn_id_and_its_change() {
+    let Written::New { message, change } = open()
+        .write(&writing(as_store(12), Some("k-1"), false), None, id(40))
+        .unwrap()
+    else {
+        panic!("a new message");
+    };
+    assert_eq!(message.id, id(40));
+    assert_eq!(message.session_id, session_id(5));
+    assert_eq!(message.sender, Sender::Store(store_id(12)));
+    assert_eq!(message.status, MessageStatus::Sent);
+    assert_eq!(message.created, now());
+    assert_eq!(message.client_message_id.unwrap().as_str(), "k-1");
+    assert_eq!(change.session.message_count, open().message_count + 1);
+    assert_eq!(
+        kinds(&change.events),
+        [EventKind::NewMessage, EventKind::SessionUpdated]
+    );
+}
+
+#[test]
+fn a_repeated_key_returns_the_first_message_and_makes_nothing() {
+    let first = message(7, 5, Sender::Store(store_id(12)));
+    assert_eq!(
+        open().write(
+            &writing(as_store(12), Some("k-1"), false),
+            Some(first.clone()),
+            id(40)
+        ),
+        Ok(Written::Duplicate(first))
+    );
+}
+
+#[test]
+fn access_comes_before_a_repeated_key() {
+    let first = message(7, 5, Sender::Admin(admin_id(3)));
+    // Admin 2 may not write in admin 3's session: the message they find is not shown.
+    assert_eq!(
+        claimed(3).write(
+            &writing(as_admin(2), Some("k-1"), false),
+            Some(first.clone()),
+            id(40)
+        ),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(
+        closed(Some(2)).write(&writing(as_store(12), None, false), Some(first), id(40)),
+        Err(TransitionError::Closed)
+    );
+}
+
+#[test]
+fn a_note_moves_no_counter_and_reaches_the_admins_alone() {
+    let Written::New { message, change } = closed(Some(2))
+        .write(&writing(as_admin(2), None, true), None, id(41))
+        .unwrap()
+    else {
+        panic!("a new note");
+    };
+    assert!(message.private);
+    assert_eq!(change.session, closed(Some(2)));
+    assert_eq!(kinds(&change.events), [EventKind::NewMessage]);
+    assert_eq!(change.events[0].audience().store, None);
+}
+
+#[test]
+fn notes_are_the_holding_admins_alone() {
+    assert_eq!(
+        claimed(3).write(&writing(as_admin(2), None, true), None, id(41)),
+        Err(TransitionError::ClaimedByOther)
+    );
+    assert_eq!(
+        open().write(&writing(as_admin(2), None, true), None, id(41)),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        open().write(&writing(as_store(12), None, true), None, id(41)),
+        Err(TransitionError::NotYours)
+    );
+}
+
+// --- the rule of a read mark -------------------------------------------------------------
+
+#[test]
+fn a_read_mark_checks_access_before_the_message() {
+    // Another store learns nothing of which messages exist.
+    assert_eq!(
+        open().mark_read(as_store(13), false, &[]),
+        Err(TransitionError::NotYours)
+    );
+    assert_eq!(
+        open().mark_read(as_admin(2), false, &[]),
+        Err(TransitionError::NotClaimed)
+    );
+    assert_eq!(
+        open().mark_read(as_store(12), false, &[]),
+        Ok(ReadMarked::UnknownMessage)
+    );
+}
+
+#[test]
+fn a_read_mark_lowers_the_readers_unread_count_by_what_moved() {
+    let moved = [
+        (MessageId::parse(3).unwrap(), Sender::Admin(admin_id(2))),
+        (MessageId::parse(4).unwrap(), Sender::System),
+    ];
+    let Ok(ReadMarked::Marked(change)) = claimed(2).mark_read(as_store(12), true, &moved) else {
+        panic!("marked");
+    };
+    // The system message is not counted, and tells nobody.
+    assert_eq!(
+        change.session.unread.by_store,
+        (claimed(2).unread.by_store - 1).max(0)
+    );
+    assert_eq!(kinds(&change.events), [EventKind::MessageStatus]);
+}

@@ -13,9 +13,10 @@ use crate::ports::{
     AppendOutcome, Changed, Clock, Destination, EventFeed, MessageRepository, NewMessage, Ports,
     ReadOutcome, Replay, SessionRepository, TypingNotices,
 };
-use crate::session::{Transition, TransitionError};
+use crate::session::{delivered_events, opened_events, Transition, TransitionError};
 use crate::team::Load;
 use crate::values::{Attachment, ClientMessageId, MessageContent};
+use chrono::SubsecRound;
 
 /// A session as one participant sees it: with the count of messages it has not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,7 +245,7 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Repository`] when the store fails.
     pub async fn open_session(&self, store: StoreId) -> Result<(SessionView, bool), ChatError> {
         let now = self.ports.clock.now();
-        let opened = self.ports.sessions.open_for_store(store, now).await?;
+        let opened = self.ports.sessions.open_for_store(store, now, opened_events).await?;
         self.ports.publish(&opened.events);
         if opened.created {
             self.ports.route_after(self.policy).await;
@@ -389,7 +390,12 @@ impl<P: Ports> Chat<P> {
 
     /// Stores a message and publishes its events.
     async fn append(&self, message: NewMessage) -> Result<Result<Sent, Unstored>, ChatError> {
-        Ok(match self.ports.messages.append(message).await? {
+        let written = self
+            .ports
+            .messages
+            .append(message, SessionDetails::write)
+            .await?;
+        Ok(match written {
             AppendOutcome::Created {
                 message, events, ..
             } => {
@@ -426,7 +432,7 @@ impl<P: Ports> Chat<P> {
             author: Participant::Admin(admin),
             body,
             client_message_id,
-            created: self.ports.clock.now(),
+            created: self.ports.clock.now().trunc_subsecs(6),
             private: draft.private,
         };
         match self.append(message).await? {
@@ -444,7 +450,8 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Invalid`] for a bad draft.
     pub async fn send_as_store(&self, store: StoreId, draft: &Draft) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
-        let mut now = self.ports.clock.now();
+        // Messages keep their time to the microsecond, as it is stored and shown.
+        let mut now = self.ports.clock.now().trunc_subsecs(6);
         let mut opened = false;
         for _ in 0..MAX_ATTEMPTS {
             // Straight into the live session, found and locked as the message is stored.
@@ -468,8 +475,8 @@ impl<P: Ports> Chat<P> {
                 // one, and write in it in the next round (unless it is closed meanwhile); the
                 // first message of a session is written at the time it opened.
                 Err(Unstored::NoLiveSession) => {
-                    now = self.ports.clock.now();
-                    let new = self.ports.sessions.open_for_store(store, now).await?;
+                    now = self.ports.clock.now().trunc_subsecs(6);
+                    let new = self.ports.sessions.open_for_store(store, now, opened_events).await?;
                     self.ports.publish(&new.events);
                     opened |= new.created;
                 }
@@ -493,7 +500,13 @@ impl<P: Ports> Chat<P> {
         match self
             .ports
             .messages
-            .mark_read(id, reader, up_to, self.ports.clock.now())
+            .mark_read(
+                id,
+                reader,
+                up_to,
+                self.ports.clock.now(),
+                SessionDetails::mark_read,
+            )
             .await?
         {
             ReadOutcome::Marked(events) => {
@@ -526,7 +539,7 @@ impl<P: Ports> Chat<P> {
         let events = self
             .ports
             .messages
-            .mark_delivered(reader, messages, self.ports.clock.now())
+            .mark_delivered(reader, messages, self.ports.clock.now(), delivered_events)
             .await?;
         self.ports.publish(&events);
         Ok(())

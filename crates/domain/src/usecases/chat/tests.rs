@@ -304,9 +304,9 @@ async fn opening_a_session_publishes_what_the_repository_recorded() {
     let published = m.published.clone();
     m.sessions
         .expect_open_for_store()
-        .withf(|s, at| *s == store_id(12) && *at == now())
+        .withf(|s, at, _| *s == store_id(12) && *at == now())
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             let session = details(5, SessionStatus::Open, None);
             Ok(OpenedSession {
                 session,
@@ -325,7 +325,7 @@ async fn opening_a_session_publishes_what_the_repository_recorded() {
 async fn opening_when_a_session_exists_returns_it_and_publishes_nothing() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.sessions.expect_open_for_store().returning(|_, _| {
+    m.sessions.expect_open_for_store().returning(|_, _, _| {
         Ok(OpenedSession {
             session: details(5, SessionStatus::Claimed, Some(2)),
             created: false,
@@ -825,7 +825,7 @@ async fn an_admin_message_is_stored_and_published() {
     let published = m.published.clone();
     m.messages
         .expect_append()
-        .withf(|msg| {
+        .withf(|msg, _| {
             msg.to == Destination::Session(session_id(5))
                 && msg.author == as_admin(2)
                 && msg.body.content().as_str() == "On its way"
@@ -834,7 +834,7 @@ async fn an_admin_message_is_stored_and_published() {
                 && msg.created == now()
         })
         .times(1)
-        .returning(|msg| {
+        .returning(|msg, _| {
             let mut stored = message(124, 5, Sender::Admin(admin_id(2)));
             stored.client_message_id = msg.client_message_id;
             let session = details(5, SessionStatus::Claimed, Some(2));
@@ -869,14 +869,14 @@ async fn an_attachment_alone_is_a_message() {
     let mut m = mocks();
     m.messages
         .expect_append()
-        .withf(|msg| {
+        .withf(|msg, _| {
             msg.body.content().as_str().is_empty()
                 && msg.body.attachment().map(|a| (a.url(), a.kind()))
                     == Some(("https://cdn.example.com/a.png", AttachmentKind::Image))
                 && msg.client_message_id.is_none()
         })
         .times(1)
-        .returning(|_| {
+        .returning(|_, _| {
             Ok(AppendOutcome::Created {
                 message: message(125, 5, Sender::Admin(admin_id(2))),
                 session: Box::new(details(5, SessionStatus::Claimed, Some(2))),
@@ -902,7 +902,7 @@ async fn an_attachment_alone_is_a_message() {
 async fn a_repeated_admin_message_returns_the_first_and_publishes_nothing() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.messages.expect_append().times(1).returning(|_| {
+    m.messages.expect_append().times(1).returning(|_, _| {
         Ok(AppendOutcome::Duplicate(message(
             124,
             5,
@@ -931,7 +931,7 @@ async fn admin_send_refused(reason: TransitionError) -> ChatError {
     m.messages
         .expect_append()
         .times(1)
-        .returning(move |_| Ok(AppendOutcome::Refused(reason)));
+        .returning(move |_, _| Ok(AppendOutcome::Refused(reason)));
     let err = chat(m)
         .send_as_admin(admin_id(2), session_id(5), &draft("hi"))
         .await
@@ -980,13 +980,13 @@ async fn a_store_message_goes_straight_into_the_live_session() {
     m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg| {
+        .withf(|msg, _| {
             live_session_of_12(msg)
                 && msg.body.content().as_str() == "Any news?"
                 && msg.created == now()
         })
         .times(1)
-        .returning(|_| {
+        .returning(|_, _| {
             let stored = message(124, 5, Sender::Store(store_id(12)));
             let session = details(5, SessionStatus::Claimed, Some(2));
             Ok(AppendOutcome::Created {
@@ -1011,26 +1011,26 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
     let mut order = mockall::Sequence::new();
     m.messages
         .expect_append()
-        .withf(live_session_of_12)
+        .withf(|msg, _| live_session_of_12(msg))
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_| Ok(AppendOutcome::NoLiveSession));
+        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
     m.sessions
         .expect_open_for_store()
-        .withf(|s, at| *s == store_id(12) && *at == now())
+        .withf(|s, at, _| *s == store_id(12) && *at == now())
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_, _| Ok(opened(5, true, vec![event(EventKind::SessionOpened)])));
+        .returning(|_, _, _| Ok(opened(5, true, vec![event(EventKind::SessionOpened)])));
     m.messages
         .expect_append()
-        .withf(|msg| {
+        .withf(|msg, _| {
             live_session_of_12(msg)
                 && msg.body.content().as_str() == "I need help with shipping"
                 && msg.created == now()
         })
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_| {
+        .returning(|_, _| {
             let stored = message(123, 5, Sender::Store(store_id(12)));
             let session = details(5, SessionStatus::Open, None);
             Ok(AppendOutcome::Created {
@@ -1065,7 +1065,7 @@ async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
     let published = m.published.clone();
     let appends = AtomicUsize::new(0);
     // Twice none (the session opened in between was closed before the write), then stored.
-    m.messages.expect_append().times(3).returning(move |msg| {
+    m.messages.expect_append().times(3).returning(move |msg, _| {
         assert!(live_session_of_12(&msg));
         Ok(if appends.fetch_add(1, Ordering::SeqCst) < 2 {
             AppendOutcome::NoLiveSession
@@ -1081,7 +1081,7 @@ async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
     m.sessions
         .expect_open_for_store()
         .times(2)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             let n = opens.fetch_add(1, Ordering::SeqCst);
             let id = i64::try_from(n).unwrap() + 5;
             Ok(opened(id, true, vec![event(EventKind::SessionOpened)]))
@@ -1108,11 +1108,11 @@ async fn a_store_message_that_never_finds_a_live_session_gives_contention() {
     m.messages
         .expect_append()
         .times(MAX_ATTEMPTS)
-        .returning(|_| Ok(AppendOutcome::NoLiveSession));
+        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
     m.sessions
         .expect_open_for_store()
         .times(MAX_ATTEMPTS)
-        .returning(|_, _| Ok(opened(5, false, vec![])));
+        .returning(|_, _, _| Ok(opened(5, false, vec![])));
     let err = chat(m)
         .send_as_store(store_id(12), &draft("hello"))
         .await
@@ -1127,7 +1127,7 @@ async fn a_refused_store_message_is_not_retried() {
     m.messages
         .expect_append()
         .times(1)
-        .returning(|_| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
     let err = chat(m)
         .send_as_store(store_id(12), &draft("hello"))
         .await
@@ -1142,12 +1142,12 @@ async fn a_repeated_store_message_returns_the_first() {
     m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg| {
+        .withf(|msg, _| {
             live_session_of_12(msg)
                 && msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("k")
         })
         .times(1)
-        .returning(|_| {
+        .returning(|_, _| {
             Ok(AppendOutcome::Duplicate(message(
                 123,
                 5,
@@ -1175,7 +1175,7 @@ async fn an_admin_message_to_a_missing_session_is_not_found() {
     m.messages
         .expect_append()
         .times(1)
-        .returning(|_| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
     let err = chat(m)
         .send_as_admin(admin_id(2), session_id(99), &draft("hello"))
         .await
@@ -1191,11 +1191,11 @@ async fn marking_read_publishes_the_status_events() {
     let published = m.published.clone();
     m.messages
         .expect_mark_read()
-        .withf(|s, reader, up_to, at| {
+        .withf(|s, reader, up_to, at, _| {
             *s == session_id(5) && *reader == as_store(12) && up_to.get() == 7 && *at == now()
         })
         .times(1)
-        .returning(|_, _, _, _| Ok(ReadOutcome::Marked(vec![event(EventKind::MessageStatus)])));
+        .returning(|_, _, _, _, _| Ok(ReadOutcome::Marked(vec![event(EventKind::MessageStatus)])));
     let mark = chat(m)
         .mark_read(as_store(12), session_id(5), MessageId::parse(7).unwrap())
         .await
@@ -1217,7 +1217,7 @@ async fn marking_read_what_was_read_publishes_nothing() {
     m.messages
         .expect_mark_read()
         .times(1)
-        .returning(|_, _, _, _| Ok(ReadOutcome::Marked(vec![])));
+        .returning(|_, _, _, _, _| Ok(ReadOutcome::Marked(vec![])));
     let mark = chat(m)
         .mark_read(as_admin(2), session_id(5), MessageId::parse(7).unwrap())
         .await
@@ -1231,7 +1231,7 @@ async fn mark_read_error(outcome: ReadOutcome) -> ChatError {
     m.messages
         .expect_mark_read()
         .times(1)
-        .returning(move |_, _, _, _| Ok(outcome.clone()));
+        .returning(move |_, _, _, _, _| Ok(outcome.clone()));
     chat(m)
         .mark_read(as_admin(2), session_id(5), MessageId::parse(7).unwrap())
         .await
@@ -1279,9 +1279,9 @@ async fn marking_delivered_publishes_what_the_repository_recorded() {
     let published = m.published.clone();
     m.messages
         .expect_mark_delivered()
-        .withf(|reader, ids, at| *reader == as_admin(2) && ids.len() == 2 && *at == now())
+        .withf(|reader, ids, at, _| *reader == as_admin(2) && ids.len() == 2 && *at == now())
         .times(1)
-        .returning(|_, _, _| Ok(vec![event(EventKind::MessageStatus)]));
+        .returning(|_, _, _, _| Ok(vec![event(EventKind::MessageStatus)]));
     let ids = vec![MessageId::parse(7).unwrap(), MessageId::parse(8).unwrap()];
     chat(m).mark_delivered(as_admin(2), ids).await.unwrap();
     assert_eq!(published_kinds(&published), [EventKind::MessageStatus]);
