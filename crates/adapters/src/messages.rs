@@ -11,7 +11,7 @@ use chat_domain::model::{
     SessionStatus,
 };
 use chat_domain::ports::{
-    AppendOutcome, DeliveredRule, Destination, MessageRepository, NewMessage, ReadMarked,
+    AppendOutcome, DeliveredRule, Destination, MessageRepository, NewMessage, OpenRule, ReadMarked,
     ReadOutcome, ReadRule, WriteRule, Written,
 };
 use chat_domain::session::TransitionError;
@@ -24,6 +24,7 @@ use crate::db::{abort, db_error, repository_error};
 use crate::feed::{record, Recorded};
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
+use crate::sessions::find_or_open;
 use crate::EncodeData;
 use crate::Postgres;
 use functions::append_message;
@@ -81,6 +82,55 @@ fn lock_destination(
     }
 }
 
+/// The session a message goes to, locked, with the id drawn for the message, and the events of
+/// its opening when it was opened for the message.
+struct Destined {
+    session: SessionDetails,
+    message_id: i64,
+    opened: Option<Vec<DomainEvent>>,
+}
+
+/// The session a message goes to, locked, with an id for the message; for a store's live
+/// session, opened now (with its events, decided by `open`) when it has none.
+fn destination(
+    conn: &mut PgConnection,
+    encode: EncodeData,
+    new: &NewMessage,
+    open: OpenRule,
+) -> Result<Option<Destined>, DieselError> {
+    let locked = |conn: &mut PgConnection| {
+        lock_destination(conn, new.to)?
+            .map(|(session, store, id)| Ok((session_details(session, store, None)?, id)))
+            .transpose()
+    };
+    match new.to {
+        Destination::Session(_) => Ok(locked(conn)?.map(|(session, message_id)| Destined {
+            session,
+            message_id,
+            opened: None,
+        })),
+        Destination::LiveSessionOf(store) => {
+            let ((session, id), opened) = find_or_open(
+                conn,
+                encode,
+                store.get(),
+                new.created,
+                open,
+                locked,
+                |conn, session| {
+                    let id = diesel::select(next_message_id()).get_result(conn)?;
+                    Ok((session, id))
+                },
+            )?;
+            Ok(Some(Destined {
+                session,
+                message_id: id,
+                opened,
+            }))
+        }
+    }
+}
+
 fn session_details(
     session: SessionRow,
     store: StoreRow,
@@ -93,19 +143,18 @@ fn append(
     conn: &mut PgConnection,
     encode: EncodeData,
     new: &NewMessage,
-    rule: WriteRule,
-) -> Result<AppendOutcome, DieselError> {
-    let Some((session, store, message_id)) = lock_destination(conn, new.to)? else {
-        return Ok(match new.to {
-            Destination::Session(_) => {
-                AppendOutcome::Refused(TransitionError::NotYours)
-            }
-            Destination::LiveSessionOf(_) => AppendOutcome::NoLiveSession,
-        });
+    write: WriteRule,
+    open: OpenRule,
+) -> Result<AppendOutcome, Undo> {
+    let Some(Destined {
+        session: current,
+        message_id,
+        opened,
+    }) = destination(conn, encode, new, open)?
+    else {
+        return Ok(AppendOutcome::Refused(TransitionError::NotYours));
     };
-    let session_id = session.id;
-    // The session's last message is not needed to decide, so it was not read.
-    let current = session_details(session, store, None)?;
+    let session_id = current.session.id.get();
     let sender = Sender::from(new.author);
     let existing = match &new.client_message_id {
         // Keys are the sender's own: one side's key never returns the other side's message.
@@ -123,10 +172,11 @@ fn append(
         None => None,
     };
     let id = MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?;
-    let (message, change) = match rule(&current, new, existing, id) {
+    // A refusal or a duplicate rolls back a session opened for the message.
+    let (message, change) = match write(&current, new, existing, id) {
         Ok(Written::New { message, change }) => (message, change),
-        Ok(Written::Duplicate(message)) => return Ok(AppendOutcome::Duplicate(message)),
-        Err(reason) => return Ok(AppendOutcome::Refused(reason)),
+        Ok(Written::Duplicate(message)) => return Err(Undo::Duplicate(Box::new(message))),
+        Err(reason) => return Err(Undo::Refused(reason)),
     };
     let events = Recorded::of(encode, &change.events, message.created);
     let attachment = message.body.attachment();
@@ -170,17 +220,22 @@ fn append(
         ))
         .execute(conn)?;
     }
+    let mut events = opened.clone().unwrap_or_default();
+    events.extend(change.events);
     Ok(AppendOutcome::Created {
         message,
         session: Box::new(change.session),
-        events: change.events,
+        events,
+        opened: opened.is_some(),
     })
 }
 
-/// Why a read mark's transaction is rolled back.
+/// Why a write's or a read mark's transaction is rolled back.
 enum Undo {
-    /// The domain refused the read mark (why).
+    /// The domain refused it (why).
     Refused(TransitionError),
+    /// The author already wrote this message: it.
+    Duplicate(Box<Message>),
     /// The database failed.
     Failed(DieselError),
 }
@@ -350,13 +405,18 @@ impl MessageRepository for Postgres {
     async fn append(
         &self,
         message: NewMessage,
-        rule: WriteRule,
+        write: WriteRule,
+        open: OpenRule,
     ) -> Result<AppendOutcome, RepositoryError> {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| append(conn, encode, &message, rule))
-                    .map_err(repository_error)
+                match conn.transaction(|conn| append(conn, encode, &message, write, open)) {
+                    Ok(outcome) => Ok(outcome),
+                    Err(Undo::Refused(reason)) => Ok(AppendOutcome::Refused(reason)),
+                    Err(Undo::Duplicate(message)) => Ok(AppendOutcome::Duplicate(*message)),
+                    Err(Undo::Failed(err)) => Err(repository_error(err)),
+                }
             })
             .await
     }
@@ -412,6 +472,9 @@ impl MessageRepository for Postgres {
                 {
                     Ok(outcome) => Ok(outcome),
                     Err(Undo::Refused(reason)) => Ok(ReadOutcome::Refused(reason)),
+                    Err(Undo::Duplicate(_)) => {
+                        Err(RepositoryError::internal("a read mark has no duplicate"))
+                    }
                     Err(Undo::Failed(err)) => Err(repository_error(err)),
                 }
             })

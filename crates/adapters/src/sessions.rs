@@ -13,6 +13,7 @@ use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
 
 use crate::conversations;
 use crate::db::{abort, db_error, repository_error};
@@ -152,52 +153,76 @@ fn list(
 }
 
 /// Inserts a new open session for `store` unless it has one that is not closed, and records
-/// its events (decided by `rule`), in one transaction. `None` when another one exists (or won
-/// a race).
+/// its events (decided by `rule`), in the caller's transaction: the new row stays locked until
+/// it ends. `None` when another one exists (or won a race: an insert of another transaction
+/// not yet committed is waited for).
 fn insert_open(
     conn: &mut PgConnection,
     encode: EncodeData,
     store: i64,
     now: DateTime<Utc>,
     rule: OpenRule,
-) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, RepositoryError> {
-    conn.transaction(|conn| {
-        let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
-            .values((
-                sessions::store_id.eq(store),
-                sessions::status.eq(SessionStatus::Open.as_str()),
-                sessions::last_message_at.eq(now),
-                sessions::created.eq(now),
-                sessions::updated.eq(now),
-                sessions::queued_at.eq(now),
-            ))
-            .on_conflict(sessions::store_id)
-            // A literal, not a bound parameter: PostgreSQL infers the arbiter (the partial index
-            // `sessions_one_live_per_store`) when planning, and cannot prove that `status <> $1`
-            // implies `status <> 'closed'` in the generic plan a cached prepared statement
-            // switches to after five executions on one connection ("there is no unique or
-            // exclusion constraint matching the ON CONFLICT specification").
-            .filter_target(
-                sessions::status.ne(diesel::dsl::sql::<diesel::sql_types::Text>("'closed'")),
-            )
-            .do_nothing()
-            .returning(SessionRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-        let Some(row) = inserted else {
-            return Ok(None);
-        };
-        let store_row: StoreRow = stores::table
-            .find(store)
-            .select(StoreRow::as_select())
-            .first(conn)?;
-        let opened = details((row, store_row, None))
-            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        let events = rule(&opened);
-        record(conn, encode, &events, now)?;
-        Ok(Some((opened, events)))
-    })
-    .map_err(db_error)
+) -> Result<Option<(SessionDetails, Vec<DomainEvent>)>, DieselError> {
+    let inserted: Option<SessionRow> = diesel::insert_into(sessions::table)
+        .values((
+            sessions::store_id.eq(store),
+            sessions::status.eq(SessionStatus::Open.as_str()),
+            sessions::last_message_at.eq(now),
+            sessions::created.eq(now),
+            sessions::updated.eq(now),
+            sessions::queued_at.eq(now),
+        ))
+        .on_conflict(sessions::store_id)
+        // A literal, not a bound parameter: PostgreSQL infers the arbiter (the partial index
+        // `sessions_one_live_per_store`) when planning, and cannot prove that `status <> $1`
+        // implies `status <> 'closed'` in the generic plan a cached prepared statement
+        // switches to after five executions on one connection ("there is no unique or
+        // exclusion constraint matching the ON CONFLICT specification").
+        .filter_target(sessions::status.ne(diesel::dsl::sql::<diesel::sql_types::Text>("'closed'")))
+        .do_nothing()
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .optional()?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let store_row: StoreRow = stores::table
+        .find(store)
+        .select(StoreRow::as_select())
+        .first(conn)?;
+    let opened = details((row, store_row, None)).map_err(abort)?;
+    let events = rule(&opened);
+    record(conn, encode, &events, now)?;
+    Ok(Some((opened, events)))
+}
+
+/// The store's live session, as `find` reads it, or one opened now (its events decided by
+/// `rule`) when it has none; in the caller's transaction. Returns it, and the events of the
+/// opening (`None` when it existed).
+///
+/// This is the one retry loop of the write path, for one race: a session closed between the
+/// look and the insert. Two rounds otherwise suffice: an insert that loses to another waits
+/// for it, and the next look finds its session.
+pub(crate) fn find_or_open<T>(
+    conn: &mut PgConnection,
+    encode: EncodeData,
+    store: i64,
+    now: DateTime<Utc>,
+    rule: OpenRule,
+    find: impl Fn(&mut PgConnection) -> Result<Option<T>, DieselError>,
+    opened: impl Fn(&mut PgConnection, SessionDetails) -> Result<T, DieselError>,
+) -> Result<(T, Option<Vec<DomainEvent>>), DieselError> {
+    for _ in 0..3 {
+        if let Some(found) = find(conn)? {
+            return Ok((found, None));
+        }
+        if let Some((session, events)) = insert_open(conn, encode, store, now, rule)? {
+            return Ok((opened(conn, session)?, Some(events)));
+        }
+    }
+    Err(abort(RepositoryError::internal(
+        "the store's session kept changing while opening one",
+    )))
 }
 
 /// One change of a session as one unit of work (see [`SessionRepository::change`]): the
@@ -228,9 +253,9 @@ fn change(
         return Ok(Changed::NoSession);
     }
     // Read after the lock: what the last change committed.
-    let current = find_details(conn, id.get()).map_err(abort)?.ok_or(
-        diesel::result::Error::NotFound,
-    )?;
+    let current = find_details(conn, id.get())
+        .map_err(abort)?
+        .ok_or(diesel::result::Error::NotFound)?;
     let transition = match decide(&current, load.as_ref()) {
         Ok(Some(transition)) => transition,
         Ok(None) => return Ok(Changed::Unchanged(current)),
@@ -276,27 +301,23 @@ impl SessionRepository for Postgres {
         let encode = self.encode;
         self.db
             .run(move |conn| {
-                // Two rounds at most: a session closed between our look and our insert is the
-                // only way the second look can miss.
-                for _ in 0..3 {
-                    if let Some(session) = current_details(conn, store.get())? {
-                        return Ok(OpenedSession {
-                            session,
-                            created: false,
-                            events: Vec::new(),
-                        });
-                    }
-                    if let Some((session, events)) = insert_open(conn, encode, store.get(), now, rule)? {
-                        return Ok(OpenedSession {
-                            session,
-                            created: true,
-                            events,
-                        });
-                    }
-                }
-                Err(RepositoryError::internal(
-                    "the store's session kept changing while opening one",
-                ))
+                let opened = conn.transaction(|conn| {
+                    find_or_open(
+                        conn,
+                        encode,
+                        store.get(),
+                        now,
+                        rule,
+                        |conn| current_details(conn, store.get()).map_err(abort),
+                        |_, session| Ok(session),
+                    )
+                });
+                let (session, events) = opened.map_err(repository_error)?;
+                Ok(OpenedSession {
+                    session,
+                    created: events.is_some(),
+                    events: events.unwrap_or_default(),
+                })
             })
             .await
     }

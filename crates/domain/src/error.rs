@@ -102,9 +102,6 @@ pub enum ChatError {
     /// The request clashes with what exists, such as a unique name (`conflict`).
     #[error("{0}")]
     Conflict(&'static str),
-    /// The session kept changing under the request; the caller may retry (`unavailable`).
-    #[error("the session is changing too fast, try again")]
-    Contention,
     /// A port failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),

@@ -16,8 +16,8 @@ use crate::error::RepositoryError;
 use crate::events::{Audience, DomainEvent, RecordedEvent, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageCursor, Sender,
-    MessagePage, MySessionsFilter, Page, Participant, SessionDetails, Store, StoreProfile,
+    Admin, AdminProfile, ApiKey, Conversation, Listing, Message, MessageCursor, MessagePage,
+    MySessionsFilter, Page, Participant, Sender, SessionDetails, Store, StoreProfile,
 };
 use crate::principal::Principal;
 use crate::session::{Transition, TransitionError};
@@ -199,8 +199,10 @@ pub enum AppendOutcome {
         message: Message,
         /// The session after it.
         session: Box<SessionDetails>,
-        /// The events recorded with it.
+        /// The events recorded with it: those of the session it opened first, if it did.
         events: Vec<DomainEvent>,
+        /// Whether the store's live session was opened for it.
+        opened: bool,
     },
     /// The author already wrote a message with the same `client_message_id` in the session:
     /// this is it, and nothing was stored.
@@ -208,8 +210,6 @@ pub enum AppendOutcome {
     /// The session does not accept the author's message now (the reason), or does not exist
     /// ([`TransitionError::NotYours`]).
     Refused(TransitionError),
-    /// The destination is a store's live session and the store has none.
-    NoLiveSession,
 }
 
 /// What [`MessageRepository::mark_read`] did.
@@ -229,12 +229,12 @@ pub enum ReadOutcome {
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
     /// Stores a message as one unit of work: in one transaction, locks the session it goes to
-    /// (for [`Destination::LiveSessionOf`], the store's live session, if it has one, else
-    /// [`AppendOutcome::NoLiveSession`] and nothing is stored), reads it and the author's
-    /// message with the same `client_message_id` in it, if any, draws an id, and hands them
-    /// to `rule` (the domain's [`SessionDetails::write`]); stores what it decides (the
-    /// message, and unless it is a private note the session's counters and last message)
-    /// with its events, and commits. A refusal or a duplicate stores nothing.
+    /// (for [`Destination::LiveSessionOf`], the store's live session, opened now when it has
+    /// none, with the events `open` decides), reads it and the author's message with the same
+    /// `client_message_id` in it, if any, draws an id, and hands them to `write` (the
+    /// domain's [`SessionDetails::write`]); stores what it decides (the message, and unless
+    /// it is a private note the session's counters and last message) with its events, and
+    /// commits. A refusal or a duplicate stores nothing, a session opened for it included.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,
@@ -242,7 +242,8 @@ pub trait MessageRepository: Send + Sync + 'static {
     async fn append(
         &self,
         message: NewMessage,
-        rule: WriteRule,
+        write: WriteRule,
+        open: OpenRule,
     ) -> Result<AppendOutcome, RepositoryError>;
 
     /// The newest `cursor.limit` messages of the session before `cursor.before`, oldest first;

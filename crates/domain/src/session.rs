@@ -23,8 +23,8 @@ use crate::model::{
     Message, MessageBody, MessageStatus, Participant, Sender, Session, SessionDetails,
     SessionStatus,
 };
-use crate::values::ClientMessageId;
 use crate::team::Load;
+use crate::values::ClientMessageId;
 
 /// Why a transition or an access is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -414,7 +414,10 @@ impl SessionDetails {
             Participant::Admin(author) if new.private => self.note(author, &message)?,
             author => self.append(author, &message)?,
         };
-        Ok(Written::New { message, change })
+        Ok(Written::New {
+            message,
+            change: Box::new(change),
+        })
     }
 
     /// `note`, a private note by `author`, added to the session: only admins see it, so it
@@ -457,7 +460,7 @@ impl SessionDetails {
         if !known {
             return Ok(ReadMarked::UnknownMessage);
         }
-        Ok(ReadMarked::Marked(self.read(reader, moved)))
+        Ok(ReadMarked::Marked(Box::new(self.read(reader, moved))))
     }
 
     /// The session after `reader` read `moved`, the other side's messages that were not read
@@ -520,7 +523,7 @@ pub enum Written {
         /// The message, with the id the repository drew.
         message: Message,
         /// The session after it, and its events.
-        change: Change,
+        change: Box<Change>,
     },
 }
 
@@ -528,7 +531,7 @@ pub enum Written {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadMarked {
     /// The session after the read, and its events (none when nothing moved).
-    Marked(Change),
+    Marked(Box<Change>),
     /// The message marked up to is not in the session: nothing to store.
     UnknownMessage,
 }

@@ -12,8 +12,9 @@ use crate::model::{
     Store, UnreadCounts,
 };
 use crate::ports::{
-    Changed, MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository, MockNotifier,
-    MockSessionRepository, MockTeamRepository, MockTokenStore, MockTypingNotices, Ports,
+    Changed, MockClock, MockDirectoryRepository, MockEventFeed, MockMessageRepository,
+    MockNotifier, MockSessionRepository, MockTeamRepository, MockTokenStore, MockTypingNotices,
+    Ports,
 };
 use crate::session::Transition;
 use crate::team::{Capacity, Load};

@@ -1,7 +1,7 @@
 //! The conversation: queues, claiming, releasing, transferring, closing, messages and read
 //! marks, for admins and stores alike.
 
-use super::{ChatPolicy, Shared, MAX_ATTEMPTS};
+use super::{ChatPolicy, Shared};
 use crate::error::ChatError;
 use crate::events::{Audience, Side, Typing};
 use crate::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
@@ -100,14 +100,6 @@ impl<P: Ports> Clone for Chat<P> {
 /// change names one (and answers [`Changed::NoTaker`] without deciding when there is none).
 fn taker(load: Option<&Load>) -> Result<&Load, TransitionError> {
     load.ok_or(TransitionError::NotYours)
-}
-
-/// Why a message was not stored.
-enum Unstored {
-    /// The session does not accept it (the reason).
-    Refused(TransitionError),
-    /// It was for a store's live session, and the store has none.
-    NoLiveSession,
 }
 
 impl<P: Ports> Chat<P> {
@@ -245,7 +237,11 @@ impl<P: Ports> Chat<P> {
     /// [`ChatError::Repository`] when the store fails.
     pub async fn open_session(&self, store: StoreId) -> Result<(SessionView, bool), ChatError> {
         let now = self.ports.clock.now();
-        let opened = self.ports.sessions.open_for_store(store, now, opened_events).await?;
+        let opened = self
+            .ports
+            .sessions
+            .open_for_store(store, now, opened_events)
+            .await?;
         self.ports.publish(&opened.events);
         if opened.created {
             self.ports.route_after(self.policy).await;
@@ -292,7 +288,9 @@ impl<P: Ports> Chat<P> {
             Changed::Unchanged(current) => Ok(SessionView::new(current, viewer)),
             Changed::Refused(reason) => Err(reason.into()),
             Changed::NoSession => Err(ChatError::NotFound("session")),
-            Changed::NoTaker => Err(taker.map_or(ChatError::NotFound("admin"), |(_, unknown)| unknown())),
+            Changed::NoTaker => {
+                Err(taker.map_or(ChatError::NotFound("admin"), |(_, unknown)| unknown()))
+            }
         }
     }
 
@@ -388,18 +386,26 @@ impl<P: Ports> Chat<P> {
         Ok((body, client_message_id))
     }
 
-    /// Stores a message and publishes its events.
-    async fn append(&self, message: NewMessage) -> Result<Result<Sent, Unstored>, ChatError> {
+    /// Stores a message and publishes its events (those of the session it opened first); a
+    /// new session in the queue is followed by a routing pass.
+    async fn append(&self, message: NewMessage) -> Result<Sent, ChatError> {
         let written = self
             .ports
             .messages
-            .append(message, SessionDetails::write)
+            .append(message, SessionDetails::write, opened_events)
             .await?;
-        Ok(match written {
+        match written {
             AppendOutcome::Created {
-                message, events, ..
+                message,
+                events,
+                opened,
+                ..
             } => {
                 self.ports.publish(&events);
+                if opened {
+                    // A new session in the queue, with its first message.
+                    self.ports.route_after(self.policy).await;
+                }
                 Ok(Sent {
                     message,
                     created: true,
@@ -409,9 +415,8 @@ impl<P: Ports> Chat<P> {
                 message,
                 created: false,
             }),
-            AppendOutcome::Refused(reason) => Err(Unstored::Refused(reason)),
-            AppendOutcome::NoLiveSession => Err(Unstored::NoLiveSession),
-        })
+            AppendOutcome::Refused(reason) => Err(reason.into()),
+        }
     }
 
     /// An admin writes in a session it holds. A repeated `client_message_id` returns the
@@ -427,63 +432,39 @@ impl<P: Ports> Chat<P> {
         draft: &Draft,
     ) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
-        let message = NewMessage {
+        self.append(NewMessage {
             to: Destination::Session(id),
             author: Participant::Admin(admin),
             body,
             client_message_id,
-            created: self.ports.clock.now().trunc_subsecs(6),
+            created: self.stored_now(),
             private: draft.private,
-        };
-        match self.append(message).await? {
-            Ok(sent) => Ok(sent),
-            Err(Unstored::Refused(reason)) => Err(reason.into()),
-            // Only a store's live session can be missing.
-            Err(Unstored::NoLiveSession) => Err(ChatError::NotFound("session")),
-        }
+        })
+        .await
     }
 
-    /// A store writes to support: in its session that is not closed, opening one when there
-    /// is none (or when the one it had was closed meanwhile).
+    /// A store writes to support: in its session that is not closed, opened in the same unit
+    /// of work when there is none (or when the one it had was closed meanwhile), at the time
+    /// of the message.
     ///
     /// # Errors
     /// [`ChatError::Invalid`] for a bad draft.
     pub async fn send_as_store(&self, store: StoreId, draft: &Draft) -> Result<Sent, ChatError> {
         let (body, client_message_id) = self.parse_draft(draft)?;
-        // Messages keep their time to the microsecond, as it is stored and shown.
-        let mut now = self.ports.clock.now().trunc_subsecs(6);
-        let mut opened = false;
-        for _ in 0..MAX_ATTEMPTS {
-            // Straight into the live session, found and locked as the message is stored.
-            let message = NewMessage {
-                to: Destination::LiveSessionOf(store),
-                author: Participant::Store(store),
-                body: body.clone(),
-                client_message_id: client_message_id.clone(),
-                created: now,
-                private: false,
-            };
-            match self.append(message).await? {
-                Ok(sent) => {
-                    if opened {
-                        // A new session in the queue, with its first message.
-                        self.ports.route_after(self.policy).await;
-                    }
-                    return Ok(sent);
-                }
-                // None (the last one was closed, or this is the store's first message): open
-                // one, and write in it in the next round (unless it is closed meanwhile); the
-                // first message of a session is written at the time it opened.
-                Err(Unstored::NoLiveSession) => {
-                    now = self.ports.clock.now().trunc_subsecs(6);
-                    let new = self.ports.sessions.open_for_store(store, now, opened_events).await?;
-                    self.ports.publish(&new.events);
-                    opened |= new.created;
-                }
-                Err(Unstored::Refused(reason)) => return Err(reason.into()),
-            }
-        }
-        Err(ChatError::Contention)
+        self.append(NewMessage {
+            to: Destination::LiveSessionOf(store),
+            author: Participant::Store(store),
+            body,
+            client_message_id,
+            created: self.stored_now(),
+            private: false,
+        })
+        .await
+    }
+
+    /// Now, to the microsecond: messages keep their time as it is stored and shown.
+    fn stored_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.ports.clock.now().trunc_subsecs(6)
     }
 
     /// Marks the other side's messages of a session, up to `up_to`, read.

@@ -99,9 +99,6 @@ impl Default for ChatPolicy {
     }
 }
 
-/// How many times a use case reloads and decides again when a concurrent change got in first.
-const MAX_ATTEMPTS: usize = 5;
-
 type Shared<P> = Arc<Adapters<P>>;
 
 impl<P: Ports> std::fmt::Debug for Adapters<P> {

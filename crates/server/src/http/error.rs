@@ -143,7 +143,7 @@ impl ApiError {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     ErrorCode::UnsupportedMediaType,
                 ),
-                ChatError::Contention | ChatError::Repository(RepositoryError::Unavailable(_)) => {
+                ChatError::Repository(RepositoryError::Unavailable(_)) => {
                     (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
                 }
                 ChatError::Repository(RepositoryError::Duplicate(_)) => {

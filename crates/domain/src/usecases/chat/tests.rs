@@ -1,7 +1,6 @@
 //! The chat use cases against mock ports: what they load, what they decide, what they save and
 //! what they publish.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::*;
@@ -15,7 +14,6 @@ use crate::testing::{
     admin_id, changes_on, details, event, message, mocks, now, recorded, session_id, store_id,
     MockPorts, Mocks,
 };
-use crate::usecases::MAX_ATTEMPTS;
 use crate::values::AttachmentKind;
 
 fn chat(m: Mocks) -> Chat<MockPorts> {
@@ -825,7 +823,7 @@ async fn an_admin_message_is_stored_and_published() {
     let published = m.published.clone();
     m.messages
         .expect_append()
-        .withf(|msg, _| {
+        .withf(|msg, _, _| {
             msg.to == Destination::Session(session_id(5))
                 && msg.author == as_admin(2)
                 && msg.body.content().as_str() == "On its way"
@@ -834,7 +832,7 @@ async fn an_admin_message_is_stored_and_published() {
                 && msg.created == now()
         })
         .times(1)
-        .returning(|msg, _| {
+        .returning(|msg, _, _| {
             let mut stored = message(124, 5, Sender::Admin(admin_id(2)));
             stored.client_message_id = msg.client_message_id;
             let session = details(5, SessionStatus::Claimed, Some(2));
@@ -842,6 +840,7 @@ async fn an_admin_message_is_stored_and_published() {
                 message: stored,
                 session: Box::new(session),
                 events: vec![event(EventKind::NewMessage)],
+                opened: false,
             })
         });
     let sent = chat(m)
@@ -869,18 +868,19 @@ async fn an_attachment_alone_is_a_message() {
     let mut m = mocks();
     m.messages
         .expect_append()
-        .withf(|msg, _| {
+        .withf(|msg, _, _| {
             msg.body.content().as_str().is_empty()
                 && msg.body.attachment().map(|a| (a.url(), a.kind()))
                     == Some(("https://cdn.example.com/a.png", AttachmentKind::Image))
                 && msg.client_message_id.is_none()
         })
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(AppendOutcome::Created {
                 message: message(125, 5, Sender::Admin(admin_id(2))),
                 session: Box::new(details(5, SessionStatus::Claimed, Some(2))),
                 events: vec![],
+                opened: false,
             })
         });
     let sent = chat(m)
@@ -902,7 +902,7 @@ async fn an_attachment_alone_is_a_message() {
 async fn a_repeated_admin_message_returns_the_first_and_publishes_nothing() {
     let mut m = mocks();
     let published = m.published.clone();
-    m.messages.expect_append().times(1).returning(|_, _| {
+    m.messages.expect_append().times(1).returning(|_, _, _| {
         Ok(AppendOutcome::Duplicate(message(
             124,
             5,
@@ -931,7 +931,7 @@ async fn admin_send_refused(reason: TransitionError) -> ChatError {
     m.messages
         .expect_append()
         .times(1)
-        .returning(move |_, _| Ok(AppendOutcome::Refused(reason)));
+        .returning(move |_, _, _| Ok(AppendOutcome::Refused(reason)));
     let err = chat(m)
         .send_as_admin(admin_id(2), session_id(5), &draft("hi"))
         .await
@@ -965,14 +965,6 @@ fn live_session_of_12(msg: &NewMessage) -> bool {
     msg.to == Destination::LiveSessionOf(store_id(12)) && msg.author == as_store(12)
 }
 
-fn opened(id: i64, created: bool, events: Vec<DomainEvent>) -> OpenedSession {
-    OpenedSession {
-        session: details(id, SessionStatus::Open, None),
-        created,
-        events,
-    }
-}
-
 #[tokio::test]
 async fn a_store_message_goes_straight_into_the_live_session() {
     let mut m = mocks();
@@ -980,19 +972,20 @@ async fn a_store_message_goes_straight_into_the_live_session() {
     m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg, _| {
+        .withf(|msg, _, _| {
             live_session_of_12(msg)
                 && msg.body.content().as_str() == "Any news?"
                 && msg.created == now()
         })
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             let stored = message(124, 5, Sender::Store(store_id(12)));
             let session = details(5, SessionStatus::Claimed, Some(2));
             Ok(AppendOutcome::Created {
                 message: stored,
                 session: Box::new(session),
                 events: vec![event(EventKind::NewMessage)],
+                opened: false,
             })
         });
     let sent = chat(m)
@@ -1005,41 +998,28 @@ async fn a_store_message_goes_straight_into_the_live_session() {
 }
 
 #[tokio::test]
-async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
+async fn a_store_message_that_opened_its_session_publishes_the_opening_first() {
     let mut m = mocks();
     let published = m.published.clone();
-    let mut order = mockall::Sequence::new();
+    m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg, _| live_session_of_12(msg))
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
-    m.sessions
-        .expect_open_for_store()
-        .withf(|s, at, _| *s == store_id(12) && *at == now())
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(opened(5, true, vec![event(EventKind::SessionOpened)])));
-    m.messages
-        .expect_append()
-        .withf(|msg, _| {
+        .withf(|msg, _, _| {
             live_session_of_12(msg)
                 && msg.body.content().as_str() == "I need help with shipping"
                 && msg.created == now()
         })
         .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _| {
-            let stored = message(123, 5, Sender::Store(store_id(12)));
-            let session = details(5, SessionStatus::Open, None);
+        .returning(|_, _, _| {
             Ok(AppendOutcome::Created {
-                message: stored,
-                session: Box::new(session),
+                message: message(123, 5, Sender::Store(store_id(12))),
+                session: Box::new(details(5, SessionStatus::Open, None)),
                 events: vec![
+                    event(EventKind::SessionOpened),
                     event(EventKind::NewMessage),
                     event(EventKind::SessionUpdated),
                 ],
+                opened: true,
             })
         });
     let sent = chat(m)
@@ -1048,7 +1028,6 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
         .unwrap();
     assert!(sent.created);
     assert_eq!(sent.message.id.get(), 123);
-    // The opening is published before the message.
     assert_eq!(
         published_kinds(&published),
         [
@@ -1060,74 +1039,13 @@ async fn a_store_message_without_a_live_session_opens_one_then_is_stored() {
 }
 
 #[tokio::test]
-async fn a_store_message_whose_new_session_is_closed_at_once_opens_another() {
-    let mut m = mocks();
-    let published = m.published.clone();
-    let appends = AtomicUsize::new(0);
-    // Twice none (the session opened in between was closed before the write), then stored.
-    m.messages.expect_append().times(3).returning(move |msg, _| {
-        assert!(live_session_of_12(&msg));
-        Ok(if appends.fetch_add(1, Ordering::SeqCst) < 2 {
-            AppendOutcome::NoLiveSession
-        } else {
-            AppendOutcome::Created {
-                message: message(70, 6, Sender::Store(store_id(12))),
-                session: Box::new(details(6, SessionStatus::Open, None)),
-                events: vec![event(EventKind::NewMessage)],
-            }
-        })
-    });
-    let opens = AtomicUsize::new(0);
-    m.sessions
-        .expect_open_for_store()
-        .times(2)
-        .returning(move |_, _, _| {
-            let n = opens.fetch_add(1, Ordering::SeqCst);
-            let id = i64::try_from(n).unwrap() + 5;
-            Ok(opened(id, true, vec![event(EventKind::SessionOpened)]))
-        });
-    let sent = chat(m)
-        .send_as_store(store_id(12), &draft("hello again"))
-        .await
-        .unwrap();
-    assert!(sent.created);
-    assert_eq!(sent.message.session_id, session_id(6));
-    assert_eq!(
-        published_kinds(&published),
-        [
-            EventKind::SessionOpened,
-            EventKind::SessionOpened,
-            EventKind::NewMessage
-        ]
-    );
-}
-
-#[tokio::test]
-async fn a_store_message_that_never_finds_a_live_session_gives_contention() {
-    let mut m = mocks();
-    m.messages
-        .expect_append()
-        .times(MAX_ATTEMPTS)
-        .returning(|_, _| Ok(AppendOutcome::NoLiveSession));
-    m.sessions
-        .expect_open_for_store()
-        .times(MAX_ATTEMPTS)
-        .returning(|_, _, _| Ok(opened(5, false, vec![])));
-    let err = chat(m)
-        .send_as_store(store_id(12), &draft("hello"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ChatError::Contention));
-}
-
-#[tokio::test]
 async fn a_refused_store_message_is_not_retried() {
     let mut m = mocks();
     m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
         .times(1)
-        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+        .returning(|_, _, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
     let err = chat(m)
         .send_as_store(store_id(12), &draft("hello"))
         .await
@@ -1142,12 +1060,12 @@ async fn a_repeated_store_message_returns_the_first() {
     m.sessions.expect_open_for_store().never();
     m.messages
         .expect_append()
-        .withf(|msg, _| {
+        .withf(|msg, _, _| {
             live_session_of_12(msg)
                 && msg.client_message_id.as_ref().map(|c| c.as_str()) == Some("k")
         })
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(AppendOutcome::Duplicate(message(
                 123,
                 5,
@@ -1175,7 +1093,7 @@ async fn an_admin_message_to_a_missing_session_is_not_found() {
     m.messages
         .expect_append()
         .times(1)
-        .returning(|_, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
+        .returning(|_, _, _| Ok(AppendOutcome::Refused(TransitionError::NotYours)));
     let err = chat(m)
         .send_as_admin(admin_id(2), session_id(99), &draft("hello"))
         .await

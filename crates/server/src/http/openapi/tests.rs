@@ -214,7 +214,7 @@ fn every_error_code_is_documented() {
         ApiError::Chat(ChatError::AlreadyClaimed),
         ApiError::Chat(ChatError::SessionClosed),
         ApiError::Chat(ChatError::NotClaimed),
-        ApiError::Chat(ChatError::Contention),
+        ApiError::Chat(ChatError::Repository(RepositoryError::unavailable("x"))),
         ApiError::Chat(ChatError::Repository(RepositoryError::internal("x"))),
         ApiError::Chat(ChatError::Repository(RepositoryError::Duplicate("email"))),
     ];
