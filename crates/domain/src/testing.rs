@@ -1,6 +1,8 @@
 //! Fixtures and mock ports for the domain's unit tests, and for services that reuse the domain
 //! (feature `mocks`).
 
+pub mod memory;
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
