@@ -16,6 +16,7 @@ use futures_util::SinkExt;
 use reqwest::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::charts::{self, Chart};
 use crate::report::{Figure, Goal};
 use crate::server::Proc;
 use crate::{db, http, ws, Bench};
@@ -312,6 +313,16 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     .await?;
     let reference_rss = reference.rss_kib()?;
     reference.stop();
+    #[allow(clippy::cast_precision_loss)]
+    let ramp_points = |steps: &[Step]| -> Vec<(f64, f64)> {
+        steps.iter().map(|s| (s.rate as f64, s.per_sec)).collect()
+    };
+    charts::keep(Chart::FanOut, "chat-server", ramp_points(&service_steps));
+    charts::keep(
+        Chart::FanOut,
+        "broadcast server (reference)",
+        ramp_points(&reference_steps),
+    );
     let of = format!("broadcast server, {}", describe(&reference_steps, sockets));
     let metric = format!(
         "deliveries/s, 100% delivered, {frame_bytes}-byte frames, {}",

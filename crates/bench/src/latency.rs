@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use crate::charts::{self, Chart};
 use crate::report::{Figure, Goal};
 use crate::server::Proc;
 use crate::sql::EventRow;
@@ -315,6 +316,37 @@ async fn references(b: &Bench, db: &tokio_postgres::Client) -> anyhow::Result<Ve
 fn figures(scenario: u8, phases: &[Phase], refs: &[Reference], duplicates: u64) -> Vec<Figure> {
     let name = prefix(scenario);
     let of = "the send's SQL alone, same schedule, 16 connections";
+    #[allow(clippy::cast_precision_loss)]
+    let p99s = |points: Vec<(u64, f64)>| -> Vec<(f64, f64)> {
+        points
+            .into_iter()
+            .map(|(rate, ms)| (rate as f64, ms))
+            .collect()
+    };
+    charts::keep(
+        Chart::Latency,
+        if scenario == 7 {
+            "chat-server, two instances"
+        } else {
+            "chat-server, one instance"
+        },
+        p99s(
+            phases
+                .iter()
+                .map(|p| (p.rate, p.latencies.quantile_ms(0.99)))
+                .collect(),
+        ),
+    );
+    // Scenario 7 shares scenario 2's reference: the picture draws it once.
+    charts::keep(
+        Chart::Latency,
+        "the send's SQL alone",
+        p99s(
+            refs.iter()
+                .map(|r| (r.rate, r.latencies.quantile_ms(0.99)))
+                .collect(),
+        ),
+    );
     let mut out = Vec::new();
     for p in phases {
         let reference = refs.iter().find(|r| r.rate == p.rate);

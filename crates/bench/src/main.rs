@@ -7,6 +7,7 @@
 //! It prints a markdown table and writes `report.md` and `report.json` (see `docs/benchmarks.md`).
 
 mod broadcast;
+mod charts;
 mod claims;
 mod db;
 mod fanout;
@@ -469,13 +470,16 @@ fn main() -> ExitCode {
         }
         Some(Ok(report)) => {
             println!("\n{}", report.markdown());
-            match report.write(&out) {
-                Ok(()) => {
+            match report.write(&out).and_then(|()| charts::draw(&out)) {
+                Ok(pictures) => {
                     println!(
                         "chat-bench: wrote {} and {}",
                         out.join("report.md").display(),
                         out.join("report.json").display()
                     );
+                    for picture in pictures {
+                        println!("chat-bench: drew {}", picture.display());
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
