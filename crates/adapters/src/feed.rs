@@ -12,7 +12,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
 use crate::db::{db_error, pg_notify};
-use crate::relay::{TypingNotice, TYPING_CHANNEL};
+use crate::listen::TYPING_CHANNEL;
+use crate::relay::TypingNotice;
 use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
 use crate::{EncodeData, Postgres};

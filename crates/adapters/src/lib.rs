@@ -8,6 +8,7 @@ mod directory;
 mod feed;
 mod files;
 pub mod hub;
+mod listen;
 mod messages;
 pub mod migrations;
 pub mod relay;

@@ -22,47 +22,22 @@ use chat_domain::ids::{AdminId, SessionId, StoreId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Notification, Row, Statement};
 
 use crate::hub::Hub;
+use crate::listen::{
+    connect, Announcement, Backoff, RelayError, APPLICATION_NAME, EVENTS_CHANNEL,
+    REVOCATIONS_CHANNEL, TYPING_CHANNEL,
+};
 use crate::rows::EventRow;
-use crate::sequencer::Announcement;
 use crate::token_cache::TokenCache;
 use crate::tokens::parse_revocation_note;
 
-/// The channel of event announcements.
-pub const EVENTS_CHANNEL: &str = "chat_events";
-/// The channel of typing notices.
-pub const TYPING_CHANNEL: &str = "chat_typing";
-/// The channel of revoked token hashes.
-pub const REVOCATIONS_CHANNEL: &str = crate::tokens::REVOCATIONS_CHANNEL;
-
 const FETCH_BATCH: i64 = 1000;
-
-/// The `application_name` of relay connections, by which a revocation finds the relays it
-/// waits for.
-pub(crate) const APPLICATION_NAME: &str = "chat-relay";
 
 /// The columns of a numbered event, in the order [`events_from_rows`] reads them.
 const EVENT_COLUMNS: &str =
     "event_id, kind, data, all_admins, admin_ids, store_id, created, carries_message, carries_to";
-
-/// Connects a dedicated connection to the database at `url`, named `application_name` in
-/// `pg_stat_activity`, so that operators (and tests) can tell it apart.
-pub(crate) async fn connect(
-    url: &str,
-    application_name: &str,
-) -> Result<
-    (
-        Client,
-        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-    ),
-    tokio_postgres::Error,
-> {
-    let mut config: tokio_postgres::Config = url.parse()?;
-    config.application_name(application_name);
-    config.connect(NoTls).await
-}
 
 /// A typing notice as announced between instances: who sees it, and what it says.
 #[derive(Debug, serde::Serialize, Deserialize)]
@@ -108,44 +83,6 @@ impl TypingNotice {
             store: self.store.and_then(|s| StoreId::parse(s).ok()),
         };
         Some((audience, typing))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RelayError {
-    #[error(transparent)]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("malformed event: {0}")]
-    Malformed(String),
-    #[error("the connection closed")]
-    Closed,
-}
-
-/// The wait between reconnections of a dedicated connection: from 50 ms, doubling up to
-/// `max`, back to 50 ms after a connection that ended cleanly.
-pub(crate) struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(50);
-
-    pub(crate) fn up_to(max: Duration) -> Self {
-        Self {
-            next: Self::FIRST,
-            max,
-        }
-    }
-
-    /// Waits after a connection ended, with `result`; logs a failure as `what`.
-    pub(crate) async fn after(&mut self, what: &str, result: Result<(), RelayError>) {
-        match result {
-            Ok(()) => self.next = Self::FIRST,
-            Err(err) => tracing::warn!(%err, "{what} connection lost; reconnecting"),
-        }
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(self.max);
     }
 }
 

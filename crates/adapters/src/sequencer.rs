@@ -9,7 +9,7 @@
 //!
 //! The leader numbers what is committed and still unnumbered, in insertion order, in one
 //! statement per batch (its own transaction, one round trip) that also announces the batch
-//! on [`crate::relay::EVENTS_CHANNEL`]. Ids continue from the highest given (read when it
+//! on [`EVENTS_CHANNEL`]. Ids continue from the highest given (read when it
 //! takes over), so they grow by one, without gaps, and a reader sees a prefix of them. Insertion order keeps each session's events in
 //! commit order: a writer inserts its events while it holds the row lock of the session it
 //! changes, so a later change of that session inserts after the earlier one committed.
@@ -27,11 +27,10 @@ use std::time::Duration;
 use chat_domain::events::DomainEvent;
 use chat_domain::ports::Notifier;
 use futures_util::StreamExt;
-use serde::Deserialize;
 use tokio::sync::{oneshot, Notify};
 use tokio_postgres::{AsyncMessage, Client};
 
-use crate::relay::{Backoff, RelayError, EVENTS_CHANNEL};
+use crate::listen::{connect, Backoff, RelayError, EVENTS_CHANNEL};
 
 /// The channel on which instances that do not number tell the leader that events committed.
 pub const COMMITS_CHANNEL: &str = "chat_commits";
@@ -62,17 +61,6 @@ const NUMBER: &str = "SELECT number_events($1, $2, $3)";
 const HIGHEST: &str = "\
 SELECT greatest(coalesce((SELECT max(event_id) FROM events), 0),
                 (SELECT pruned_through FROM event_retention))";
-
-/// An announcement on [`EVENTS_CHANNEL`]: the batch `first..=last` is numbered. It carries no
-/// events: the relays read them from the table. PostgreSQL keeps every notification until the
-/// slowest listener has read it, in one queue for the whole server; a few bytes a batch keep a
-/// listener that falls behind from filling it. Written by the database function that numbers,
-/// as `{"first": …, "last": …}`; a relay needs only `last`, for it reads every event after
-/// what it has.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Announcement {
-    pub last: i64,
-}
 
 /// Commits of this instance, heard by its sequencer: the [`Notifier`] of the service. Cheap to
 /// clone.
@@ -142,7 +130,7 @@ async fn session(
     status: &SequencerStatus,
     stall: Duration,
 ) -> Result<(), RelayError> {
-    let (client, mut connection) = crate::relay::connect(url, "chat-sequencer").await?;
+    let (client, mut connection) = connect(url, "chat-sequencer").await?;
     let remote = Arc::new(Notify::new());
     let (lost_tx, mut lost) = oneshot::channel::<()>();
     let heard = remote.clone();
@@ -270,18 +258,5 @@ async fn lead(
             () = tokio::time::sleep(BACKSTOP) => {}
             _ = &mut *lost => return Err(RelayError::Closed),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_announcement_as_the_database_writes_it_is_read() {
-        // `json_build_object` puts spaces around the colons.
-        let announcement: Announcement =
-            serde_json::from_str(r#"{"first" : 1, "last" : 1000000000}"#).unwrap();
-        assert_eq!(announcement.last, 1_000_000_000);
     }
 }

@@ -12,6 +12,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 
 use crate::db::{db_error, pg_notify};
+use crate::listen::REVOCATIONS_CHANNEL;
 use crate::schema::tokens;
 use crate::Postgres;
 
@@ -21,9 +22,6 @@ use crate::Postgres;
 pub fn token_hash(token: &Token) -> Vec<u8> {
     Sha256::digest(token.expose().as_bytes()).to_vec()
 }
-
-/// The channel on which revoked token hashes are announced, as `<number>:<hex hash>`.
-pub(crate) const REVOCATIONS_CHANNEL: &str = "chat_revocations";
 
 /// How long a revocation waits for every instance to apply it before it is answered anyway
 /// (an instance that is frozen, not gone, cannot answer).
@@ -183,7 +181,7 @@ impl Postgres {
                          WHERE a.datname = current_database() AND a.application_name = $1 \
                          AND COALESCE(l.revocations_applied, 0) < $2",
                     )
-                    .bind::<diesel::sql_types::Text, _>(crate::relay::APPLICATION_NAME)
+                    .bind::<diesel::sql_types::Text, _>(crate::listen::APPLICATION_NAME)
                     .bind::<diesel::sql_types::BigInt, _>(number)
                     .get_result::<Behind>(conn)
                     .map_err(db_error)
