@@ -6,7 +6,7 @@ use chat_domain::Principal;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 /// The support chat service and its management tool.

@@ -8,7 +8,7 @@ use chat_domain::ids::StoreId;
 use chat_domain::usecases::{Draft, NewStore};
 use chat_domain::Principal;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The demo admin's address, by which a later run finds it.
 const DEMO_ADMIN_EMAIL: &str = "admin@example.com";

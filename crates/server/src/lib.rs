@@ -5,13 +5,15 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod pages;
 pub mod realtime;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod wire;
 
-pub use app::AppState;
 pub use settings::Settings;
 pub use startup::Application;
+pub use state::AppState;

@@ -8,7 +8,22 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::app::AppState;
+use chat_adapters::{Database, DeliveryStats, Hub, RelayStatus, SequencerStatus};
+
+/// The live parts of an instance that a scrape reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    /// The hub: its sockets and deliveries.
+    pub hub: &'a Hub,
+    /// The connection pool and its errors.
+    pub database: &'a Database,
+    /// Whether this instance numbers events.
+    pub sequencer: &'a SequencerStatus,
+    /// The relay, and how full PostgreSQL's notification queue is.
+    pub relay: &'a RelayStatus,
+    /// This instance's webhook deliveries.
+    pub webhooks: &'a DeliveryStats,
+}
 
 /// The service's metrics. One per process, held by the application state.
 #[derive(Debug, Clone)]
@@ -228,8 +243,8 @@ impl Metrics {
     /// Reads the live parts and renders everything in the Prometheus text format, with how
     /// far each webhook endpoint is behind (`webhook_lag`: endpoint id, events).
     #[must_use]
-    pub fn render(&self, state: &AppState, webhook_lag: &[(i64, i64)]) -> String {
-        let hooks = &state.webhook_stats;
+    pub fn render(&self, state: Parts<'_>, webhook_lag: &[(i64, i64)]) -> String {
+        let hooks = state.webhooks;
         catch_up(
             &self.webhook_attempts,
             hooks.attempts.load(Ordering::Relaxed),
@@ -258,7 +273,7 @@ impl Metrics {
         let stats = state.hub.stats();
         catch_up(&self.delivered, stats.delivered.load(Ordering::Relaxed));
         catch_up(&self.too_slow, stats.too_slow.load(Ordering::Relaxed));
-        let database = state.postgres.database();
+        let database = state.database;
         catch_up(&self.db_errors, database.error_count());
         let (open, idle) = database.state();
         self.pool

@@ -77,7 +77,7 @@ store token (kept for the tab), or open `/chat/#token=<token>`.",
     responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
 )]
 #[get("/")]
-pub async fn chat(state: web::Data<crate::app::AppState>) -> HttpResponse {
+pub async fn chat(state: web::Data<crate::state::AppState>) -> HttpResponse {
     let http = &state.settings.http;
     // Origins were checked at start: a valid header.
     let csp = HeaderValue::from_str(&chat_policy(&http.embed_origins, &http.image_origins))

@@ -7,8 +7,8 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use chat_adapters::{Relay, Sequencer};
 
-use crate::app::AppState;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// A built, bound, not yet running service.
 pub struct Application {

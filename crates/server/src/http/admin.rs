@@ -16,7 +16,7 @@ use super::openapi::{
     AuthErrors, BodyErrors, InvalidRequest, NotClaimedOrClosed, NotFoundSession, ServerErrors,
 };
 use super::sent_response;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{path_id, AdminCaller, JsonBody};
 use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, ServerErrors};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

@@ -25,7 +25,7 @@ use actix_web::ResponseError;
 use futures_util::Stream;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The body of a request, failing once its deadline has passed.
 struct Deadline {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The default and the largest page of a list.
 pub const DEFAULT_LIMIT: u32 = 100;

@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminCaller, StoreCaller};
 use super::openapi::{AuthErrors, ServerErrors};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpResponse};
 
 use super::error::{error_response, ErrorCode};
 use super::openapi::UnavailableResponse;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire::Health;
 
 /// The process is up and serving.

@@ -32,7 +32,7 @@ use actix_web::{get, web, App, HttpResponse, HttpServer};
 use chat_domain::usecases::Sent;
 
 use self::error::{error_response, ApiError, ErrorCode};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 /// 201 with a new message, 200 with the one a repeated `client_message_id` created first.
@@ -81,7 +81,16 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let lag = state.postgres.webhook_lag().await.unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state, &lag))
+        .body(state.metrics.render(
+            crate::metrics::Parts {
+                hub: &state.hub,
+                database: state.postgres.database(),
+                sequencer: &state.sequencer,
+                relay: &state.relay,
+                webhooks: &state.webhook_stats,
+            },
+            &lag,
+        ))
 }
 
 /// CORS for browser clients, from the configured origins (none: same-origin only).

@@ -10,7 +10,7 @@ use actix_web::web;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Middleware: wraps each request in a span and counts it.
 pub async fn observe(

@@ -14,8 +14,8 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{path_id, ApiKeyCaller, JsonBody, ThreadQuery};
 use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, ServerErrors};
-use crate::app::AppState;
 use crate::settings::Settings;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

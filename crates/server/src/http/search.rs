@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use super::error::ApiError;
 use super::extract::{AdminCaller, SearchQuery};
 use super::openapi::{AuthErrors, InvalidRequest, ServerErrors};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 #[utoipa::path(

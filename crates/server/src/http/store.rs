@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{path_id, JsonBody, PageQuery, ReadBody, StoreCaller, ThreadQuery};
 use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, NotFoundSession, ServerErrors};
 use super::sent_response;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

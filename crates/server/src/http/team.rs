@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{integral, path_id, AdminCaller, ApiKeyCaller, JsonBody, StoreCaller};
 use super::openapi::{AuthErrors, BodyErrors, ServerErrors};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

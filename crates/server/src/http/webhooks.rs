@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{path_id, ApiKeyCaller, JsonBody};
 use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, ServerErrors};
 use super::public::{invalid_page, numbered_page, Links};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;

@@ -14,7 +14,7 @@ use chat_domain::ChatError;
 use futures_util::StreamExt;
 
 use super::guard::Verdict;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::wire::{self, ClientFrame, ServerFrame, ServerFrameType};
 
 /// How long a closing connection waits for the client's close frame.

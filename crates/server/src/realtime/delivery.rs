@@ -14,7 +14,7 @@ use chat_domain::ids::MessageId;
 use chat_domain::model::Participant;
 use tokio::sync::Notify;
 
-use crate::app::Live;
+use crate::live::Live;
 use chat_domain::usecases::Chat;
 
 /// How long reports are gathered before they are written.

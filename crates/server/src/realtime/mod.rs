@@ -1,9 +1,9 @@
 //! The admin and store WebSockets.
 
 mod connection;
-mod delivery;
+pub(crate) mod delivery;
 pub mod guard;
-mod presence;
+pub(crate) mod presence;
 
 use actix_web::{get, web, FromRequest, HttpRequest, HttpResponse};
 use chat_domain::ids::EventId;
@@ -15,13 +15,13 @@ use utoipa::IntoParams;
 
 pub use self::delivery::Deliveries;
 pub use self::presence::{Console, Consoles};
-use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::header_token;
 use crate::http::openapi::{
     ForbiddenResponse, InternalResponse, InvalidRequestResponse, UnauthorizedResponse,
     UnavailableResponse, WS_DESCRIPTION,
 };
+use crate::state::AppState;
 
 /// The query of a WebSocket; `since` is parsed by hand so that its error names it.
 #[derive(Debug, Deserialize, IntoParams)]

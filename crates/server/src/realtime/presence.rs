@@ -9,7 +9,7 @@ use std::time::Duration;
 use chat_domain::ids::AdminId;
 use chat_domain::usecases::Team;
 
-use crate::app::Live;
+use crate::live::Live;
 
 /// The consoles of each admin on this instance.
 #[derive(Clone)]
