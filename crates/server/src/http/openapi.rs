@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document of the service, served at `GET /openapi.json`.
 //!
-//! It is generated from the code, in one pass over the route table ([`super::routes`]):
+//! It is generated from the code, in one pass over the route table
+//! ([`super::routes::json`]):
 //! every handler carries its `#[utoipa::path]` (parameters, body, responses) beside the
 //! actix-web attribute that routes it, and its request and response types are the ones it
 //! reads and writes ([`crate::wire`]). What this module adds is what belongs to no handler:
@@ -8,17 +9,13 @@
 //! the WebSockets.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use actix_web::http::header::ContentType;
-use actix_web::{get, HttpResponse};
 use serde_json::{json, Value};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
-use utoipa_actix_web::AppExt;
 
 use super::error::ErrorBody;
 use crate::wire;
@@ -74,30 +71,10 @@ requests that open them; their frames are the schemas `ServerFrame` and `ClientF
 )]
 pub struct ApiDoc;
 
-/// The document: [`ApiDoc`] and every route of the route table, as JSON text, built once.
-#[must_use]
-pub fn json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        let (_, api) = actix_web::App::new()
-            .into_utoipa_app()
-            .openapi(ApiDoc::openapi())
-            .configure(super::routes::table)
-            .split_for_parts();
-        let mut doc = serde_json::to_value(api).expect("the OpenAPI document serializes");
-        for body in ["AdminSendBody", "StoreSendBody"] {
-            if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{body}")) {
-                add_send_rules(schema);
-            }
-        }
-        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
-    })
-}
-
 /// The rules of a send that bind its fields together, which utoipa's derive cannot say: a
 /// message needs content (some text that is not only white space) or an attachment, and an
 /// attachment is a URL and a type together (each empty, or absent, or null, means none).
-fn add_send_rules(schema: &mut Value) {
+pub(super) fn add_send_rules(schema: &mut Value) {
     let given = |field: &str| {
         json!({
             "required": [field],
@@ -112,21 +89,6 @@ fn add_send_rules(schema: &mut Value) {
     if let Some(object) = schema.as_object_mut() {
         object.insert("allOf".to_owned(), rules);
     }
-}
-
-/// `GET /openapi.json`: this document.
-#[utoipa::path(
-    summary = "This OpenAPI document",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The OpenAPI 3.1 document of the service.", content_type = "application/json"),
-    ),
-)]
-#[get("/openapi.json")]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(ContentType::json())
-        .body(json())
 }
 
 // ---- Security ----

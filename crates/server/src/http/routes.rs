@@ -3,22 +3,61 @@
 //! Every route is a handler with its actix-web attribute (method and path) and its
 //! `#[utoipa::path]` (what it takes and answers), registered here through utoipa-actix-web:
 //! the same walk over this table serves the routes and writes the OpenAPI document
-//! ([`super::openapi::json`]), so no route can exist undocumented. What guards a group of
+//! ([`json`]), so no route can exist undocumented. What guards a group of
 //! routes (authentication, the trailing slash) is attached to its scope here; what guards
 //! one route (the send rate limit) is in its attribute.
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
-use actix_web::web;
+use std::sync::OnceLock;
+
+use actix_web::http::header::ContentType;
+use actix_web::{get, web, HttpResponse};
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
+use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{scope, OpenApiFactory};
+use utoipa_actix_web::{scope, AppExt, OpenApiFactory};
 
 use super::extract::authenticate;
 use super::{admin, allow, canned, files, health, openapi, public, search, store, team, webhooks};
 use crate::{pages, realtime};
+
+/// The OpenAPI document: [`openapi::ApiDoc`] and every route of the route table, as JSON text, built once.
+#[must_use]
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let (_, api) = actix_web::App::new()
+            .into_utoipa_app()
+            .openapi(openapi::ApiDoc::openapi())
+            .configure(table)
+            .split_for_parts();
+        let mut doc = serde_json::to_value(api).expect("the OpenAPI document serializes");
+        for body in ["AdminSendBody", "StoreSendBody"] {
+            if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{body}")) {
+                openapi::add_send_rules(schema);
+            }
+        }
+        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
+    })
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    summary = "This OpenAPI document",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of the service.", content_type = "application/json"),
+    ),
+)]
+#[get("/openapi.json")]
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(json())
+}
 
 /// Every route of the service.
 pub fn table(cfg: &mut ServiceConfig) {
@@ -27,7 +66,7 @@ pub fn table(cfg: &mut ServiceConfig) {
     cfg.service(Resource::of(health::healthz))
         .service(Resource::of(health::readyz))
         .service(Resource::of(super::metrics))
-        .service(Resource::of(openapi::document))
+        .service(Resource::of(document))
         .service(
             scope("/console")
                 .wrap(slash())

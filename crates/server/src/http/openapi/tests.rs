@@ -10,6 +10,7 @@ use chat_domain::{ChatError, RepositoryError, ValidationError};
 
 use super::*;
 use crate::http::error::ApiError;
+use crate::http::routes::{self, json};
 
 fn document() -> Value {
     serde_json::from_str(json()).expect("the document is JSON")
@@ -231,7 +232,7 @@ fn every_error_code_is_documented() {
 
 #[actix_web::test]
 async fn the_document_is_served_as_json() {
-    let app = actix_web::test::init_service(actix_web::App::new().service(super::document)).await;
+    let app = actix_web::test::init_service(actix_web::App::new().service(routes::document)).await;
     let request = actix_web::test::TestRequest::get()
         .uri("/openapi.json")
         .to_request();
@@ -251,7 +252,7 @@ async fn the_document_is_served_as_json() {
 #[test]
 fn the_document_matches_its_snapshot() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
-    let served = format!("{}\n", super::json());
+    let served = format!("{}\n", json());
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &served).expect("write the snapshot");
         return;
