@@ -4,8 +4,6 @@ use std::error::Error as StdError;
 
 use thiserror::Error;
 
-use crate::session::TransitionError;
-
 /// Input that breaks a rule of the domain, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {message}")]
@@ -105,23 +103,4 @@ pub enum ChatError {
     /// A port failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
-}
-
-impl From<TransitionError> for ChatError {
-    fn from(err: TransitionError) -> Self {
-        match err {
-            TransitionError::AlreadyClaimed => Self::AlreadyClaimed,
-            TransitionError::Closed => Self::SessionClosed,
-            TransitionError::NotClaimed => Self::NotClaimed,
-            TransitionError::ClaimedByOther => {
-                Self::Forbidden("session is claimed by another admin")
-            }
-            TransitionError::SameAdmin => Self::Invalid(ValidationError::new(
-                "admin_id",
-                "the session is already yours; pick another admin",
-            )),
-            TransitionError::NotYours => Self::NotFound("session"),
-            TransitionError::AtCapacity => Self::AtCapacity,
-        }
-    }
 }

@@ -270,7 +270,7 @@ pub enum DomainEvent {
         /// The admin.
         admin_id: AdminId,
         /// Their presence now.
-        status: crate::team::Presence,
+        status: crate::values::Presence,
     },
 }
 

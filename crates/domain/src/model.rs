@@ -91,7 +91,7 @@ pub struct AdminProfile {
     /// Contact address, unique among admins.
     pub email: Email,
     /// How many claimed sessions they may hold.
-    pub max_sessions: crate::team::Capacity,
+    pub max_sessions: crate::values::Capacity,
 }
 
 /// One side of a conversation, acting on it.
@@ -634,4 +634,16 @@ mod tests {
             1
         );
     }
+}
+
+/// An admin with the sessions they hold now and the most they may hold: what a claim, a
+/// transfer or an assignment decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    /// The admin.
+    pub admin: Admin,
+    /// Their claimed sessions.
+    pub active_sessions: i64,
+    /// Their capacity.
+    pub max_sessions: crate::values::Capacity,
 }

@@ -17,13 +17,13 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use crate::error::{ChatError, ValidationError};
 use crate::events::{Audience, DisconnectReason, DomainEvent};
 use crate::ids::{AdminId, MessageId, SessionId, StoreId};
 use crate::model::{
-    Message, MessageBody, MessageStatus, Participant, Sender, Session, SessionDetails,
+    Load, Message, MessageBody, MessageStatus, Participant, Sender, Session, SessionDetails,
     SessionStatus,
 };
-use crate::team::Load;
 use crate::values::ClientMessageId;
 
 /// Why a transition or an access is refused.
@@ -50,6 +50,25 @@ pub enum TransitionError {
     /// The admin who would take the session holds as many as they may.
     #[error("the admin holds as many sessions as they may")]
     AtCapacity,
+}
+
+impl From<TransitionError> for ChatError {
+    fn from(err: TransitionError) -> Self {
+        match err {
+            TransitionError::AlreadyClaimed => Self::AlreadyClaimed,
+            TransitionError::Closed => Self::SessionClosed,
+            TransitionError::NotClaimed => Self::NotClaimed,
+            TransitionError::ClaimedByOther => {
+                Self::Forbidden("session is claimed by another admin")
+            }
+            TransitionError::SameAdmin => Self::Invalid(ValidationError::new(
+                "admin_id",
+                "the session is already yours; pick another admin",
+            )),
+            TransitionError::NotYours => Self::NotFound("session"),
+            TransitionError::AtCapacity => Self::AtCapacity,
+        }
+    }
 }
 
 /// The part of a session that transitions change and compare.

@@ -588,3 +588,88 @@ mod tests {
         assert!(StoreKey::parse("short").is_err());
     }
 }
+
+/// Whether an admin answers now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    /// A console of theirs is connected and they have not said they are away.
+    Online,
+    /// A console of theirs is connected, and they said they are away.
+    Away,
+    /// No console of theirs has been connected for the grace period.
+    Offline,
+}
+
+impl Presence {
+    /// The name used on the wire and in storage.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+
+    /// # Errors
+    /// A [`ValidationError`] for `status` unless `raw` is `online`, `away` or `offline`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "online" => Ok(Self::Online),
+            "away" => Ok(Self::Away),
+            "offline" => Ok(Self::Offline),
+            _ => Err(ValidationError::new(
+                "status",
+                "must be one of online, away, offline",
+            )),
+        }
+    }
+
+    /// The presence of an admin with a console connected (`connected`) or not, who said they
+    /// are away (`away`) or not.
+    #[must_use]
+    pub const fn of(connected: bool, away: bool) -> Self {
+        match (connected, away) {
+            (false, _) => Self::Offline,
+            (true, true) => Self::Away,
+            (true, false) => Self::Online,
+        }
+    }
+}
+
+/// How many claimed sessions an admin may hold at once; 0 means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capacity(u32);
+
+impl Capacity {
+    /// The largest capacity that can be set.
+    pub const MAX: u32 = 10_000;
+
+    /// # Errors
+    /// A [`ValidationError`] for `max_sessions` when `raw` is negative or above
+    /// [`Capacity::MAX`].
+    pub fn parse(raw: i64) -> Result<Self, ValidationError> {
+        u32::try_from(raw)
+            .ok()
+            .filter(|n| *n <= Self::MAX)
+            .map(Self)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "max_sessions",
+                    format!("must be between 0 (no limit) and {}", Self::MAX),
+                )
+            })
+    }
+
+    /// The number (0: no limit).
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// How many more sessions fit beside `active` ones; `None` when there is no limit.
+    #[must_use]
+    pub fn room(self, active: i64) -> Option<i64> {
+        (self.0 != 0).then(|| (i64::from(self.0) - active).max(0))
+    }
+}
