@@ -9,13 +9,12 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
-    integral, path_id, required, AdminCaller, JsonBody, MySessionsQuery, PageQuery, ReadBody,
-    ThreadQuery,
+    integral, required, AdminCaller, JsonBody, MySessionsQuery, PageQuery, ReadBody, ThreadQuery,
 };
 use super::openapi::{
     AuthErrors, BodyErrors, InvalidRequest, NotClaimedOrClosed, NotFoundSession, ServerErrors,
 };
-use super::sent_response;
+use super::sides::{self, Outbox};
 use crate::state::AppState;
 use crate::wire;
 
@@ -169,12 +168,7 @@ pub(super) async fn session(
     id: web::Path<String>,
     query: web::Query<ThreadQuery>,
 ) -> Result {
-    let id = path_id("session_id", &id, SessionId::parse)?;
-    let thread = state
-        .chat
-        .session(Participant::Admin(admin), id, query.cursor()?)
-        .await?;
-    Ok(HttpResponse::Ok().json(wire::SessionThread::from(&thread)))
+    sides::session(&state, Participant::Admin(admin), &id, &query).await
 }
 
 #[utoipa::path(
@@ -305,12 +299,7 @@ pub(super) async fn mark_read(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ReadBody>,
 ) -> Result {
-    let (id, up_to) = body.parse()?;
-    let mark = state
-        .chat
-        .mark_read(Participant::Admin(admin), id, up_to)
-        .await?;
-    Ok(HttpResponse::Ok().json(wire::ReadMark::from(mark)))
+    sides::mark_read(&state, Participant::Admin(admin), &body).await
 }
 
 #[utoipa::path(
@@ -342,17 +331,5 @@ pub(super) async fn send(
         client_message_id: body.client_message_id,
         private: body.private.unwrap_or(false),
     };
-    let upload = state
-        .files
-        .own_upload(Participant::Admin(admin), draft.attachment_url.as_deref())
-        .await?;
-    let sent = state.chat.send_as_admin(admin, id, &draft).await?;
-    if let Some(key) = upload {
-        // Its readers are the message's from now on.
-        state
-            .files
-            .attach(&key, sent.message.session_id, sent.message.private)
-            .await?;
-    }
-    Ok(sent_response(&sent))
+    sides::send(&state, Outbox::Admin(admin, id), draft).await
 }

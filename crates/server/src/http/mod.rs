@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod public;
 pub mod routes;
 pub mod search;
+mod sides;
 pub mod store;
 pub mod team;
 pub mod webhooks;
@@ -29,21 +30,9 @@ use actix_web::middleware::{
     from_fn, ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash,
 };
 use actix_web::{get, web, App, HttpResponse, HttpServer};
-use chat_domain::usecases::Sent;
 
 use self::error::{error_response, ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::wire;
-
-/// 201 with a new message, 200 with the one a repeated `client_message_id` created first.
-pub fn sent_response(sent: &Sent) -> HttpResponse {
-    let message = wire::Message::from(&sent.message);
-    if sent.created {
-        HttpResponse::Created().json(message)
-    } else {
-        HttpResponse::Ok().json(message)
-    }
-}
 
 /// What a resource answers to a method it does not serve: 405 with `Allow`, the methods it
 /// does serve (RFC 9110), and the API's error body. The route table gives every resource one.

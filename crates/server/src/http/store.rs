@@ -2,15 +2,14 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::{get, post, web, HttpResponse};
-use chat_domain::ids::SessionId;
 use chat_domain::model::Participant;
 use chat_domain::usecases::Draft;
 use serde::Deserialize;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{path_id, JsonBody, PageQuery, ReadBody, StoreCaller, ThreadQuery};
+use super::extract::{JsonBody, PageQuery, ReadBody, StoreCaller, ThreadQuery};
 use super::openapi::{AuthErrors, BodyErrors, InvalidRequest, NotFoundSession, ServerErrors};
-use super::sent_response;
+use super::sides::{self, Outbox};
 use crate::state::AppState;
 use crate::wire;
 
@@ -130,12 +129,7 @@ pub(super) async fn session(
     id: web::Path<String>,
     query: web::Query<ThreadQuery>,
 ) -> Result {
-    let id = path_id("session_id", &id, SessionId::parse)?;
-    let thread = state
-        .chat
-        .session(Participant::Store(store), id, query.cursor()?)
-        .await?;
-    Ok(HttpResponse::Ok().json(wire::SessionThread::from(&thread)))
+    sides::session(&state, Participant::Store(store), &id, &query).await
 }
 
 #[utoipa::path(
@@ -177,12 +171,7 @@ pub(super) async fn mark_read(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ReadBody>,
 ) -> Result {
-    let (id, up_to) = body.parse()?;
-    let mark = state
-        .chat
-        .mark_read(Participant::Store(store), id, up_to)
-        .await?;
-    Ok(HttpResponse::Ok().json(wire::ReadMark::from(mark)))
+    sides::mark_read(&state, Participant::Store(store), &body).await
 }
 
 #[utoipa::path(
@@ -211,17 +200,5 @@ pub(super) async fn send(
         client_message_id: body.client_message_id,
         private: false,
     };
-    let upload = state
-        .files
-        .own_upload(Participant::Store(store), draft.attachment_url.as_deref())
-        .await?;
-    let sent = state.chat.send_as_store(store, &draft).await?;
-    if let Some(key) = upload {
-        // Its readers are the message's from now on.
-        state
-            .files
-            .attach(&key, sent.message.session_id, sent.message.private)
-            .await?;
-    }
-    Ok(sent_response(&sent))
+    sides::send(&state, Outbox::Store(store), draft).await
 }
