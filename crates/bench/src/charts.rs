@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::prelude::*;
 
 /// Which picture a series belongs to.
@@ -114,71 +115,62 @@ fn picture(
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(76);
-    let (x_desc, y_desc) = chart.axes();
-    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let axes = chart.axes();
     match chart {
         Chart::Latency => {
+            let y = ((y_min * 0.5).max(0.1)..y_max).log_scale();
             let mut ctx = builder
-                .build_cartesian_2d(0.0..x_max, ((y_min * 0.5).max(0.1)..y_max).log_scale())
+                .build_cartesian_2d(0.0..x_max, y)
                 .map_err(|e| e.to_string())?;
-            ctx.configure_mesh()
-                .x_desc(x_desc)
-                .y_desc(y_desc)
-                .draw()
-                .map_err(|e| e.to_string())?;
-            for (s, color) in series.iter().zip(colors.iter().cycle()) {
-                let color = *color;
-                ctx.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-                ctx.draw_series(PointSeries::of_element(
-                    s.points.clone(),
-                    3,
-                    color.filled(),
-                    &|c, size, style| Circle::new(c, size, style),
-                ))
-                .map_err(|e| e.to_string())?;
-            }
-            ctx.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            lines(&mut ctx, axes, series)?;
         }
         Chart::FanOut => {
             let mut ctx = builder
                 .build_cartesian_2d(0.0..x_max, 0.0..y_max)
                 .map_err(|e| e.to_string())?;
-            ctx.configure_mesh()
-                .x_desc(x_desc)
-                .y_desc(y_desc)
-                .draw()
-                .map_err(|e| e.to_string())?;
-            for (s, color) in series.iter().zip(colors.iter().cycle()) {
-                let color = *color;
-                ctx.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-                ctx.draw_series(PointSeries::of_element(
-                    s.points.clone(),
-                    3,
-                    color.filled(),
-                    &|c, size, style| Circle::new(c, size, style),
-                ))
-                .map_err(|e| e.to_string())?;
-            }
-            ctx.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            lines(&mut ctx, axes, series)?;
         }
     }
     root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The mesh with its axes' names, each series as a line with its points, and the legend.
+fn lines<'a, X, Y>(
+    ctx: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    (x_desc, y_desc): (&str, &str),
+    series: &[&Series],
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    ctx.configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (s, color) in series.iter().zip(colors.iter().cycle()) {
+        let color = *color;
+        ctx.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(s.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        ctx.draw_series(PointSeries::of_element(
+            s.points.clone(),
+            3,
+            color.filled(),
+            &|c, size, style| Circle::new(c, size, style),
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    ctx.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
