@@ -220,14 +220,7 @@ fn append(
         ))
         .execute(conn)?;
     }
-    let mut events = opened.clone().unwrap_or_default();
-    events.extend(change.events);
-    Ok(AppendOutcome::Created {
-        message,
-        session: Box::new(change.session),
-        events,
-        opened: opened.is_some(),
-    })
+    Ok(AppendOutcome::created(message, *change, opened))
 }
 
 /// Why a write's or a read mark's transaction is rolled back.

@@ -349,10 +349,7 @@ impl SessionRepository for Postgres {
         filter: MySessionsFilter,
         page: Page,
     ) -> Result<Listing<SessionDetails>, RepositoryError> {
-        let status = match filter {
-            MySessionsFilter::Claimed => SessionStatus::Claimed,
-            MySessionsFilter::Closed => SessionStatus::Closed,
-        };
+        let status = filter.status();
         self.db
             .run(move |conn| list(conn, Selection::Admin(admin, status), page))
             .await

@@ -413,6 +413,17 @@ pub enum MySessionsFilter {
     Closed,
 }
 
+impl MySessionsFilter {
+    /// The status of the sessions it keeps (with the admin as theirs).
+    #[must_use]
+    pub const fn status(self) -> SessionStatus {
+        match self {
+            Self::Claimed => SessionStatus::Claimed,
+            Self::Closed => SessionStatus::Closed,
+        }
+    }
+}
+
 /// A page of a list by number, as integrations ask for it: page `number` (from 1) of pages
 /// of `size` items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use crate::model::{
     MySessionsFilter, Page, Participant, Sender, SessionDetails, Store, StoreProfile,
 };
 use crate::principal::Principal;
-use crate::session::{Transition, TransitionError};
+use crate::session::{Change, Transition, TransitionError};
 use crate::team::{Availability, Candidate, Capacity, Load, Member, Presence};
 use crate::values::{Name, Token};
 
@@ -210,6 +210,23 @@ pub enum AppendOutcome {
     /// The session does not accept the author's message now (the reason), or does not exist
     /// ([`TransitionError::NotYours`]).
     Refused(TransitionError),
+}
+
+impl AppendOutcome {
+    /// A message stored with the change it made, in a session opened for it (with the events
+    /// of the opening, which come first) or not.
+    #[must_use]
+    pub fn created(message: Message, change: Change, opened: Option<Vec<DomainEvent>>) -> Self {
+        let is_new_session = opened.is_some();
+        let mut events = opened.unwrap_or_default();
+        events.extend(change.events);
+        Self::Created {
+            message,
+            session: Box::new(change.session),
+            events,
+            opened: is_new_session,
+        }
+    }
 }
 
 /// What [`MessageRepository::mark_read`] did.

@@ -234,10 +234,7 @@ impl SessionRepository for InMemory {
         filter: MySessionsFilter,
         page: Page,
     ) -> Result<Listing<SessionDetails>, RepositoryError> {
-        let status = match filter {
-            MySessionsFilter::Claimed => SessionStatus::Claimed,
-            MySessionsFilter::Closed => SessionStatus::Closed,
-        };
+        let status = filter.status();
         let mut mine: Vec<_> = (self.lock().sessions.values())
             .filter(|s| s.session.status == status && s.session.admin_id == Some(admin))
             .cloned()
@@ -346,14 +343,7 @@ impl MessageRepository for InMemory {
                 .sessions
                 .insert(change.session.session.id, change.session.clone());
         }
-        let mut events = opened.clone().unwrap_or_default();
-        events.extend(change.events);
-        Ok(AppendOutcome::Created {
-            message,
-            session: Box::new(change.session),
-            events,
-            opened: opened.is_some(),
-        })
+        Ok(AppendOutcome::created(message, *change, opened))
     }
 
     async fn page(
