@@ -16,8 +16,8 @@ use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::{BigInt, Bool, Int4, Nullable, Text};
-use std::sync::atomic::{AtomicBool, Ordering};
+use diesel::sql_types::{Array, BigInt, Bool, Int4, Nullable, Text, Timestamptz};
+use std::sync::atomic::Ordering;
 
 use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
@@ -158,6 +158,22 @@ struct MemberRow {
     active: i64,
 }
 
+/// Whether a routing pass may assign anything: a session waits and an online admin has room.
+const DUE: &str = "\
+SELECT EXISTS (SELECT 1 FROM sessions WHERE status = 'open')
+   AND EXISTS (SELECT 1 FROM admins a
+                WHERE a.presence = 'online'
+                  AND (a.max_sessions = 0
+                       OR a.max_sessions > (SELECT count(*) FROM sessions s
+                                             WHERE s.admin_id = a.id
+                                               AND s.status = 'claimed'))) AS due";
+
+#[derive(QueryableByName)]
+struct Due {
+    #[diesel(sql_type = Bool)]
+    due: bool,
+}
+
 #[derive(QueryableByName)]
 struct PositionRow {
     #[diesel(sql_type = Bool)]
@@ -171,14 +187,10 @@ fn assign_waiting(
     encode: crate::EncodeData,
     plan: Planner,
     now: DateTime<Utc>,
-    queued: &AtomicBool,
 ) -> Result<Vec<DomainEvent>, DieselError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<BigInt, _>(ROUTING_LOCK)
         .execute(conn)?;
-    // From here on this pass sees every change committed before now: a change committed
-    // from now on queues a pass of its own.
-    queued.store(false, Ordering::SeqCst);
     let online: Vec<(AdminRow, i32, Option<DateTime<Utc>>)> = admins::table
         .filter(admins::presence.eq(Presence::Online.as_str()))
         .order(admins::id)
@@ -240,23 +252,46 @@ fn assign_waiting(
         .collect::<Result<Vec<_>, _>>()
         .map_err(abort)?;
     let assignments = plan(candidates, &waiting, now);
+    if assignments.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Written in two statements however many there are: the sessions, then their admins.
+    let (mut ids, mut statuses, mut holders, mut ats) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut events = Vec::new();
     for claim in assignments {
         let after = claim.after_state();
-        diesel::update(sessions::table.find(claim.session_id.get()))
-            .set((
-                sessions::status.eq(after.status.as_str()),
-                sessions::admin_id.eq(after.admin_id.map(AdminId::get)),
-                sessions::updated.eq(claim.at()),
-            ))
-            .execute(conn)?;
-        if let Some(admin) = after.admin_id {
-            diesel::update(admins::table.find(admin.get()))
-                .set(admins::last_assigned.eq(claim.at()))
-                .execute(conn)?;
-        }
+        let Some(admin) = after.admin_id else {
+            continue;
+        };
+        ids.push(claim.session_id.get());
+        statuses.push(after.status.as_str());
+        holders.push(admin.get());
+        ats.push(claim.at());
         events.extend(claim.events);
     }
+    diesel::sql_query(
+        "UPDATE sessions s \
+            SET status = a.status, admin_id = a.admin, updated = a.at, queued_at = NULL \
+           FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[]) \
+                AS a(id, status, admin, at) \
+          WHERE s.id = a.id",
+    )
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&statuses)
+    .bind::<Array<BigInt>, _>(&holders)
+    .bind::<Array<Timestamptz>, _>(&ats)
+    .execute(conn)?;
+    diesel::sql_query(
+        "UPDATE admins d SET last_assigned = a.at \
+           FROM (SELECT admin, max(at) AS at \
+                   FROM unnest($1::bigint[], $2::timestamptz[]) AS u(admin, at) \
+                  GROUP BY admin) AS a \
+          WHERE d.id = a.admin",
+    )
+    .bind::<Array<BigInt>, _>(&holders)
+    .bind::<Array<Timestamptz>, _>(&ats)
+    .execute(conn)?;
     record(conn, encode, &events, now)?;
     Ok(events)
 }
@@ -440,7 +475,18 @@ impl TeamRepository for Postgres {
         let result = self
             .db
             .run(move |conn| {
-                conn.transaction(|conn| assign_waiting(conn, encode, plan, now, &queued))
+                // From here on this pass sees every change committed before now: a change
+                // committed from now on queues a pass of its own.
+                queued.store(false, Ordering::SeqCst);
+                // A look without a lock first: most changes leave nothing to route (no one
+                // waits, or no one has room), and a pass locks every online admin.
+                let due = diesel::sql_query(DUE)
+                    .get_result::<Due>(conn)
+                    .map_err(db_error)?;
+                if !due.due {
+                    return Ok(Vec::new());
+                }
+                conn.transaction(|conn| assign_waiting(conn, encode, plan, now))
                     .map_err(repository_error)
             })
             .await;
