@@ -447,26 +447,61 @@ impl Clock for SystemClock {
 }
 
 /// The set of adapters a service runs on, so that use cases take one type parameter.
+///
+/// A port a service does not use may be `()`: each use case asks only for the ports it calls
+/// ([`TeamPorts`], [`ChatPorts`], [`AccessPorts`], [`ReadPorts`]), and the compiler says which
+/// one is missing. A service that keeps conversations but no directory of its own sets
+/// `type Directory = ();` and `type Tokens = ();`.
 pub trait Ports: Send + Sync + 'static {
-    /// Sessions.
-    type Sessions: SessionRepository;
-    /// Messages.
-    type Messages: MessageRepository;
-    /// Stores, admins, API keys.
-    type Directory: DirectoryRepository;
-    /// Tokens.
-    type Tokens: TokenStore;
-    /// The event feed.
-    type Feed: EventFeed;
-    /// Hears of committed events.
-    type Notifier: Notifier;
-    /// Typing notices.
-    type Typing: TypingNotices;
-    /// Presence, capacity and routing.
-    type Team: TeamRepository;
-    /// The time.
-    type Clock: Clock;
+    /// Sessions: a [`SessionRepository`].
+    type Sessions: Send + Sync + 'static;
+    /// Messages: a [`MessageRepository`].
+    type Messages: Send + Sync + 'static;
+    /// Stores, admins, API keys: a [`DirectoryRepository`].
+    type Directory: Send + Sync + 'static;
+    /// Tokens: a [`TokenStore`].
+    type Tokens: Send + Sync + 'static;
+    /// The event feed: an [`EventFeed`].
+    type Feed: Send + Sync + 'static;
+    /// Hears of committed events: a [`Notifier`].
+    type Notifier: Send + Sync + 'static;
+    /// Typing notices: [`TypingNotices`].
+    type Typing: Send + Sync + 'static;
+    /// Presence, capacity and routing: a [`TeamRepository`].
+    type Team: Send + Sync + 'static;
+    /// The time: a [`Clock`].
+    type Clock: Send + Sync + 'static;
 }
+
+/// What the team's use cases ([`crate::usecases::Team`]) and every routing pass call: the
+/// team, the notifier and the clock.
+pub trait TeamPorts: Ports<Team: TeamRepository, Notifier: Notifier, Clock: Clock> {}
+
+impl<P: Ports<Team: TeamRepository, Notifier: Notifier, Clock: Clock>> TeamPorts for P {}
+
+/// What the conversation itself calls ([`crate::usecases::Chat`]): sessions and messages,
+/// and the team's ports for the routing pass after a change. Typing notices and the replay of
+/// the feed ask for their port besides.
+pub trait ChatPorts:
+    TeamPorts + Ports<Sessions: SessionRepository, Messages: MessageRepository>
+{
+}
+
+impl<P: TeamPorts + Ports<Sessions: SessionRepository, Messages: MessageRepository>> ChatPorts
+    for P
+{
+}
+
+/// What reading conversations calls ([`crate::usecases::Conversations`]): sessions and
+/// messages.
+pub trait ReadPorts: Ports<Sessions: SessionRepository, Messages: MessageRepository> {}
+
+impl<P: Ports<Sessions: SessionRepository, Messages: MessageRepository>> ReadPorts for P {}
+
+/// What accounts and tokens call ([`crate::usecases::Access`]): the directory and the tokens.
+pub trait AccessPorts: Ports<Directory: DirectoryRepository, Tokens: TokenStore> {}
+
+impl<P: Ports<Directory: DirectoryRepository, Tokens: TokenStore>> AccessPorts for P {}
 
 /// The rule that decides the presence event of an admin from the presence last announced,
 /// whether a console of theirs is connected, and whether they said they are away:

@@ -3,7 +3,7 @@
 use super::Shared;
 use crate::error::ChatError;
 use crate::model::{Admin, AdminProfile, ApiKey, Store, StoreProfile};
-use crate::ports::{DirectoryRepository, Ports, TokenStore};
+use crate::ports::{AccessPorts, DirectoryRepository, Ports, TokenStore};
 use crate::principal::Principal;
 use crate::team::Capacity;
 use crate::values::{Name, Token};
@@ -47,7 +47,7 @@ impl<P: Ports> Clone for Access<P> {
     }
 }
 
-impl<P: Ports> Access<P> {
+impl<P: AccessPorts> Access<P> {
     /// Authentication and provisioning over `ports`; new admins may hold
     /// `default_max_sessions` unless told otherwise.
     pub fn new(ports: Shared<P>, default_max_sessions: Capacity) -> Self {

@@ -10,8 +10,8 @@ use crate::model::{
     SessionDetails, SessionStatus,
 };
 use crate::ports::{
-    AppendOutcome, Changed, Clock, Destination, EventFeed, MessageRepository, NewMessage, Ports,
-    ReadOutcome, Replay, SessionRepository, TypingNotices,
+    AppendOutcome, Changed, ChatPorts, Clock, Destination, EventFeed, MessageRepository,
+    NewMessage, Ports, ReadOutcome, Replay, SessionRepository, TypingNotices,
 };
 use crate::session::{delivered_events, opened_events, Transition, TransitionError};
 use crate::team::Load;
@@ -102,7 +102,7 @@ fn taker(load: Option<&Load>) -> Result<&Load, TransitionError> {
     load.ok_or(TransitionError::NotYours)
 }
 
-impl<P: Ports> Chat<P> {
+impl<P: ChatPorts> Chat<P> {
     /// The chat use cases over `ports`.
     pub fn new(ports: Shared<P>, policy: ChatPolicy) -> Self {
         Self { ports, policy }
@@ -503,7 +503,7 @@ impl<P: Ports> Chat<P> {
     }
 }
 
-impl<P: Ports> Chat<P> {
+impl<P: ChatPorts> Chat<P> {
     /// Marks messages delivered to `reader`'s live connection (those from the other side that
     /// were only sent), telling their senders.
     ///
@@ -525,7 +525,13 @@ impl<P: Ports> Chat<P> {
         self.ports.publish(&events);
         Ok(())
     }
+}
 
+/// Typing notices, for a service whose [`Ports::Typing`] carries them.
+impl<P: ChatPorts> Chat<P>
+where
+    P::Typing: TypingNotices,
+{
     /// Who sees that `who` is typing in a session: the other side, when `who` may write in
     /// it now. An open session has no admin side yet, so a store's typing there reaches
     /// nobody.
@@ -577,7 +583,13 @@ impl<P: Ports> Chat<P> {
         self.ports.typing.announce(&audience, &typing).await?;
         Ok(())
     }
+}
 
+/// The replay of the feed, for a service whose [`Ports::Feed`] keeps it.
+impl<P: ChatPorts> Chat<P>
+where
+    P::Feed: EventFeed,
+{
     /// The events addressed to `reader` after `after`, in order, at most `limit`; or
     /// [`Replay::TooOld`] when some may have been pruned.
     ///

@@ -5,7 +5,7 @@ use super::Shared;
 use crate::error::ChatError;
 use crate::ids::SessionId;
 use crate::model::{Conversation, Listing, Message, MessageCursor, NumberedPage};
-use crate::ports::{MessageRepository, Ports, SessionRepository};
+use crate::ports::{MessageRepository, Ports, ReadPorts, SessionRepository};
 
 /// A conversation with a page of its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl<P: Ports> Clone for Conversations<P> {
     }
 }
 
-impl<P: Ports> Conversations<P> {
+impl<P: ReadPorts> Conversations<P> {
     /// The conversations over `ports`.
     pub fn new(ports: Shared<P>) -> Self {
         Self { ports }

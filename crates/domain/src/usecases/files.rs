@@ -51,7 +51,7 @@ pub fn key_in_url(url: &str) -> Option<FileKey> {
     FileKey::parse(key).ok()
 }
 
-impl<P: Ports, F: FileStore> Files<P, F> {
+impl<P: Ports<Sessions: SessionRepository>, F: FileStore> Files<P, F> {
     /// Files of at most `max_bytes`, kept in `store`.
     pub fn new(ports: Shared<P>, store: Arc<F>, max_bytes: u64) -> Self {
         Self {

@@ -24,7 +24,7 @@ pub use webhooks::{EndpointText, WebhookPolicy, Webhooks, SECRET_OVERLAP};
 
 use crate::error::ChatError;
 use crate::events::DomainEvent;
-use crate::ports::{Clock, Notifier, Ports, TeamRepository};
+use crate::ports::{Clock, Notifier, Ports, TeamPorts, TeamRepository};
 use crate::team::{Capacity, RoutingMode};
 
 /// The adapters a service runs on, one of each port.
@@ -49,7 +49,7 @@ pub struct Adapters<P: Ports> {
     pub clock: P::Clock,
 }
 
-impl<P: Ports> Adapters<P> {
+impl<P: TeamPorts> Adapters<P> {
     fn publish(&self, events: &[DomainEvent]) {
         if !events.is_empty() {
             self.notifier.publish(events);

@@ -6,7 +6,7 @@ use super::{ChatPolicy, Shared};
 use crate::error::{ChatError, ValidationError};
 use crate::events::DomainEvent;
 use crate::ids::{AdminId, StoreId};
-use crate::ports::{Clock, Ports, TeamRepository};
+use crate::ports::{Clock, Ports, TeamPorts, TeamRepository};
 use crate::team::{Availability, Capacity, Load, Member, Presence};
 
 /// Presence, capacity and routing.
@@ -30,7 +30,7 @@ impl<P: Ports> std::fmt::Debug for Team<P> {
     }
 }
 
-impl<P: Ports> Team<P> {
+impl<P: TeamPorts> Team<P> {
     /// The team's use cases over `ports`.
     pub fn new(ports: Shared<P>, policy: ChatPolicy) -> Self {
         Self { ports, policy }

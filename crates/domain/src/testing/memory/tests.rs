@@ -7,26 +7,25 @@ use super::InMemory;
 use crate::error::ChatError;
 use crate::events::{DomainEvent, EventKind};
 use crate::model::{MessageCursor, MessageStatus, Participant, SessionStatus};
-use crate::ports::{
-    MockClock, MockDirectoryRepository, MockEventFeed, MockNotifier, MockTeamRepository,
-    MockTokenStore, MockTypingNotices, Ports,
-};
+use crate::ports::{MockClock, MockNotifier, MockTeamRepository, Ports};
 use crate::team::Capacity;
 use crate::testing::{admin, admin_id, now, store, store_id};
 use crate::usecases::{Adapters, Chat, ChatPolicy, Draft};
 
-/// Sessions and messages in memory; nothing else is used by these use cases.
+/// Sessions and messages in memory, and only what the chat's use cases call besides: the
+/// ports they do not call (the directory, tokens, the feed's replay, typing) are `()`. The
+/// team is a mock that nothing calls: with manual routing, no pass runs.
 #[derive(Debug)]
 struct MemoryPorts;
 
 impl Ports for MemoryPorts {
     type Sessions = InMemory;
     type Messages = InMemory;
-    type Directory = MockDirectoryRepository;
-    type Tokens = MockTokenStore;
-    type Feed = MockEventFeed;
+    type Directory = ();
+    type Tokens = ();
+    type Feed = ();
     type Notifier = MockNotifier;
-    type Typing = MockTypingNotices;
+    type Typing = ();
     type Team = MockTeamRepository;
     type Clock = MockClock;
 }
@@ -44,11 +43,11 @@ fn chat(memory: &InMemory) -> (Chat<MemoryPorts>, Arc<Mutex<Vec<DomainEvent>>>) 
     let adapters = Adapters::<MemoryPorts> {
         sessions: memory.clone(),
         messages: memory.clone(),
-        directory: MockDirectoryRepository::new(),
-        tokens: MockTokenStore::new(),
-        feed: MockEventFeed::new(),
+        directory: (),
+        tokens: (),
+        feed: (),
         notifier,
-        typing: MockTypingNotices::new(),
+        typing: (),
         team: MockTeamRepository::new(),
         clock,
     };
