@@ -16,7 +16,7 @@ use crate::listen::TYPING_CHANNEL;
 use crate::relay::TypingNotice;
 use crate::rows::EventRow;
 use crate::schema::{event_retention, events};
-use crate::{EncodeData, Postgres};
+use crate::{Postgres, Wire};
 
 /// The database function that records events.
 #[allow(clippy::too_many_arguments)] // one array per column, as in SQL
@@ -67,8 +67,8 @@ pub(crate) struct Recorded<'a> {
 }
 
 impl<'a> Recorded<'a> {
-    /// `events`, their data written by `encode`, recorded at `now`.
-    pub(crate) fn of(encode: EncodeData, events: &'a [DomainEvent], now: DateTime<Utc>) -> Self {
+    /// `events`, their data written by `wire`, recorded at `now`.
+    pub(crate) fn of(wire: &dyn Wire, events: &'a [DomainEvent], now: DateTime<Utc>) -> Self {
         let mut recorded = Self {
             kinds: Vec::with_capacity(events.len()),
             data: Vec::with_capacity(events.len()),
@@ -82,7 +82,7 @@ impl<'a> Recorded<'a> {
         for event in events {
             let audience = event.audience();
             recorded.kinds.push(event.kind().as_str());
-            recorded.data.push(encode(event));
+            recorded.data.push(wire.event_data(event));
             recorded.all_admins.push(audience.all_admins);
             let ids: Vec<String> = audience
                 .admins
@@ -116,18 +116,18 @@ impl<'a> Recorded<'a> {
     }
 }
 
-/// Records `events` in the current transaction, unnumbered, their data written by `encode`:
+/// Records `events` in the current transaction, unnumbered, their data written by `wire`:
 /// the sequencer numbers them once the transaction commits. Takes no lock.
 pub(crate) fn record(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     events: &[DomainEvent],
     now: DateTime<Utc>,
 ) -> Result<(), diesel::result::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let recorded = Recorded::of(encode, events, now);
+    let recorded = Recorded::of(wire, events, now);
     diesel::select(recorded.call()).execute(conn).map(drop)
 }
 

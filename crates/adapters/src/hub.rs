@@ -14,6 +14,8 @@ use bytestring::ByteString;
 use chat_domain::events::{Audience, RecordedEvent, Side, Typing};
 use chat_domain::ids::{AdminId, EventId, MessageId, StoreId};
 use chat_domain::model::Participant;
+
+use crate::Wire;
 use tokio::sync::{mpsc, oneshot};
 
 /// Identifies a connection within this instance.
@@ -179,29 +181,11 @@ pub struct HubStats {
     pub too_slow: AtomicU64,
 }
 
-/// How the hub writes frames. The wire format is the server's; it hands it to the hub, which
-/// writes each frame once for all the connections it goes to.
-#[derive(Debug, Clone, Copy)]
-pub struct Framing {
-    /// The text of an event's frame.
-    pub event: fn(&RecordedEvent) -> String,
-    /// The text of a typing notice's frame.
-    pub typing: fn(&Typing) -> String,
-}
-
-impl Default for Framing {
-    /// Frames that carry the event's id and data only, for tests of the hub itself.
-    fn default() -> Self {
-        Self {
-            event: |e| format!("{} {}", e.id, e.data),
-            typing: |t| format!("typing {} {}", t.session_id, t.is_typing),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    framing: Framing,
+    /// Writes the frames (the wire format is the server's): each once for all the
+    /// connections it goes to.
+    wire: Arc<dyn Wire>,
     registry: RwLock<Registry>,
     next_id: AtomicU64,
     last_event: AtomicI64,
@@ -209,19 +193,22 @@ struct Inner {
 }
 
 /// Fans events out to this instance's live connections. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
 }
 
 impl Hub {
-    /// A hub with no connections, writing frames with `framing`.
+    /// A hub with no connections, writing frames in the format of `wire`.
     #[must_use]
-    pub fn new(framing: Framing) -> Self {
+    pub fn new(wire: Arc<dyn Wire>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                framing,
-                ..Inner::default()
+                wire,
+                registry: RwLock::default(),
+                next_id: AtomicU64::default(),
+                last_event: AtomicI64::default(),
+                stats: HubStats::default(),
             }),
         }
     }
@@ -334,7 +321,7 @@ impl Hub {
     /// Delivers a committed event to the connections of its audience. Events must come in id
     /// order; the relay guarantees it.
     pub fn deliver(&self, event: &RecordedEvent) {
-        let text = ByteString::from((self.inner.framing.event)(event));
+        let text = ByteString::from(self.inner.wire.event_frame(event));
         // A message goes to one side only (the other side of its sender), so one mark serves
         // every connection that is told of it.
         let delivery = event
@@ -363,7 +350,7 @@ impl Hub {
 
     /// Delivers a typing notice (never stored, so without an event id).
     pub fn deliver_typing(&self, audience: &Audience, typing: &Typing) {
-        let text = ByteString::from((self.inner.framing.typing)(typing));
+        let text = ByteString::from(self.inner.wire.typing_frame(typing));
         self.fan_out(audience, None, |_| Frame {
             text: text.clone(),
             event_id: None,
@@ -465,7 +452,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_reach_exactly_their_audience() {
-        let hub = Hub::new(Framing::default());
+        let hub = Hub::new(Arc::new(crate::testing::TestWire));
         let mut a1 = hub.connect(admin(1), vec![1], 8);
         let mut a2 = hub.connect(admin(2), vec![2], 8);
         let mut s12 = hub.connect(store(12), vec![3], 8);
@@ -503,7 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_buffer_cuts_the_connection_off_and_spares_the_others() {
-        let hub = Hub::new(Framing::default());
+        let hub = Hub::new(Arc::new(crate::testing::TestWire));
         let mut slow = hub.connect(admin(1), vec![1], 2);
         let mut fast = hub.connect(admin(2), vec![2], 64);
         for id in 1..=5 {
@@ -521,7 +508,7 @@ mod tests {
 
     #[tokio::test]
     async fn revoking_a_token_cuts_off_its_connections_only() {
-        let hub = Hub::new(Framing::default());
+        let hub = Hub::new(Arc::new(crate::testing::TestWire));
         let mut revoked = hub.connect(store(12), vec![9, 9], 8);
         let mut kept = hub.connect(store(12), vec![1, 1], 8);
         hub.revoke(&[9, 9]);
@@ -532,7 +519,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_gets_every_event_after_its_cursor() {
-        let hub = Hub::new(Framing::default());
+        let hub = Hub::new(Arc::new(crate::testing::TestWire));
         hub.start_at(6);
         assert_eq!(hub.connect(admin(1), vec![1], 8).cursor, 6);
         hub.deliver(&event(7, EventKind::SessionOpened, every_admin(), "{}"));

@@ -27,10 +27,21 @@ pub mod testing;
 
 pub use db::{Conn, Database, PoolSettings};
 
-/// How an event's `data` object is written, as JSON text. The wire format is the server's:
-/// it hands this to the repositories, which store the text with the event, so that every
-/// replay and every relay sends it as written.
-pub type EncodeData = fn(&chat_domain::events::DomainEvent) -> String;
+/// The service's wire format, as far as the adapters write it: one port, implemented by the
+/// server and handed once to the repositories and the hub.
+///
+/// - The repositories store an event's `data` with the event, written by
+///   [`Wire::event_data`] in the transaction that records it, so that every replay, relay and
+///   webhook sends it as written (JSON once per event).
+/// - The hub writes each frame once for all the connections it goes to.
+pub trait Wire: Send + Sync + std::fmt::Debug + 'static {
+    /// An event's `data` object, as JSON text.
+    fn event_data(&self, event: &chat_domain::events::DomainEvent) -> String;
+    /// The text of a committed event's frame.
+    fn event_frame(&self, event: &chat_domain::events::RecordedEvent) -> String;
+    /// The text of a typing notice's frame.
+    fn typing_frame(&self, typing: &chat_domain::events::Typing) -> String;
+}
 pub use files::{FileBackend, Files};
 pub use hub::Hub;
 pub use relay::{Relay, RelayStatus};
@@ -46,7 +57,7 @@ pub use webhooks::{
 pub struct Postgres {
     db: Database,
     /// How an event's `data` is written (the wire format is the server's).
-    encode: EncodeData,
+    wire: std::sync::Arc<dyn Wire>,
     tokens: TokenCache,
     /// Admins as read: an admin is never renamed or removed, so a profile read once stays
     /// true (a claim needs its admin's name for the store).
@@ -64,19 +75,24 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Repositories over `db` writing events' data with `encode`, without a token cache.
+    /// Repositories over `db` writing events' data in the format of `wire`, without a token
+    /// cache.
     #[must_use]
-    pub fn new(db: Database, encode: EncodeData) -> Self {
-        Self::with_token_cache(db, encode, TokenCache::default())
+    pub fn new(db: Database, wire: std::sync::Arc<dyn Wire>) -> Self {
+        Self::with_token_cache(db, wire, TokenCache::default())
     }
 
-    /// Repositories over `db` writing events' data with `encode`, remembering token lookups
-    /// in `tokens` while it is live.
+    /// Repositories over `db` writing events' data in the format of `wire`, remembering token
+    /// lookups in `tokens` while it is live.
     #[must_use]
-    pub fn with_token_cache(db: Database, encode: EncodeData, tokens: TokenCache) -> Self {
+    pub fn with_token_cache(
+        db: Database,
+        wire: std::sync::Arc<dyn Wire>,
+        tokens: TokenCache,
+    ) -> Self {
         Self {
             db,
-            encode,
+            wire,
             tokens,
             admins: std::sync::Arc::default(),
             instance: team::instance_id(),

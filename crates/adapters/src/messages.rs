@@ -25,8 +25,8 @@ use crate::feed::{record, Recorded};
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
 use crate::sessions::find_or_open;
-use crate::EncodeData;
 use crate::Postgres;
+use crate::Wire;
 use functions::append_message;
 
 /// Loads the session and its store, locking the session row until the transaction ends.
@@ -94,7 +94,7 @@ struct Destined {
 /// session, opened now (with its events, decided by `open`) when it has none.
 fn destination(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     new: &NewMessage,
     open: OpenRule,
 ) -> Result<Option<Destined>, DieselError> {
@@ -112,7 +112,7 @@ fn destination(
         Destination::LiveSessionOf(store) => {
             let ((session, id), opened) = find_or_open(
                 conn,
-                encode,
+                wire,
                 store.get(),
                 new.created,
                 open,
@@ -141,7 +141,7 @@ fn session_details(
 
 fn append(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     new: &NewMessage,
     write: WriteRule,
     open: OpenRule,
@@ -150,7 +150,7 @@ fn append(
         session: current,
         message_id,
         opened,
-    }) = destination(conn, encode, new, open)?
+    }) = destination(conn, wire, new, open)?
     else {
         return Ok(AppendOutcome::Refused(TransitionError::NotYours));
     };
@@ -178,7 +178,7 @@ fn append(
         Ok(Written::Duplicate(message)) => return Err(Undo::Duplicate(Box::new(message))),
         Err(reason) => return Err(Undo::Refused(reason)),
     };
-    let events = Recorded::of(encode, &change.events, message.created);
+    let events = Recorded::of(wire, &change.events, message.created);
     let attachment = message.body.attachment();
     if message.private {
         // A note: the message alone, for the session moves on in nothing a store could see.
@@ -241,7 +241,7 @@ impl From<DieselError> for Undo {
 
 fn mark_read(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     id: SessionId,
     reader: Participant,
     up_to: MessageId,
@@ -308,13 +308,13 @@ fn mark_read(
             .set(sessions::unread_by_store.eq(change.session.unread.by_store))
             .execute(conn)?,
     };
-    record(conn, encode, &change.events, now)?;
+    record(conn, wire, &change.events, now)?;
     Ok(ReadOutcome::Marked(change.events))
 }
 
 fn mark_delivered(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     reader: Participant,
     ids: &[MessageId],
     now: DateTime<Utc>,
@@ -358,7 +358,7 @@ fn mark_delivered(
             .collect::<Result<Vec<_>, DieselError>>()?;
         events.extend(rule(session, &messages));
     }
-    record(conn, encode, &events, now)?;
+    record(conn, wire, &events, now)?;
     Ok(events)
 }
 
@@ -401,10 +401,10 @@ impl MessageRepository for Postgres {
         write: WriteRule,
         open: OpenRule,
     ) -> Result<AppendOutcome, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
-                match conn.transaction(|conn| append(conn, encode, &message, write, open)) {
+                match conn.transaction(|conn| append(conn, &*wire, &message, write, open)) {
                     Ok(outcome) => Ok(outcome),
                     Err(Undo::Refused(reason)) => Ok(AppendOutcome::Refused(reason)),
                     Err(Undo::Duplicate(message)) => Ok(AppendOutcome::Duplicate(*message)),
@@ -457,11 +457,11 @@ impl MessageRepository for Postgres {
         now: DateTime<Utc>,
         rule: ReadRule,
     ) -> Result<ReadOutcome, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
                 match conn
-                    .transaction(|conn| mark_read(conn, encode, session, reader, up_to, now, rule))
+                    .transaction(|conn| mark_read(conn, &*wire, session, reader, up_to, now, rule))
                 {
                     Ok(outcome) => Ok(outcome),
                     Err(Undo::Refused(reason)) => Ok(ReadOutcome::Refused(reason)),
@@ -481,10 +481,10 @@ impl MessageRepository for Postgres {
         now: DateTime<Utc>,
         rule: DeliveredRule,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| mark_delivered(conn, encode, reader, &messages, now, rule))
+                conn.transaction(|conn| mark_delivered(conn, &*wire, reader, &messages, now, rule))
                     .map_err(repository_error)
             })
             .await

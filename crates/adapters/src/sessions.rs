@@ -20,8 +20,8 @@ use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
 use crate::rows::{details, DetailsRow, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
-use crate::EncodeData;
 use crate::Postgres;
+use crate::Wire;
 
 type DetailsJoin = diesel::dsl::LeftJoinOn<
     diesel::dsl::InnerJoin<sessions::table, stores::table>,
@@ -158,7 +158,7 @@ fn list(
 /// not yet committed is waited for).
 fn insert_open(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     store: i64,
     now: DateTime<Utc>,
     rule: OpenRule,
@@ -192,7 +192,7 @@ fn insert_open(
         .first(conn)?;
     let opened = details((row, store_row, None)).map_err(abort)?;
     let events = rule(&opened);
-    record(conn, encode, &events, now)?;
+    record(conn, wire, &events, now)?;
     Ok(Some((opened, events)))
 }
 
@@ -205,7 +205,7 @@ fn insert_open(
 /// for it, and the next look finds its session.
 pub(crate) fn find_or_open<T>(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     store: i64,
     now: DateTime<Utc>,
     rule: OpenRule,
@@ -216,7 +216,7 @@ pub(crate) fn find_or_open<T>(
         if let Some(found) = find(conn)? {
             return Ok((found, None));
         }
-        if let Some((session, events)) = insert_open(conn, encode, store, now, rule)? {
+        if let Some((session, events)) = insert_open(conn, wire, store, now, rule)? {
             return Ok((opened(conn, session)?, Some(events)));
         }
     }
@@ -230,7 +230,7 @@ pub(crate) fn find_or_open<T>(
 /// written with its events.
 fn change(
     conn: &mut PgConnection,
-    encode: EncodeData,
+    wire: &dyn Wire,
     id: SessionId,
     taker: Option<AdminId>,
     decide: Decide,
@@ -273,7 +273,7 @@ fn change(
             sessions::queued_at.eq(queued_at),
         ))
         .execute(conn)?;
-    record(conn, encode, &transition.events, at)?;
+    record(conn, wire, &transition.events, at)?;
     Ok(Changed::Applied(transition))
 }
 
@@ -298,13 +298,13 @@ impl SessionRepository for Postgres {
         now: DateTime<Utc>,
         rule: OpenRule,
     ) -> Result<OpenedSession, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
                 let opened = conn.transaction(|conn| {
                     find_or_open(
                         conn,
-                        encode,
+                        &*wire,
                         store.get(),
                         now,
                         rule,
@@ -328,10 +328,10 @@ impl SessionRepository for Postgres {
         taker: Option<AdminId>,
         decide: Decide,
     ) -> Result<Changed, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| change(conn, encode, id, taker, decide))
+                conn.transaction(|conn| change(conn, &*wire, id, taker, decide))
                     .map_err(repository_error)
             })
             .await

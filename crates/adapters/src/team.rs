@@ -23,7 +23,7 @@ use crate::db::{abort, db_error, repository_error};
 use crate::feed::record;
 use crate::rows::{details, AdminRow, SessionRow, StoreRow};
 use crate::schema::{admin_sockets, admins, instances, sessions, stores};
-use crate::Postgres;
+use crate::{Postgres, Wire};
 
 /// The advisory lock that serializes routing passes across instances.
 const ROUTING_LOCK: i64 = 0x0052_4f55_5445; // "ROUTE"
@@ -102,7 +102,7 @@ fn alive(conn: &mut PgConnection, instance: i64) -> Result<(), DieselError> {
 /// when it moved. Returns the presence and the events.
 fn settle(
     conn: &mut PgConnection,
-    encode: crate::EncodeData,
+    wire: &dyn Wire,
     admin: i64,
     announced: &str,
     away: bool,
@@ -128,7 +128,7 @@ fn settle(
         .set(admins::presence.eq(status.as_str()))
         .execute(conn)?;
     let events = vec![event];
-    record(conn, encode, &events, now)?;
+    record(conn, wire, &events, now)?;
     Ok((status, events))
 }
 
@@ -184,7 +184,7 @@ struct PositionRow {
 
 fn assign_waiting(
     conn: &mut PgConnection,
-    encode: crate::EncodeData,
+    wire: &dyn Wire,
     plan: Planner,
     now: DateTime<Utc>,
 ) -> Result<Vec<DomainEvent>, DieselError> {
@@ -292,7 +292,7 @@ fn assign_waiting(
     .bind::<Array<BigInt>, _>(&holders)
     .bind::<Array<Timestamptz>, _>(&ats)
     .execute(conn)?;
-    record(conn, encode, &events, now)?;
+    record(conn, wire, &events, now)?;
     Ok(events)
 }
 
@@ -357,7 +357,7 @@ impl TeamRepository for Postgres {
         rule: PresenceRule,
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
-        let (encode, instance) = (self.encode, self.instance);
+        let (wire, instance) = (self.wire.clone(), self.instance);
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -382,7 +382,7 @@ impl TeamRepository for Postgres {
                         .execute(conn)?;
                     }
                     let (_, events) =
-                        settle(conn, encode, admin.get(), &announced, away, rule, now)?;
+                        settle(conn, &*wire, admin.get(), &announced, away, rule, now)?;
                     Ok(events)
                 })
                 .map_err(repository_error)
@@ -397,7 +397,7 @@ impl TeamRepository for Postgres {
         rule: PresenceRule,
         now: DateTime<Utc>,
     ) -> Result<Option<(Presence, Vec<DomainEvent>)>, RepositoryError> {
-        let encode = self.encode;
+        let wire = self.wire.clone();
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -407,7 +407,7 @@ impl TeamRepository for Postgres {
                     diesel::update(admins::table.find(admin.get()))
                         .set(admins::away.eq(away))
                         .execute(conn)?;
-                    settle(conn, encode, admin.get(), &announced, away, rule, now).map(Some)
+                    settle(conn, &*wire, admin.get(), &announced, away, rule, now).map(Some)
                 })
                 .map_err(repository_error)
             })
@@ -420,7 +420,7 @@ impl TeamRepository for Postgres {
         rule: PresenceRule,
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, RepositoryError> {
-        let (encode, instance) = (self.encode, self.instance);
+        let (wire, instance) = (self.wire.clone(), self.instance);
         let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
         self.db
             .run(move |conn| {
@@ -450,7 +450,7 @@ impl TeamRepository for Postgres {
                             let Some((announced, away)) = lock_admin(conn, admin)? else {
                                 return Ok(Vec::new());
                             };
-                            settle(conn, encode, admin, &announced, away, rule, now)
+                            settle(conn, &*wire, admin, &announced, away, rule, now)
                                 .map(|(_, events)| events)
                         })
                         .map_err(repository_error)?;
@@ -471,7 +471,7 @@ impl TeamRepository for Postgres {
         if self.routing_queued.swap(true, Ordering::SeqCst) {
             return Ok(Vec::new());
         }
-        let (encode, queued) = (self.encode, self.routing_queued.clone());
+        let (wire, queued) = (self.wire.clone(), self.routing_queued.clone());
         let result = self
             .db
             .run(move |conn| {
@@ -486,7 +486,7 @@ impl TeamRepository for Postgres {
                 if !due.due {
                     return Ok(Vec::new());
                 }
-                conn.transaction(|conn| assign_waiting(conn, encode, plan, now))
+                conn.transaction(|conn| assign_waiting(conn, &*wire, plan, now))
                     .map_err(repository_error)
             })
             .await;

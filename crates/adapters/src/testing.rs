@@ -207,6 +207,25 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The wire format of the adapters' tests: data by [`encode_data`], and frames that carry
+/// the event's id and data only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestWire;
+
+impl crate::Wire for TestWire {
+    fn event_data(&self, event: &chat_domain::events::DomainEvent) -> String {
+        encode_data(event)
+    }
+
+    fn event_frame(&self, event: &chat_domain::events::RecordedEvent) -> String {
+        format!("{} {}", event.id, event.data)
+    }
+
+    fn typing_frame(&self, typing: &chat_domain::events::Typing) -> String {
+        format!("typing {} {}", typing.session_id, typing.is_typing)
+    }
+}
+
 /// Writes an event's data for tests of the adapters (the JSON of the API is the server's, and
 /// is tested there): the facts these tests read, and in `shows` the session or message the
 /// event shows, as its `Debug` text.

@@ -23,8 +23,9 @@ impl AppState {
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = Database::new(&settings.database_url, &settings.pool());
         let tokens = TokenCache::default();
-        let postgres = Postgres::with_token_cache(db, crate::wire::event_data, tokens.clone());
-        let hub = Hub::new(crate::wire::FRAMING);
+        let wire: Arc<dyn chat_adapters::Wire> = Arc::new(crate::wire::JsonWire);
+        let postgres = Postgres::with_token_cache(db, wire.clone(), tokens.clone());
+        let hub = Hub::new(wire);
         let commits = Commits::default();
         let adapters = Arc::new(Adapters::<Live> {
             sessions: postgres.clone(),

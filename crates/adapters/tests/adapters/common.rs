@@ -71,7 +71,10 @@ impl Harness {
                 ..Default::default()
             },
         );
-        let pg = Postgres::new(database, chat_adapters::testing::encode_data);
+        let pg = Postgres::new(
+            database,
+            std::sync::Arc::new(chat_adapters::testing::TestWire),
+        );
         let recorder = Recorder::default();
         let published = recorder.events.clone();
         let sequencer_status = SequencerStatus::default();

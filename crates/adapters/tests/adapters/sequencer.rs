@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{text, Harness};
-use chat_adapters::hub::{Framing, Subscription};
+use chat_adapters::hub::Subscription;
 use chat_adapters::{Commits, Hub, Relay, RelayStatus, Sequencer, SequencerStatus, TokenCache};
 use chat_domain::ids::AdminId;
 use chat_domain::model::Participant;
@@ -20,7 +20,7 @@ struct Listener {
 
 impl Listener {
     async fn start(h: &Harness) -> Self {
-        let hub = Hub::new(Framing::default());
+        let hub = Hub::new(std::sync::Arc::new(chat_adapters::testing::TestWire));
         let status = RelayStatus::default();
         let relay = Relay::spawn(
             h.db.url().to_owned(),

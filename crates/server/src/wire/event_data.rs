@@ -194,7 +194,7 @@ impl<'a> From<&'a DomainEvent> for EventData<'a> {
 }
 
 /// An event's `data` as JSON text: what the repositories store with the event (see
-/// [`chat_adapters::EncodeData`]), and every replay and relay sends as written.
+/// [`chat_adapters::Wire`]), and every replay and relay sends as written.
 #[must_use]
 pub fn event_data(event: &DomainEvent) -> String {
     serde_json::to_string(&EventData::from(event)).expect("event data serializes")

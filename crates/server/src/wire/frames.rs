@@ -106,12 +106,6 @@ impl ServerFrame<'_> {
     }
 }
 
-/// How the hub writes the frames of events and typing notices.
-pub const FRAMING: chat_adapters::hub::Framing = chat_adapters::hub::Framing {
-    event: event_frame,
-    typing: typing_frame,
-};
-
 /// An event's frame: `{"type", "event_id", "created", "data"}`.
 #[must_use]
 pub fn event_frame(event: &RecordedEvent) -> String {
