@@ -15,7 +15,8 @@ use crate::db::{db_error, pg_notify};
 use crate::listen::TYPING_CHANNEL;
 use crate::relay::TypingNotice;
 use crate::rows::EventRow;
-use crate::schema::{event_retention, events};
+use crate::schema::{event_numbers, event_retention};
+use crate::views::numbered_events;
 use crate::{Postgres, Wire};
 
 /// The database function that records events.
@@ -131,10 +132,17 @@ pub(crate) fn record(
     diesel::select(recorded.call()).execute(conn).map(drop)
 }
 
+/// A pruned event's number.
+#[derive(QueryableByName)]
+struct Pruned {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    event_id: i64,
+}
+
 /// The id of the newest numbered event (what was pruned counts: ids are never reused).
 fn newest(conn: &mut PgConnection, pruned_through: i64) -> Result<i64, RepositoryError> {
-    let max: Option<i64> = events::table
-        .select(diesel::dsl::max(events::event_id))
+    let max: Option<i64> = event_numbers::table
+        .select(diesel::dsl::max(event_numbers::event_id))
         .first(conn)
         .map_err(db_error)?;
     Ok(max.unwrap_or(0).max(pruned_through))
@@ -161,19 +169,21 @@ impl EventFeed for Postgres {
                 if after > newest(conn, pruned_through)? {
                     return Ok(Replay::Ahead);
                 }
-                let mut query = events::table
-                    .filter(events::event_id.gt(after))
-                    .order(events::event_id.asc())
+                let mut query = numbered_events::table
+                    .filter(numbered_events::event_id.gt(after))
+                    .order(numbered_events::event_id.asc())
                     .limit(i64::from(limit))
                     .select(EventRow::as_select())
                     .into_boxed();
                 query = match reader {
                     Participant::Admin(admin) => query.filter(
-                        events::all_admins
+                        numbered_events::all_admins
                             .eq(true)
-                            .or(events::admin_ids.contains(vec![admin.get()])),
+                            .or(numbered_events::admin_ids.contains(vec![admin.get()])),
                     ),
-                    Participant::Store(store) => query.filter(events::store_id.eq(store.get())),
+                    Participant::Store(store) => {
+                        query.filter(numbered_events::store_id.eq(store.get()))
+                    }
                 };
                 let rows = query.load(conn).map_err(db_error)?;
                 rows.into_iter()
@@ -214,18 +224,22 @@ impl Postgres {
                 conn.transaction(|conn| {
                     // Only numbered ones: an event waiting for its number is never lost.
                     // Nor one an enabled webhook endpoint has yet to be given.
-                    let ids: Vec<Option<i64>> = diesel::delete(
-                        events::table
-                            .filter(events::created.lt(older_than))
-                            .filter(events::event_id.is_not_null())
-                            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                                "event_id <= coalesce((SELECT min(delivered_through) \
-                                 FROM webhook_endpoints WHERE enabled), 9223372036854775807)",
-                            )),
+                    let ids: Vec<i64> = diesel::sql_query(
+                        "WITH gone AS ( \
+                             DELETE FROM event_numbers n USING events e \
+                              WHERE e.id = n.id AND e.created < $1 \
+                                AND n.event_id <= coalesce((SELECT min(delivered_through) \
+                                    FROM webhook_endpoints WHERE enabled), 9223372036854775807) \
+                             RETURNING n.event_id, n.id), \
+                         rows AS (DELETE FROM events WHERE id IN (SELECT id FROM gone)) \
+                         SELECT event_id FROM gone",
                     )
-                    .returning(events::event_id)
-                    .get_results(conn)?;
-                    if let Some(max) = ids.iter().flatten().max() {
+                    .bind::<diesel::sql_types::Timestamptz, _>(older_than)
+                    .load::<Pruned>(conn)?
+                    .into_iter()
+                    .map(|p| p.event_id)
+                    .collect();
+                    if let Some(max) = ids.iter().max() {
                         diesel::update(event_retention::table)
                             .filter(event_retention::pruned_through.lt(*max))
                             .set(event_retention::pruned_through.eq(*max))

@@ -20,6 +20,7 @@ mod sessions;
 mod team;
 mod token_cache;
 mod tokens;
+pub mod views;
 mod webhooks;
 
 #[cfg(feature = "testing")]

@@ -116,7 +116,7 @@ impl Reader {
     async fn new(client: Client) -> Result<Self, RelayError> {
         let fetch = client
             .prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
+                "SELECT {EVENT_COLUMNS} FROM numbered_events \
                  WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
             ))
             .await?;
@@ -237,7 +237,7 @@ async fn session(
             }
             None => {
                 let row = client
-                    .query_one("SELECT COALESCE(max(event_id), 0) FROM events", &[])
+                    .query_one("SELECT COALESCE(max(event_id), 0) FROM event_numbers", &[])
                     .await?;
                 let newest = row.try_get(0)?;
                 hub.start_at(newest);

@@ -13,7 +13,8 @@ use chat_domain::{RepositoryError, ValidationError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{admins, api_keys, events, messages, sessions, stores};
+use crate::schema::{admins, api_keys, messages, sessions, stores};
+use crate::views::numbered_events;
 
 /// A row that breaks a rule of the domain: the database holds what the service never writes.
 fn corrupt(err: ValidationError) -> RepositoryError {
@@ -193,9 +194,9 @@ impl TryFrom<MessageRow> for Message {
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = numbered_events, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct EventRow {
-    pub event_id: Option<i64>,
+    pub event_id: i64,
     pub kind: String,
     pub data: String,
     pub all_admins: bool,
@@ -223,10 +224,7 @@ impl TryFrom<EventRow> for RecordedEvent {
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
         Ok(Self {
-            id: row
-                .event_id
-                .ok_or_else(|| RepositoryError::internal("an unnumbered event was read"))
-                .and_then(|id| EventId::parse(id).map_err(corrupt))?,
+            id: EventId::parse(row.event_id).map_err(corrupt)?,
             created: row.created,
             kind: EventKind::parse(&row.kind).ok_or_else(|| {
                 RepositoryError::internal(format!("unknown event kind {}", row.kind))

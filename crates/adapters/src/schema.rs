@@ -39,9 +39,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_numbers (event_id) {
+        event_id -> Int8,
+        id -> Int8,
+    }
+}
+
+diesel::table! {
     event_retention (singleton) {
         singleton -> Bool,
         pruned_through -> Int8,
+    }
+}
+
+diesel::table! {
+    event_sequencer (singleton) {
+        singleton -> Bool,
+        settled -> Int8,
+        candidate -> Nullable<Int8>,
+        candidate_xmax -> Nullable<Int8>,
     }
 }
 
@@ -54,7 +70,6 @@ diesel::table! {
         admin_ids -> Array<Int8>,
         store_id -> Nullable<Int8>,
         created -> Timestamptz,
-        event_id -> Nullable<Int8>,
         carries_message -> Nullable<Int8>,
         carries_to -> Nullable<Text>,
     }
@@ -198,7 +213,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     admins,
     api_keys,
     canned_replies,
+    event_numbers,
     event_retention,
+    event_sequencer,
     events,
     files,
     instances,

@@ -59,7 +59,7 @@ const NUMBER: &str = "SELECT number_events($1, $2, $3)";
 
 /// The highest id given so far: ids are never reused, pruned ones included.
 const HIGHEST: &str = "\
-SELECT greatest(coalesce((SELECT max(event_id) FROM events), 0),
+SELECT greatest(coalesce((SELECT max(event_id) FROM event_numbers), 0),
                 (SELECT pruned_through FROM event_retention))";
 
 /// Commits of this instance, heard by its sequencer: the [`Notifier`] of the service. Cheap to
@@ -177,7 +177,7 @@ async fn follow(
         .prepare(&format!("SELECT pg_notify('{COMMITS_CHANNEL}', '')"))
         .await?;
     let oldest = client
-        .prepare("SELECT min(id) FROM events WHERE event_id IS NULL")
+        .prepare("SELECT min(id) FROM unnumbered_events(1) AS u(id)")
         .await?;
     let depose = client
         .prepare(

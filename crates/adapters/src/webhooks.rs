@@ -30,7 +30,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::db::db_error;
-use crate::schema::{events, webhook_attempts, webhook_endpoints};
+use crate::schema::{event_numbers, webhook_attempts, webhook_endpoints};
+use crate::views::numbered_events;
 use crate::Postgres;
 
 /// A new secret: `whsec_` and 32 random bytes in base64.
@@ -111,8 +112,8 @@ impl WebhookRepository for Postgres {
         self.db
             .run(move |conn| {
                 // From the newest numbered event on: what commits later is this endpoint's.
-                let newest: Option<i64> = events::table
-                    .select(diesel::dsl::max(events::event_id))
+                let newest: Option<i64> = event_numbers::table
+                    .select(diesel::dsl::max(event_numbers::event_id))
                     .first(conn)
                     .map_err(db_error)?;
                 let row: EndpointRow = diesel::insert_into(webhook_endpoints::table)
@@ -379,7 +380,7 @@ struct Leased {
 
 #[derive(Debug, Clone, Queryable)]
 struct FeedEvent {
-    event_id: Option<i64>,
+    event_id: i64,
     kind: String,
     data: String,
     created: DateTime<Utc>,
@@ -481,7 +482,7 @@ impl Dispatcher {
                              WHERE enabled \
                                AND (lease_until IS NULL OR lease_until < now()) \
                                AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
-                               AND delivered_through < (SELECT coalesce(max(event_id), 0) FROM events) \
+                               AND delivered_through < (SELECT coalesce(max(event_id), 0) FROM event_numbers) \
                              ORDER BY id LIMIT 64 FOR UPDATE SKIP LOCKED) \
                   RETURNING id, url, events, secret, previous_secret, previous_until, \
                             delivered_through, failures",
@@ -504,15 +505,15 @@ impl Dispatcher {
         self.pg
             .db
             .run(move |conn| {
-                events::table
-                    .filter(events::event_id.gt(after))
-                    .order(events::event_id)
+                numbered_events::table
+                    .filter(numbered_events::event_id.gt(after))
+                    .order(numbered_events::event_id)
                     .limit(limit)
                     .select((
-                        events::event_id,
-                        events::kind,
-                        events::data,
-                        events::created,
+                        numbered_events::event_id,
+                        numbered_events::kind,
+                        numbered_events::data,
+                        numbered_events::created,
                     ))
                     .load::<FeedEvent>(conn)
                     .map_err(db_error)
@@ -534,9 +535,7 @@ impl Dispatcher {
                 return Ok(());
             }
             for event in batch {
-                let Some(event_id) = event.event_id else {
-                    continue;
-                };
+                let event_id = event.event_id;
                 if !Self::is_for(&filter, &event) {
                     through = event_id;
                     continue;
@@ -892,8 +891,8 @@ impl Postgres {
     pub async fn webhook_lag(&self) -> Result<Vec<(i64, i64)>, RepositoryError> {
         self.db
             .run(|conn| {
-                let newest: Option<i64> = events::table
-                    .select(diesel::dsl::max(events::event_id))
+                let newest: Option<i64> = event_numbers::table
+                    .select(diesel::dsl::max(event_numbers::event_id))
                     .first(conn)
                     .map_err(db_error)?;
                 let rows: Vec<(i64, i64)> = webhook_endpoints::table

@@ -301,7 +301,7 @@ async fn routing_race_on_two_instances_keeps_every_invariant() {
     let events: Vec<EventRow> = app
         .sql(|conn| {
             diesel::sql_query(
-                "SELECT kind, data FROM events \
+                "SELECT kind, data FROM numbered_events \
                   WHERE kind IN ('session_claimed', 'admin_disconnected', 'session_closed') \
                   ORDER BY event_id",
             )

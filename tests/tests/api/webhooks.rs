@@ -389,9 +389,8 @@ async fn an_instance_killed_while_delivering_loses_nothing() {
     let expected: BTreeSet<i64> = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         let mut conn = diesel::PgConnection::establish(&url).unwrap();
-        chat_adapters::schema::events::table
-            .filter(chat_adapters::schema::events::event_id.is_not_null())
-            .select(chat_adapters::schema::events::event_id.assume_not_null())
+        chat_adapters::schema::event_numbers::table
+            .select(chat_adapters::schema::event_numbers::event_id)
             .load::<i64>(&mut conn)
             .unwrap()
             .into_iter()

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chat_adapters::schema::{events, messages, sessions};
 use chat_adapters::testing::TestDatabase;
+use chat_adapters::views::numbered_events;
 use chat_adapters::{Commits, Database, PoolSettings, Postgres, Sequencer, SequencerStatus};
 use chat_domain::events::{Audience, Carried, DomainEvent, EventKind, RecordedEvent, Side};
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
@@ -227,26 +228,26 @@ impl Harness {
 
     /// Every event of the feed, once numbered, in id order (`id` is the id clients see).
     pub async fn events(&self) -> Vec<Event> {
-        type Row = (Option<i64>, String, String, bool, Vec<i64>, Option<i64>);
+        type Row = (i64, String, String, bool, Vec<i64>, Option<i64>);
         self.numbered().await;
         let rows: Vec<Row> = self
             .sql(|conn| {
-                events::table
-                    .order(events::event_id)
+                numbered_events::table
+                    .order(numbered_events::event_id)
                     .select((
-                        events::event_id,
-                        events::kind,
-                        events::data,
-                        events::all_admins,
-                        events::admin_ids,
-                        events::store_id,
+                        numbered_events::event_id,
+                        numbered_events::kind,
+                        numbered_events::data,
+                        numbered_events::all_admins,
+                        numbered_events::admin_ids,
+                        numbered_events::store_id,
                     ))
                     .load(conn)
             })
             .await;
         rows.into_iter()
             .map(|(id, kind, data, all_admins, admin_ids, store_id)| Event {
-                id: id.expect("numbered"),
+                id,
                 kind,
                 data: serde_json::from_str(&data).expect("event data is JSON"),
                 all_admins,
@@ -259,7 +260,7 @@ impl Harness {
     /// Every event of the feed as the feed gives it out, once numbered, in id order.
     pub async fn recorded(&self) -> Vec<RecordedEvent> {
         type Row = (
-            Option<i64>,
+            i64,
             chrono::DateTime<chrono::Utc>,
             String,
             String,
@@ -272,18 +273,18 @@ impl Harness {
         self.numbered().await;
         let rows: Vec<Row> = self
             .sql(|conn| {
-                events::table
-                    .order(events::event_id)
+                numbered_events::table
+                    .order(numbered_events::event_id)
                     .select((
-                        events::event_id,
-                        events::created,
-                        events::kind,
-                        events::data,
-                        events::all_admins,
-                        events::admin_ids,
-                        events::store_id,
-                        events::carries_message,
-                        events::carries_to,
+                        numbered_events::event_id,
+                        numbered_events::created,
+                        numbered_events::kind,
+                        numbered_events::data,
+                        numbered_events::all_admins,
+                        numbered_events::admin_ids,
+                        numbered_events::store_id,
+                        numbered_events::carries_message,
+                        numbered_events::carries_to,
                     ))
                     .load(conn)
             })
@@ -291,7 +292,7 @@ impl Harness {
         rows.into_iter()
             .map(
                 |(id, created, kind, data, all_admins, admins, store, message, to)| RecordedEvent {
-                    id: EventId::parse(id.expect("numbered")).unwrap(),
+                    id: EventId::parse(id).unwrap(),
                     created,
                     kind: EventKind::parse(&kind).unwrap(),
                     audience: Audience {

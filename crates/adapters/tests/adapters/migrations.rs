@@ -268,6 +268,33 @@ macro_rules! compiled_tables {
     };
 }
 
+/// The views of `public`.
+fn view_names(conn: &mut PgConnection) -> BTreeSet<String> {
+    diesel::sql_query(
+        "SELECT table_name::text AS name, '' AS definition FROM information_schema.views \
+          WHERE table_schema = 'public'",
+    )
+    .load::<Named>(conn)
+    .expect("list the views")
+    .into_iter()
+    .map(|n| n.name)
+    .collect()
+}
+
+/// The columns diesel selects for each view of the compiled `views.rs`.
+fn compiled_views() -> Vec<(String, Vec<String>)> {
+    use chat_adapters::views;
+    vec![(
+        "numbered_events".to_owned(),
+        selected_columns(
+            &diesel::debug_query::<Pg, _>(
+                &views::numbered_events::table.select(views::numbered_events::all_columns),
+            )
+            .to_string(),
+        ),
+    )]
+}
+
 #[test]
 fn schema_rs_matches_the_migrated_database() {
     let declared = declared_tables(include_str!("../../src/schema.rs"));
@@ -283,7 +310,9 @@ fn schema_rs_matches_the_migrated_database() {
         admins,
         api_keys,
         canned_replies,
+        event_numbers,
         event_retention,
+        event_sequencer,
         events,
         files,
         instances,
@@ -308,7 +337,43 @@ fn schema_rs_matches_the_migrated_database() {
 
     let db = TestDatabase::new();
     let mut conn = db.connect();
-    let actual = columns(&mut conn);
+    let views = view_names(&mut conn);
+    let (view_columns, actual): (Vec<Column>, Vec<Column>) = columns(&mut conn)
+        .into_iter()
+        .partition(|c| views.contains(&c.table_name));
+
+    // The views, declared by hand in `views.rs`: their columns' names and types (a view's
+    // columns are all nullable to PostgreSQL, whatever they hold).
+    let declared_views = declared_tables(include_str!("../../src/views.rs"));
+    let names: BTreeSet<&str> = declared_views.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        views.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        names,
+        "views of the database and of views.rs"
+    );
+    for view in &declared_views {
+        let in_db: Vec<(String, String)> = view_columns
+            .iter()
+            .filter(|c| c.table_name == view.name)
+            .map(|c| (c.column_name.clone(), c.udt_name.clone()))
+            .collect();
+        let in_file: Vec<(String, String)> = view
+            .columns
+            .iter()
+            .map(|(name, ty)| (name.clone(), pg_type(ty).0))
+            .collect();
+        assert_eq!(in_db, in_file, "columns of the view {}", view.name);
+    }
+    assert_eq!(
+        compiled_views(),
+        declared_views
+            .iter()
+            .map(|t| (
+                t.name.clone(),
+                t.columns.iter().map(|(c, _)| c.clone()).collect()
+            ))
+            .collect::<Vec<_>>()
+    );
 
     let tables_in_db: BTreeSet<&str> = actual.iter().map(|c| c.table_name.as_str()).collect();
     let tables_declared: BTreeSet<&str> = declared.iter().map(|t| t.name.as_str()).collect();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{cursor, keyed, kinds_of, page, race, text, Event, Harness};
-use chat_adapters::schema::{event_retention, events, messages, sessions, tokens};
+use chat_adapters::schema::{event_numbers, event_retention, messages, sessions, tokens};
 use chat_domain::events::EventKind;
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{MySessionsFilter, Participant, SessionStatus};
@@ -1681,17 +1681,16 @@ async fn event_ids_become_visible_in_order_under_concurrent_writes() {
                 // Read the flag first, so that the last poll starts after the writers ended.
                 let finished = stop.load(Ordering::SeqCst);
                 let after = relayed.last().copied().unwrap_or(0);
-                let batch: Vec<i64> = events::table
-                    .filter(events::event_id.gt(after))
-                    .order(events::event_id)
-                    .select(events::event_id.assume_not_null())
+                let batch: Vec<i64> = event_numbers::table
+                    .filter(event_numbers::event_id.gt(after))
+                    .order(event_numbers::event_id)
+                    .select(event_numbers::event_id)
                     .load(&mut conn)
                     .unwrap();
                 relayed.extend(batch);
-                let everything: Vec<i64> = events::table
-                    .filter(events::event_id.is_not_null())
-                    .order(events::event_id)
-                    .select(events::event_id.assume_not_null())
+                let everything: Vec<i64> = event_numbers::table
+                    .order(event_numbers::event_id)
+                    .select(event_numbers::event_id)
                     .load(&mut conn)
                     .unwrap();
                 let mut news = false;

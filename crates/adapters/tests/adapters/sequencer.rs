@@ -187,6 +187,97 @@ async fn a_rolled_back_change_leaves_no_event_and_no_gap() {
     );
 }
 
+/// Writers that draw event ids and commit late, out of order, or roll back: every committed
+/// event gets exactly one number, none is left behind below `settled`, and the numbers are
+/// gap-free. (The sequencer finds what to number without a marker on the event row.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_committing_late_or_rolling_back_leave_no_event_unnumbered() {
+    const WRITERS: u64 = 6;
+    const CHANGES: u64 = 60;
+    let h = Harness::new();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = h.db.url().to_owned();
+            tokio::task::spawn_blocking(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                let mut committed = 0;
+                for n in 0..CHANGES {
+                    let end = if (w + n) % 3 == 0 {
+                        "ROLLBACK"
+                    } else {
+                        "COMMIT"
+                    };
+                    conn.batch_execute(&format!(
+                        "BEGIN; \
+                         SELECT record_events(ARRAY['session_claimed', 'session_updated'], \
+                                ARRAY['{{}}', '{{}}'], ARRAY[true, true], ARRAY['{{}}', '{{}}'], \
+                                ARRAY[NULL, NULL]::bigint[], ARRAY[NULL, NULL]::bigint[], \
+                                ARRAY[NULL, NULL]::text[], now()); \
+                         SELECT pg_sleep({}); {end};",
+                        f64::from(u32::try_from((w * 7 + n * 3) % 5).unwrap()) / 1000.0
+                    ))
+                    .unwrap();
+                    committed += u64::from(end == "COMMIT");
+                }
+                committed * 2
+            })
+        })
+        .collect();
+    let mut committed = 0;
+    for writer in writers {
+        committed += writer.await.unwrap();
+    }
+    // Nothing wakes the sequencer for these writers: it finds them on its own.
+    h.numbered().await;
+    let numbered = assert_gap_free(&h).await;
+    assert_eq!(numbered, i64::try_from(committed).unwrap());
+
+    #[derive(QueryableByName)]
+    struct State {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        settled: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        drawn: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        unnumbered: i64,
+    }
+    // Rounds with nothing to number: the first makes the ids drawn so far the candidate, a
+    // later one settles them once no transaction that could have drawn one is running (in
+    // the whole cluster: other tests' transactions may hold it back for a while).
+    let started = Instant::now();
+    let state = loop {
+        h.sql(|conn| {
+            conn.batch_execute(
+                "SELECT number_events((SELECT max(event_id) FROM event_numbers), 100, 'test')",
+            )
+        })
+        .await;
+        let state: State = h
+            .sql(|conn| {
+                diesel::sql_query(
+                    "SELECT settled, (SELECT max(id) FROM events) AS drawn, \
+                            (SELECT count(*) FROM events e \
+                              WHERE NOT EXISTS (SELECT 1 FROM event_numbers n \
+                                                 WHERE n.id = e.id)) AS unnumbered \
+                       FROM event_sequencer",
+                )
+                .get_result(conn)
+            })
+            .await;
+        if state.settled >= state.drawn || started.elapsed() > Duration::from_secs(20) {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state.unnumbered, 0, "every committed event has its number");
+    assert!(
+        state.settled >= state.drawn,
+        "settled follows the writers: {} of {}",
+        state.settled,
+        state.drawn
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
     let mut h = Harness::new();
