@@ -193,6 +193,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let (mut tx_secs, mut client_reference, mut pg_reference) = (0.0, 0.0, Some(0.0));
     let mut events = None;
     let mut waits = LockWaits::default();
+    // WAL written (bytes) by the service's sends and by the reference's transactions: what
+    // the database writes per send, steadier than CPU on a busy machine.
+    let (mut wal_service, mut wal_reference) = (0_i64, 0_i64);
     for slice in 0..slices {
         let server = b.start_server("send").await?;
         let base = server.base_url();
@@ -203,6 +206,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         anyhow::ensure!(warm.ok > 0, "no send succeeded while warming up");
         let pg_before = server::postgres_cpu_secs(backend);
         let cpu_before = server.cpu_secs()?;
+        let wal_before = wal_position(&db).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let sampler = tokio::spawn(sample_lock_waits(b.url.clone(), stopped));
         let run = closed_loop(b, &base, &content, Duration::from_secs(secs)).await;
@@ -213,6 +217,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         waits.any += sampled.any;
         cpu += server.cpu_secs()? - cpu_before;
         pg_service = pg_service.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        // The events of the last sends are numbered a round later: wait for it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        wal_service += wal_position(&db).await? - wal_before;
         println!(
             "  service: {:.0} sends/s ({} ok, {} failed, latency {})",
             run.ok as f64 / run.secs,
@@ -252,7 +259,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         );
         let pg_before = server::postgres_cpu_secs(backend);
         let client_before = server::children_cpu_secs();
+        let wal_before = wal_position(&db).await?;
         let outcome = pgbench_slice(b, &format!("send-{slice}"), &script, secs).await?;
+        wal_reference += wal_position(&db).await? - wal_before;
         pg_reference = pg_reference.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
         client_reference += server::children_cpu_secs() - client_before;
         println!(
@@ -354,5 +363,27 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             "us",
         )
         .against(pg_per_tx, "pgbench"),
+        Figure::info(
+            1,
+            "send.wal_per_send",
+            "WAL written per send (the events numbered included)",
+            wal_service as f64 / measured.ok.max(1) as f64,
+            "bytes",
+        )
+        .against(
+            Some(wal_reference as f64 / reference.transactions.max(1) as f64),
+            "pgbench, the send's SQL with its events (not numbered)",
+        ),
     ])
+}
+
+/// The database server's WAL position, in bytes.
+async fn wal_position(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
+    Ok(db
+        .query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+            &[],
+        )
+        .await?
+        .get(0))
 }
