@@ -261,9 +261,9 @@ fn assign_waiting(
     let mut events = Vec::new();
     for claim in assignments {
         let after = claim.after_state();
-        let Some(admin) = after.admin_id else {
-            continue;
-        };
+        let admin = after
+            .admin_id
+            .ok_or_else(|| abort(RepositoryError::internal("an assignment without an admin")))?;
         ids.push(claim.session_id.get());
         statuses.push(after.status.as_str());
         holders.push(admin.get());
