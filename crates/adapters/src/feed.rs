@@ -213,6 +213,26 @@ impl TypingNotices for Postgres {
 }
 
 impl Postgres {
+    /// How many event ids were drawn above the sequencer's settled one: what each round looks
+    /// through for unnumbered events (for `/metrics`).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Internal`].
+    pub async fn unsettled_event_ids(&self) -> Result<i64, RepositoryError> {
+        self.db
+            .run(|conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT greatest((SELECT CASE WHEN is_called THEN last_value \
+                                                   ELSE last_value - 1 END \
+                                         FROM events_id_seq) - settled, 0) \
+                        FROM event_sequencer)",
+                ))
+                .get_result(conn)
+                .map_err(db_error)
+            })
+            .await
+    }
+
     /// Deletes events recorded before `older_than`, and remembers the highest id deleted so
     /// that a reader resuming below it is told to resync. Returns how many were deleted.
     ///

@@ -45,6 +45,7 @@ pub struct Metrics {
     webhook_failures: IntCounter,
     webhook_disabled: IntCounter,
     webhook_lag: IntGaugeVec,
+    unsettled_events: IntGauge,
     upload_bytes: IntCounter,
     uploads_refused: IntCounterVec,
 }
@@ -172,6 +173,19 @@ impl Metrics {
             last_event,
             sequencer_leader,
             notification_queue,
+            unsettled_events: {
+                let gauge = IntGauge::new(
+                    "unsettled_event_ids",
+                    "Event ids drawn above the sequencer's settled one: the events it looks \
+                     through for unnumbered ones each round (grows while a writing transaction \
+                     stays open anywhere in the database server).",
+                )
+                .expect("a valid metric");
+                registry
+                    .register(Box::new(gauge.clone()))
+                    .expect("a unique metric");
+                gauge
+            },
             webhook_attempts: counter(
                 &registry,
                 "webhook_attempts_total",
@@ -240,10 +254,11 @@ impl Metrics {
         self.rate_limited.inc();
     }
 
-    /// Reads the live parts and renders everything in the Prometheus text format, with how
-    /// far each webhook endpoint is behind (`webhook_lag`: endpoint id, events).
+    /// Reads the live parts and renders everything in the Prometheus text format, with what
+    /// was read from the database for it.
     #[must_use]
-    pub fn render(&self, state: Parts<'_>, webhook_lag: &[(i64, i64)]) -> String {
+    pub fn render(&self, state: Parts<'_>, feed: &FeedFigures) -> String {
+        let webhook_lag = &feed.webhook_lag;
         let hooks = state.webhooks;
         catch_up(
             &self.webhook_attempts,
@@ -285,11 +300,21 @@ impl Metrics {
             .set(i64::from(state.sequencer.is_leader()));
         self.notification_queue
             .set(state.relay.notification_queue_usage());
+        self.unsettled_events.set(feed.unsettled_event_ids);
         let mut out = Vec::new();
         // Encoding into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Default)]
+pub struct FeedFigures {
+    /// How far each enabled webhook endpoint is behind: endpoint id, events.
+    pub webhook_lag: Vec<(i64, i64)>,
+    /// Event ids drawn above the sequencer's settled one.
+    pub unsettled_event_ids: i64,
 }
 
 /// Moves a counter up to a total kept elsewhere (counters only go up).

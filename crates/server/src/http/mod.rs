@@ -67,7 +67,14 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // Without the database the rest is still worth reading.
-    let lag = state.postgres.webhook_lag().await.unwrap_or_default();
+    let feed = crate::metrics::FeedFigures {
+        webhook_lag: state.postgres.webhook_lag().await.unwrap_or_default(),
+        unsettled_event_ids: state
+            .postgres
+            .unsettled_event_ids()
+            .await
+            .unwrap_or_default(),
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(
@@ -78,7 +85,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 relay: &state.relay,
                 webhooks: &state.webhook_stats,
             },
-            &lag,
+            &feed,
         ))
 }
 
