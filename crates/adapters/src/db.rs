@@ -103,9 +103,13 @@ struct SessionSetup {
 impl r2d2::CustomizeConnection<Tracked, diesel::r2d2::Error> for SessionSetup {
     fn on_acquire(&self, conn: &mut Tracked) -> Result<(), diesel::r2d2::Error> {
         use diesel::connection::SimpleConnection;
+        // A transaction of the service never waits between its statements for anything but
+        // its own process: one left idle longer than a statement may run belongs to a process
+        // that froze, and would hold its rows' locks and the sequencer's `settled` back.
         conn.batch_execute(&format!(
-            "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
-            self.statement_timeout_ms
+            "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}; \
+             SET TIME ZONE 'UTC'",
+            ms = self.statement_timeout_ms
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
