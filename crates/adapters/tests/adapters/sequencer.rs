@@ -398,3 +398,40 @@ async fn a_relay_whose_connection_is_killed_catches_up() {
         "caught up: every event once, in order"
     );
 }
+
+/// A transaction of the service's pool left idle longer than a statement may run (its process
+/// frozen between two statements) is ended by PostgreSQL: it rolls back, and holds neither its
+/// rows nor the sequencer's `settled` id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_idle_is_ended_by_the_database() {
+    let db = chat_adapters::testing::TestDatabase::new();
+    let database = chat_adapters::Database::new(
+        db.url(),
+        &chat_adapters::PoolSettings {
+            statement_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    let outcome = database
+        .run(|conn| {
+            conn.batch_execute(
+                "BEGIN; \
+                 SELECT record_events(ARRAY['session_claimed'], ARRAY['{}'], ARRAY[true], \
+                        ARRAY['{}'], ARRAY[NULL]::bigint[], ARRAY[NULL]::bigint[], \
+                        ARRAY[NULL]::text[], now());",
+            )
+            .map_err(chat_domain::RepositoryError::internal)?;
+            // The process stops between two statements of its transaction.
+            std::thread::sleep(Duration::from_millis(1_500));
+            Ok(conn.batch_execute("COMMIT"))
+        })
+        .await
+        .unwrap();
+    assert!(outcome.is_err(), "the idle transaction was ended");
+    let mut conn = PgConnection::establish(db.url()).unwrap();
+    let events: i64 = chat_adapters::schema::events::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(events, 0, "and rolled back");
+}
