@@ -289,10 +289,20 @@ pub fn path_id<T>(
     raw: &str,
     parse: fn(i64) -> Result<T, ValidationError>,
 ) -> Result<T, ApiError> {
-    raw.parse::<i64>()
-        .ok()
+    integral_text(raw)
         .and_then(|n| parse(n).ok())
         .ok_or_else(|| ApiError::BadRequest(format!("{field}: must be a positive integer")))
+}
+
+/// An integer written as text, also with a fraction of zeros (`5.0`), as the integer fields of
+/// bodies take it: the path's schema says `integer`, which JSON Schema lets `5.0` be.
+fn integral_text(raw: &str) -> Option<i64> {
+    let whole = match raw.split_once('.') {
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        Some(_) => return None,
+        None => raw,
+    };
+    whole.parse().ok()
 }
 
 /// Marks the other side's messages of the session read, up to `message_id`.
@@ -422,5 +432,23 @@ impl ThreadQuery {
             None => None,
         };
         Ok(MessageCursor { before, limit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integral_text;
+
+    #[test]
+    fn a_path_id_may_have_a_fraction_of_zeros_and_nothing_else() {
+        assert_eq!(integral_text("7"), Some(7));
+        assert_eq!(integral_text("7.0"), Some(7));
+        assert_eq!(integral_text("7.000"), Some(7));
+        assert_eq!(integral_text("7."), None);
+        assert_eq!(integral_text("7.5"), None);
+        assert_eq!(integral_text(".0"), None);
+        assert_eq!(integral_text("7.0.0"), None);
+        assert_eq!(integral_text("1e3"), None);
+        assert_eq!(integral_text("x"), None);
     }
 }
