@@ -385,6 +385,7 @@ async fn the_real_answers_are_the_documented_ones() {
     api.get(&format!("/v1/chat/admin/session/{sid}.0/"), ann, 200)
         .await;
     api.get("/v1/chat/admin/session/1.5/", ann, 400).await;
+    api.get(&format!("{one}?limit=2.0"), ann, 200).await;
     api.get("/v1/chat/admin/session/abc/", ann, 400).await;
     api.get("/v1/chat/admin/session/999999/", ann, 404).await;
     api.post(claim, ann, &session, 200).await;

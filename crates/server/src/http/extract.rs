@@ -289,14 +289,15 @@ pub fn path_id<T>(
     raw: &str,
     parse: fn(i64) -> Result<T, ValidationError>,
 ) -> Result<T, ApiError> {
-    integral_text(raw)
+    integral_text::<i64>(raw)
         .and_then(|n| parse(n).ok())
         .ok_or_else(|| ApiError::BadRequest(format!("{field}: must be a positive integer")))
 }
 
 /// An integer written as text, also with a fraction of zeros (`5.0`), as the integer fields of
-/// bodies take it: the path's schema says `integer`, which JSON Schema lets `5.0` be.
-fn integral_text(raw: &str) -> Option<i64> {
+/// bodies take it: the schemas of paths and queries say `integer`, which JSON Schema lets
+/// `5.0` be.
+fn integral_text<T: std::str::FromStr>(raw: &str) -> Option<T> {
     let whole = match raw.split_once('.') {
         Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
         Some(_) => return None,
@@ -367,9 +368,8 @@ pub struct ThreadQuery {
 
 fn number<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, ApiError> {
     raw.map(|s| {
-        s.trim()
-            .parse::<T>()
-            .map_err(|_| ApiError::BadRequest(format!("{field}: must be a non-negative integer")))
+        integral_text::<T>(s.trim())
+            .ok_or_else(|| ApiError::BadRequest(format!("{field}: must be a non-negative integer")))
     })
     .transpose()
 }
@@ -440,15 +440,16 @@ mod tests {
     use super::integral_text;
 
     #[test]
-    fn a_path_id_may_have_a_fraction_of_zeros_and_nothing_else() {
-        assert_eq!(integral_text("7"), Some(7));
-        assert_eq!(integral_text("7.0"), Some(7));
-        assert_eq!(integral_text("7.000"), Some(7));
-        assert_eq!(integral_text("7."), None);
-        assert_eq!(integral_text("7.5"), None);
-        assert_eq!(integral_text(".0"), None);
-        assert_eq!(integral_text("7.0.0"), None);
-        assert_eq!(integral_text("1e3"), None);
-        assert_eq!(integral_text("x"), None);
+    fn an_integer_of_a_path_or_query_may_have_a_fraction_of_zeros_and_nothing_else() {
+        assert_eq!(integral_text::<i64>("7"), Some(7));
+        assert_eq!(integral_text::<i64>("7.0"), Some(7));
+        assert_eq!(integral_text::<u32>("7.000"), Some(7));
+        assert_eq!(integral_text::<i64>("7."), None);
+        assert_eq!(integral_text::<i64>("7.5"), None);
+        assert_eq!(integral_text::<i64>(".0"), None);
+        assert_eq!(integral_text::<i64>("7.0.0"), None);
+        assert_eq!(integral_text::<i64>("1e3"), None);
+        assert_eq!(integral_text::<u32>("-1.0"), None);
+        assert_eq!(integral_text::<i64>("x"), None);
     }
 }
