@@ -1,5 +1,6 @@
 DROP FUNCTION number_events(bigint, integer, text);
 DROP FUNCTION unnumbered_events(integer);
+DROP FUNCTION drawn_event_ids();
 DROP VIEW numbered_events;
 
 ALTER TABLE events ADD COLUMN event_id BIGINT;

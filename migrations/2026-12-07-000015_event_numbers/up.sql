@@ -83,6 +83,13 @@ BEGIN
 END;
 $$;
 
+-- The highest event id drawn so far (before the first is drawn, the sequence's `last_value`
+-- is the one that will be).
+CREATE FUNCTION drawn_event_ids() RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM events_id_seq;
+$$;
+
 -- The committed events not numbered yet, oldest first, at most `p_limit`.
 CREATE FUNCTION unnumbered_events(p_limit integer) RETURNS SETOF bigint
 LANGUAGE sql STABLE AS $$
@@ -111,12 +118,11 @@ DECLARE
     v_count integer;
     v_last bigint;
 BEGIN
-    -- The ids drawn so far (before the first is drawn, `last_value` is the one that will be),
-    -- then this transaction's id: a writer that drew one of those ids held its transaction id
-    -- before, so that id is below this one. (This is why the statement must run on its own:
-    -- in a transaction that already had an id, that id would be too old.)
-    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-      INTO v_drawn FROM events_id_seq;
+    -- The ids drawn so far, then this transaction's id: a writer that drew one of those ids
+    -- held its transaction id before, so that id is below this one. (This is why the
+    -- statement must run on its own: in a transaction that already had an id, that id would
+    -- be too old.)
+    v_drawn := drawn_event_ids();
     v_xid := pg_current_xact_id()::text::bigint;
     SELECT * INTO v_state FROM event_sequencer FOR UPDATE;
     -- Every transaction that could have drawn an id up to the candidate has ended (the

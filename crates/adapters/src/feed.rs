@@ -222,10 +222,7 @@ impl Postgres {
         self.db
             .run(|conn| {
                 diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "(SELECT greatest((SELECT CASE WHEN is_called THEN last_value \
-                                                   ELSE last_value - 1 END \
-                                         FROM events_id_seq) - settled, 0) \
-                        FROM event_sequencer)",
+                    "(SELECT greatest(drawn_event_ids() - settled, 0) FROM event_sequencer)",
                 ))
                 .get_result(conn)
                 .map_err(db_error)
