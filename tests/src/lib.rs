@@ -30,6 +30,13 @@ use serde_json::{json, Value};
 /// `http.keep_alive_secs` (5 s), as any client of a server with a keep-alive should.
 pub const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A connection to the maintenance database of the server that holds the database at `url`.
+fn maintenance(url: &str) -> diesel::PgConnection {
+    let maintenance = format!("{}/postgres", &url[..url.rfind('/').expect("a URL")]);
+    <diesel::PgConnection as diesel::Connection>::establish(&maintenance)
+        .expect("connect to the server")
+}
+
 /// An admin with a fresh token.
 #[derive(Debug, Clone)]
 pub struct TestAdmin {
@@ -242,9 +249,7 @@ impl TestApp {
         let name = self.db.name().to_owned();
         let url = self.db.url().to_owned();
         tokio::task::spawn_blocking(move || {
-            let maintenance = format!("{}/postgres", &url[..url.rfind('/').expect("a URL")]);
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&maintenance)
-                .expect("connect to the server");
+            let mut conn = maintenance(&url);
             conn.batch_execute(&format!(
                 "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}; \
                  SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -255,6 +260,44 @@ impl TestApp {
         })
         .await
         .expect("reach the server");
+    }
+
+    /// Terminates one connection to the test's database, chosen at random among those whose
+    /// `application_name` starts with `named` (`""`: any), as a backend crash or a
+    /// database-side timeout would. Returns the application name of the connection ended,
+    /// `None` when none matched.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub async fn kill_backend(&self, named: &str) -> Option<String> {
+        use diesel::sql_types::Text;
+        #[derive(diesel::QueryableByName)]
+        struct Killed {
+            #[diesel(sql_type = Text)]
+            application_name: String,
+        }
+        let name = self.db.name().to_owned();
+        let url = self.db.url().to_owned();
+        let named = format!("{named}%");
+        tokio::task::spawn_blocking(move || {
+            use diesel::RunQueryDsl;
+            let mut conn = maintenance(&url);
+            diesel::sql_query(
+                "SELECT application_name FROM ( \
+                   SELECT pid, application_name FROM pg_stat_activity \
+                   WHERE datname = $1 AND application_name LIKE $2 \
+                   ORDER BY random() LIMIT 1) AS chosen \
+                 WHERE pg_terminate_backend(pid)",
+            )
+            .bind::<Text, _>(name)
+            .bind::<Text, _>(named)
+            .load::<Killed>(&mut conn)
+            .expect("terminate a backend")
+            .pop()
+            .map(|k| k.application_name)
+        })
+        .await
+        .expect("reach the server")
     }
 
     fn unique(&self) -> i64 {

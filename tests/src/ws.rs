@@ -46,6 +46,17 @@ pub struct WsClient {
     pub presence: bool,
 }
 
+/// How an attempt to connect ended.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Connected, and greeted with `hello` after any replay.
+    Greeted(Box<WsClient>),
+    /// The handshake was refused.
+    Refused(Refused),
+    /// The service closed the socket before its `hello`: its replay failed.
+    ClosedBeforeHello,
+}
+
 /// Why a connection was refused: the HTTP status of the refused handshake.
 #[derive(Debug)]
 pub struct Refused(pub u16, pub String);
@@ -65,6 +76,24 @@ impl WsClient {
         auth: Auth<'_>,
         since: Option<i64>,
     ) -> Result<Self, Refused> {
+        match Self::attempt(base_url, path, auth, since).await {
+            Attempt::Greeted(client) => Ok(*client),
+            Attempt::Refused(refused) => Err(refused),
+            Attempt::ClosedBeforeHello => panic!("a hello frame"),
+        }
+    }
+
+    /// Connects as [`WsClient::connect`] does, telling apart a socket the service closed
+    /// before its `hello` (a replay that failed), for clients that try again.
+    ///
+    /// # Panics
+    /// When the server cannot be reached at all.
+    pub async fn attempt(
+        base_url: &str,
+        path: &str,
+        auth: Auth<'_>,
+        since: Option<i64>,
+    ) -> Attempt {
         let mut url = format!("{}{path}", base_url.replacen("http://", "ws://", 1));
         let mut query = Vec::new();
         if let Auth::Query(token) = auth {
@@ -105,7 +134,10 @@ impl WsClient {
                         "the server chooses the `chat` subprotocol"
                     );
                 }
-                Ok(Self::greeted(stream).await)
+                match Self::greeted(stream).await {
+                    Some(client) => Attempt::Greeted(Box::new(client)),
+                    None => Attempt::ClosedBeforeHello,
+                }
             }
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
@@ -114,7 +146,7 @@ impl WsClient {
                     .as_ref()
                     .map(|b| String::from_utf8_lossy(b).into_owned())
                     .unwrap_or_default();
-                Err(Refused(status, body))
+                Attempt::Refused(Refused(status, body))
             }
             Err(err) => panic!("could not reach the WebSocket endpoint: {err}"),
         }
@@ -144,12 +176,12 @@ impl WsClient {
         let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
             .await
             .expect("an admin socket");
-        Self::greeted(stream).await
+        Self::greeted(stream).await.expect("a hello frame")
     }
 
     /// Reads up to the `hello` frame, which every socket sends after its replay, keeping what
-    /// came before it to be read.
-    async fn greeted(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+    /// came before it to be read. `None` when the socket closes (or stays silent) before it.
+    async fn greeted(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Option<Self> {
         let mut client = Self {
             stream,
             early: VecDeque::new(),
@@ -157,10 +189,10 @@ impl WsClient {
             presence: false,
         };
         loop {
-            let frame = client.read_within(EXPECT).await.expect("a hello frame");
+            let frame = client.read_within(EXPECT).await?;
             if frame["type"] == "hello" {
                 client.hello = frame["event_id"].as_i64().expect("a hello cursor");
-                return client;
+                return Some(client);
             }
             client.early.push_back(frame);
         }

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod browser;
 mod canned;
+mod chaos;
 mod conflicts;
 mod conventions;
 mod errors;

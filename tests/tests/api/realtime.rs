@@ -696,7 +696,7 @@ async fn a_revoked_token_is_dead_everywhere_once_the_revocation_is_answered() {
 
 /// The ids of the events of the whole feed that `who` receives, in order: `Some(admin id)` for
 /// an admin, `None` for the store `store`.
-async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> Vec<i64> {
+pub(crate) async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> Vec<i64> {
     use chat_adapters::views::numbered_events as events;
     use diesel::prelude::*;
     app.events_numbered().await;
