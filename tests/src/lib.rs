@@ -30,6 +30,26 @@ use serde_json::{json, Value};
 /// `http.keep_alive_secs` (5 s), as any client of a server with a keep-alive should.
 pub const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A small deterministic generator (xorshift), so that the random choices of a test can be
+/// replayed from its seed.
+#[derive(Debug, Clone)]
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+
+    /// A pause of `from_ms` to `to_ms` milliseconds.
+    pub fn pause(&mut self, from_ms: u64, to_ms: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(from_ms + self.below(to_ms - from_ms))
+    }
+}
+
 /// A connection to the maintenance database of the server that holds the database at `url`.
 fn maintenance(url: &str) -> diesel::PgConnection {
     let maintenance = format!("{}/postgres", &url[..url.rfind('/').expect("a URL")]);
@@ -229,6 +249,26 @@ impl TestApp {
             .run(move |conn| work(conn).map_err(chat_domain::RepositoryError::internal))
             .await
             .expect("test SQL")
+    }
+
+    /// Runs SQL on a connection of its own to the test's database, not one of the service's
+    /// pool (which a test may have killed), off the async workers.
+    ///
+    /// # Panics
+    /// When the SQL fails.
+    pub async fn sql_alone<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+    {
+        let db = self.db.url().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&db)
+                .expect("connect to the test database");
+            work(&mut conn).expect("test SQL")
+        })
+        .await
+        .expect("run the test SQL")
     }
 
     /// Waits until the sequencer has numbered every committed event.

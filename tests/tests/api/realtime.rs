@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chat_e2e::ws::{Auth, Instance, WsClient};
-use chat_e2e::{expect_json, id_of, ids, TestApp};
+use chat_e2e::{expect_json, id_of, ids, Dice, TestApp};
 use serde_json::{json, Value};
 
 const ADMIN_WS: &str = "/v1/chat/admin/ws/";
@@ -704,7 +704,7 @@ pub(crate) async fn feed_for(app: &TestApp, admin: Option<i64>, store: i64) -> V
     // left out, as the test clients pass over them.
     type Row = (i64, bool, Vec<i64>, Option<i64>);
     let rows: Vec<Row> = app
-        .sql(|conn| {
+        .sql_alone(|conn| {
             events::table
                 .filter(events::kind.ne("admin_presence"))
                 .order(events::event_id)
@@ -783,18 +783,6 @@ async fn a_cursor_beyond_the_newest_event_requires_a_resync() {
     ws.expect("session_updated").await;
 }
 
-/// A small deterministic generator, so that a failure can be replayed.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log_after_them() {
     const WRITERS: i64 = 8;
@@ -833,7 +821,7 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
         .collect();
 
     // Meanwhile clients resume at random cursors, on either instance, read a while, drop.
-    let mut random = Xorshift(0x5eed_cafe_f00d_d00d);
+    let mut random = Dice(0x5eed_cafe_f00d_d00d);
     let mut newest_seen = 0;
     let mut visits: Vec<(i64, i64, Vec<i64>)> = Vec::new();
     while !writers.iter().all(tokio::task::JoinHandle::is_finished) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_e2e::ws::{Instance, WsClient};
-use chat_e2e::{id_of, TestAdmin, TestApp};
+use chat_e2e::{id_of, Dice, TestAdmin, TestApp};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use reqwest::Method;
@@ -17,22 +17,6 @@ use serde_json::{json, Value};
 const SESSIONS: i64 = 500;
 const ADMINS: usize = 20;
 const CAPACITY: i64 = 3;
-
-/// A small deterministic generator per actor (the sequence of a run can be replayed).
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-
-    fn pause(&mut self, from_ms: u64, to_ms: u64) -> Duration {
-        Duration::from_millis(from_ms + self.below(to_ms - from_ms))
-    }
-}
 
 fn settings(s: &mut chat_server::settings::Settings) {
     s.routing.mode = "auto".to_owned();
