@@ -65,6 +65,7 @@ struct Resumer {
     seen: Vec<i64>,
     /// The ids of the messages of the `new_message` events it received.
     messages: Vec<i64>,
+    /// The sockets it had.
     visits: u32,
     /// Resumes the service closed before their `hello`.
     failed_replays: u32,
@@ -84,7 +85,7 @@ impl Resumer {
     }
 
     /// One socket from the cursor on `base_url`, read for `stay` (or until the service closes
-    /// it). A handshake refused while the database is away is tried again.
+    /// it).
     async fn visit(&mut self, base_url: &str, stay: Duration) {
         // A resume refused, or closed before its `hello`, while the database is away is tried
         // again from the same cursor (what came before the close is read again then).
