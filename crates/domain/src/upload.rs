@@ -35,6 +35,23 @@ pub fn kind_of(content_type: &str) -> Option<AttachmentKind> {
         .map(|(_, kind)| *kind)
 }
 
+/// Checks the name a client gives a raw upload (`?name=`), as the API's document declares it:
+/// no NUL, as no text field takes one, and at most [`MAX_NAME_CHARS`] characters. A form's file
+/// name is only cleaned, by [`file_name`]: a browser sends what the file is called.
+///
+/// # Errors
+/// A [`ValidationError`] for `field` otherwise.
+pub fn check_given_name(field: &'static str, raw: &str) -> Result<(), ValidationError> {
+    crate::values::check_no_nul(field, raw)?;
+    if raw.chars().count() > MAX_NAME_CHARS {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A file's name as shown and offered for download: the last part of a path, without
 /// control characters or quotes, at most [`MAX_NAME_CHARS`] characters; `file` when nothing
 /// is left.
@@ -172,6 +189,14 @@ mod tests {
         assert_eq!(file_name(".."), "file");
         assert_eq!(file_name("a\u{0}b\nc"), "abc");
         assert_eq!(file_name(&"x".repeat(300)).len(), MAX_NAME_CHARS);
+        assert!(check_given_name("name", &"é".repeat(MAX_NAME_CHARS)).is_ok());
+        assert_eq!(
+            check_given_name("name", &"é".repeat(MAX_NAME_CHARS + 1))
+                .unwrap_err()
+                .field(),
+            "name"
+        );
+        assert!(check_given_name("name", "a\u{0}b").is_err());
         assert!(FileKey::parse("0123456789ABCDEF0123456789abcdef").is_err());
         assert!(FileKey::parse("../etc").is_err());
     }

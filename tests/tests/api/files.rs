@@ -212,6 +212,25 @@ async fn files_go_both_ways(app: &TestApp) {
     assert!(assert_error(resp, 400, "invalid_request")
         .await
         .starts_with("note:"));
+    // A name given in the query is checked as documented, a form's file or not.
+    for name in ["a%00b.png", &"n".repeat(201)] {
+        let resp = upload_raw(app, "store", &store.token, name, PNG.to_vec()).await;
+        assert!(assert_error(resp, 400, "invalid_request")
+            .await
+            .starts_with("name:"));
+    }
+    let part = reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("a.png");
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/store/upload/?name=a%00b"))
+        .header("Authorization", format!("Token {}", store.token))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert!(assert_error(resp, 400, "invalid_request")
+        .await
+        .starts_with("name:"));
     // An API key, another kind of token: refused.
     let resp = upload_raw(app, "store", &key, "x.txt", b"x".to_vec()).await;
     assert_error(resp, 403, "forbidden").await;

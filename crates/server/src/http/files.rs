@@ -157,6 +157,9 @@ async fn upload(
 ) -> Result {
     let max = state.files.max_bytes();
     let outcome = async {
+        if let Some(given) = &name {
+            chat_domain::upload::check_given_name("name", given).map_err(ChatError::from)?;
+        }
         let (name, bytes) = received(req, payload, name, max).await?;
         let sniffed = sniff(&bytes);
         Ok::<_, ApiError>(state.files.upload(uploader, &name, sniffed, bytes).await?)
@@ -195,7 +198,7 @@ async fn upload(
     )),
     responses(
         (status = 201, description = "The stored file.", body = wire::Upload),
-        (status = 400, description = "`invalid_request`: no file, or an empty one.", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: no file, an empty one, or a `name` with NUL or over 200 characters.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: over `files.max_bytes`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a type not taken.", body = ErrorBody),
         AuthErrors, ServerErrors,
@@ -233,7 +236,7 @@ pub(super) async fn admin_upload(
     )),
     responses(
         (status = 201, description = "The stored file.", body = wire::Upload),
-        (status = 400, description = "`invalid_request`: no file, or an empty one.", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: no file, an empty one, or a `name` with NUL or over 200 characters.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: over `files.max_bytes`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a type not taken.", body = ErrorBody),
         AuthErrors, ServerErrors,
