@@ -69,7 +69,7 @@ impl WsClient {
     /// The status and body of a refused handshake.
     ///
     /// # Panics
-    /// When the server cannot be reached at all.
+    /// When the server cannot be reached at all, or closes the socket before its `hello`.
     pub async fn connect(
         base_url: &str,
         path: &str,
