@@ -1,6 +1,6 @@
 //! The connection pool, and running blocking diesel work off the async executor.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,6 +123,9 @@ pub struct Database {
     permits: Arc<Semaphore>,
     connection_timeout: Duration,
     errors: Arc<AtomicU64>,
+    /// How many of the next checkouts test their connection first: set to the pool's size
+    /// when a connection turns out lost (see [`Database::run`]).
+    suspect: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Database {
@@ -158,6 +161,7 @@ impl Database {
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
             connection_timeout: settings.connection_timeout,
             errors: Arc::default(),
+            suspect: Arc::default(),
         }
     }
 
@@ -204,15 +208,19 @@ impl Database {
                 "timed out waiting for a database connection",
             ));
         };
-        let pool = self.pool.clone();
+        let (pool, suspect) = (self.pool.clone(), self.suspect.clone());
         let span = tracing::Span::current();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(RepositoryError::unavailable)?;
+            let mut conn = checkout(&pool, &suspect)?;
             let result = work(&mut conn.conn);
             if matches!(result, Err(RepositoryError::Unavailable(_))) {
                 conn.lost = true;
+                // What ended this connection (a restart, a failover, an administrator) has
+                // most likely ended the idle ones too: the next checkouts test theirs, so
+                // that a dead one is replaced there rather than failing one more request.
+                suspect.store(pool.max_size(), Ordering::Relaxed);
             }
             result
         })
@@ -227,6 +235,22 @@ impl Database {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+}
+
+/// A connection from `pool`; while `suspect` counts down after a lost connection, each one
+/// checked out is tested first (one round trip) and a dead one is discarded for the next.
+fn checkout(pool: &Pool<Manager>, suspect: &AtomicU32) -> Result<Conn, RepositoryError> {
+    use diesel::connection::SimpleConnection;
+    loop {
+        let mut conn = pool.get().map_err(RepositoryError::unavailable)?;
+        let tested = suspect
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !tested || conn.conn.batch_execute("SELECT 1").is_ok() {
+            return Ok(conn);
+        }
+        conn.lost = true;
     }
 }
 

@@ -1766,3 +1766,80 @@ async fn event_ids_become_visible_in_order_under_concurrent_writes() {
     }
     assert_eq!(h.published().len(), all.len(), "every event published");
 }
+
+/// Connections ended while idle in the pool (the server restarted, failed over, or an
+/// administrator ended them) cost one request, the one that finds the first of them lost; the
+/// next checkouts test their connection and replace the dead ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_ended_while_idle_fail_one_request_not_one_each() {
+    use chat_adapters::{Database, PoolSettings};
+    use chat_domain::RepositoryError;
+    const SIZE: u32 = 4;
+    let db = chat_adapters::testing::TestDatabase::new();
+    let database = Database::new(
+        db.url(),
+        &PoolSettings {
+            max_size: SIZE,
+            min_idle: SIZE,
+            ..Default::default()
+        },
+    );
+    // As the adapters do, a failure of the connection is `Unavailable`.
+    let select = |database: Database| async move {
+        database
+            .run(|conn| {
+                diesel::sql_query("SELECT 1")
+                    .execute(conn)
+                    .map_err(RepositoryError::unavailable)
+            })
+            .await
+    };
+    // Every connection of the pool open, then idle.
+    let held: Vec<_> = (0..SIZE)
+        .map(|_| {
+            let database = database.clone();
+            tokio::spawn(async move {
+                database
+                    .run(|conn| {
+                        std::thread::sleep(Duration::from_millis(100));
+                        diesel::sql_query("SELECT 1")
+                            .execute(conn)
+                            .map_err(RepositoryError::internal)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in held {
+        task.await.expect("a task").expect("a connection");
+    }
+    assert_eq!(database.state(), (SIZE, SIZE));
+
+    let mut admin = db.connect();
+    let ended: Vec<Ended> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .load(&mut admin)
+    .expect("end the pool's connections");
+    assert_eq!(ended.len(), SIZE as usize);
+    assert!(ended.iter().all(|e| e.ended));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut failed = 0;
+    for _ in 0..2 * SIZE {
+        if select(database.clone()).await.is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(
+        failed, 1,
+        "one request met a dead connection, the others fresh ones"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Ended {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    ended: bool,
+}
