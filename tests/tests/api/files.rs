@@ -25,8 +25,17 @@ async fn upload_form(
 ) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
+    post_form(app, &format!("/v1/chat/{side}/upload/"), token, form).await
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    form: reqwest::multipart::Form,
+) -> reqwest::Response {
     app.client
-        .post(app.url(&format!("/v1/chat/{side}/upload/")))
+        .post(app.url(path))
         .header("Authorization", format!("Token {token}"))
         .multipart(form)
         .send()
@@ -201,14 +210,7 @@ async fn files_go_both_ways(app: &TestApp) {
             "file",
             reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("a.png"),
         );
-    let resp = app
-        .client
-        .post(app.url("/v1/chat/store/upload/"))
-        .header("Authorization", format!("Token {}", store.token))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(app, "/v1/chat/store/upload/", &store.token, form).await;
     assert!(assert_error(resp, 400, "invalid_request")
         .await
         .starts_with("note:"));
@@ -220,14 +222,8 @@ async fn files_go_both_ways(app: &TestApp) {
             .starts_with("name:"));
     }
     let part = reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("a.png");
-    let resp = app
-        .client
-        .post(app.url("/v1/chat/store/upload/?name=a%00b"))
-        .header("Authorization", format!("Token {}", store.token))
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let resp = post_form(app, "/v1/chat/store/upload/?name=a%00b", &store.token, form).await;
     assert!(assert_error(resp, 400, "invalid_request")
         .await
         .starts_with("name:"));
