@@ -139,13 +139,18 @@ struct Pruned {
     event_id: i64,
 }
 
-/// The id of the newest numbered event (what was pruned counts: ids are never reused).
-fn newest(conn: &mut PgConnection, pruned_through: i64) -> Result<i64, RepositoryError> {
+/// The highest number the kept events have (0 when none has one).
+pub(crate) fn highest_number(conn: &mut PgConnection) -> Result<i64, RepositoryError> {
     let max: Option<i64> = event_numbers::table
         .select(diesel::dsl::max(event_numbers::event_id))
         .first(conn)
         .map_err(db_error)?;
-    Ok(max.unwrap_or(0).max(pruned_through))
+    Ok(max.unwrap_or(0))
+}
+
+/// The id of the newest numbered event (what was pruned counts: ids are never reused).
+fn newest(conn: &mut PgConnection, pruned_through: i64) -> Result<i64, RepositoryError> {
+    Ok(highest_number(conn)?.max(pruned_through))
 }
 
 #[async_trait]

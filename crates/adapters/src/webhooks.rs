@@ -30,7 +30,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::db::db_error;
-use crate::schema::{event_numbers, webhook_attempts, webhook_endpoints};
+use crate::feed::highest_number;
+use crate::schema::{webhook_attempts, webhook_endpoints};
 use crate::views::numbered_events;
 use crate::Postgres;
 
@@ -112,17 +113,14 @@ impl WebhookRepository for Postgres {
         self.db
             .run(move |conn| {
                 // From the newest numbered event on: what commits later is this endpoint's.
-                let newest: Option<i64> = event_numbers::table
-                    .select(diesel::dsl::max(event_numbers::event_id))
-                    .first(conn)
-                    .map_err(db_error)?;
+                let newest = highest_number(conn)?;
                 let row: EndpointRow = diesel::insert_into(webhook_endpoints::table)
                     .values((
                         webhook_endpoints::url.eq(draft.url.as_str()),
                         webhook_endpoints::events.eq(draft.events.names()),
                         webhook_endpoints::description.eq(&draft.description),
                         webhook_endpoints::secret.eq(&stored),
-                        webhook_endpoints::delivered_through.eq(newest.unwrap_or(0)),
+                        webhook_endpoints::delivered_through.eq(newest),
                     ))
                     .returning(EndpointRow::as_returning())
                     .get_result(conn)
@@ -891,10 +889,7 @@ impl Postgres {
     pub async fn webhook_lag(&self) -> Result<Vec<(i64, i64)>, RepositoryError> {
         self.db
             .run(|conn| {
-                let newest: Option<i64> = event_numbers::table
-                    .select(diesel::dsl::max(event_numbers::event_id))
-                    .first(conn)
-                    .map_err(db_error)?;
+                let newest = highest_number(conn)?;
                 let rows: Vec<(i64, i64)> = webhook_endpoints::table
                     .filter(webhook_endpoints::enabled.eq(true))
                     .select((webhook_endpoints::id, webhook_endpoints::delivered_through))
@@ -902,7 +897,7 @@ impl Postgres {
                     .map_err(db_error)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, through)| (id, (newest.unwrap_or(0) - through).max(0)))
+                    .map(|(id, through)| (id, (newest - through).max(0)))
                     .collect())
             })
             .await
