@@ -50,13 +50,6 @@ impl Dice {
     }
 }
 
-/// A connection to the maintenance database of the server that holds the database at `url`.
-fn maintenance(url: &str) -> diesel::PgConnection {
-    let maintenance = format!("{}/postgres", &url[..url.rfind('/').expect("a URL")]);
-    <diesel::PgConnection as diesel::Connection>::establish(&maintenance)
-        .expect("connect to the server")
-}
-
 /// An admin with a fresh token.
 #[derive(Debug, Clone)]
 pub struct TestAdmin {
@@ -261,14 +254,10 @@ impl TestApp {
         T: Send + 'static,
         F: FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
     {
-        let db = self.db.url().to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&db)
-                .expect("connect to the test database");
-            work(&mut conn).expect("test SQL")
-        })
-        .await
-        .expect("run the test SQL")
+        let mut conn = self.db.connect();
+        tokio::task::spawn_blocking(move || work(&mut conn).expect("test SQL"))
+            .await
+            .expect("run the test SQL")
     }
 
     /// Waits until the sequencer has numbered every committed event.
@@ -287,9 +276,8 @@ impl TestApp {
     pub async fn set_database_reachable(&self, reachable: bool) {
         use diesel::connection::SimpleConnection;
         let name = self.db.name().to_owned();
-        let url = self.db.url().to_owned();
+        let mut conn = self.db.connect_maintenance();
         tokio::task::spawn_blocking(move || {
-            let mut conn = maintenance(&url);
             conn.batch_execute(&format!(
                 "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}; \
                  SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -317,11 +305,10 @@ impl TestApp {
             application_name: String,
         }
         let name = self.db.name().to_owned();
-        let url = self.db.url().to_owned();
         let named = format!("{named}%");
+        let mut conn = self.db.connect_maintenance();
         tokio::task::spawn_blocking(move || {
             use diesel::RunQueryDsl;
-            let mut conn = maintenance(&url);
             diesel::sql_query(
                 "SELECT application_name FROM ( \
                    SELECT pid, application_name FROM pg_stat_activity \

@@ -141,6 +141,16 @@ impl TestDatabase {
         PgConnection::establish(&self.url).expect("connect to the test database")
     }
 
+    /// A direct connection to the server's maintenance database (`postgres`), to act on the
+    /// test's database from outside it.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    #[must_use]
+    pub fn connect_maintenance(&self) -> PgConnection {
+        PgConnection::establish(&self.maintenance_url).expect("connect to the test server")
+    }
+
     /// Waits until the sequencer has numbered every committed event of the test's database.
     ///
     /// # Panics
