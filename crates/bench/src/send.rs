@@ -24,14 +24,25 @@ const CLIENTS: i64 = 16;
 
 /// The goals of the scenario when it could not run.
 pub fn failed(why: &str) -> Vec<Figure> {
-    vec![Figure::failed(
-        1,
-        NAME,
-        METRIC,
-        "sends/s",
-        Goal::RatioAtLeast(0.5),
-        why,
-    )]
+    vec![
+        Figure::failed(1, NAME, METRIC, "sends/s", Goal::RatioAtLeast(0.5), why),
+        Figure::failed(
+            1,
+            "send.client_cpu_per_send",
+            "CPU per send of the database's client: chat-server",
+            "us",
+            Goal::RatioAtMost(2.0),
+            why,
+        ),
+        Figure::failed(
+            1,
+            "send.postgres_cpu_per_send",
+            "PostgreSQL's CPU per send (all its processes), against the floor",
+            "us",
+            Goal::RatioAtMost(1.3),
+            why,
+        ),
+    ]
 }
 
 struct Loop {
@@ -191,6 +202,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let mut reference = crate::pgbench::Outcome::default();
     let mut floor = crate::pgbench::Outcome::default();
     let (mut tx_secs, mut client_reference, mut pg_reference) = (0.0, 0.0, Some(0.0));
+    // PostgreSQL's CPU while pgbench runs the floor.
+    let mut pg_floor = Some(0.0);
     let mut events = None;
     let mut waits = LockWaits::default();
     // WAL written (bytes) by the service's sends and by the reference's transactions: what
@@ -274,7 +287,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         reference.transactions += outcome.transactions;
         reference.latencies.merge(&outcome.latencies);
         let floor_script = sql::store_send_floor("\\set sid :client_id + 1", &content);
+        let pg_before = server::postgres_cpu_secs(backend);
         let lowest = pgbench_slice(b, &format!("send-floor-{slice}"), &floor_script, secs).await?;
+        pg_floor = pg_floor.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
         println!(
             "  pgbench, the floor: {:.0} tps, latency {}",
             lowest.tps,
@@ -298,6 +313,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let per_tx_us = per(client_reference, reference.transactions);
     let pg_per_send = pg_service.map(|c| per(c, measured.ok));
     let pg_per_tx = pg_reference.map(|c| per(c, reference.transactions));
+    let pg_per_floor_tx = pg_floor.map(|c| per(c, floor.transactions));
     Ok(vec![
         Figure::info(
             1,
@@ -354,15 +370,31 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             per_send_us,
             "us",
         )
-        .against(Some(per_tx_us), "pgbench"),
+        .against(
+            Some(per_tx_us),
+            "pgbench's client, running the send's SQL with its events",
+        )
+        .goal(Goal::RatioAtMost(2.0)),
         Figure::info(
             1,
             "send.postgres_cpu_per_send",
-            "PostgreSQL's CPU per send (all its processes)",
+            "PostgreSQL's CPU per send (all its processes), against the floor",
             pg_per_send.unwrap_or(f64::NAN),
             "us",
         )
-        .against(pg_per_tx, "pgbench"),
+        .against(
+            pg_per_floor_tx,
+            "pgbench, the floor of a durable send",
+        )
+        .goal(Goal::RatioAtMost(1.3)),
+        Figure::info(
+            1,
+            "send.postgres_cpu_vs_service_sql",
+            "PostgreSQL's CPU per send (all its processes), against the send's SQL",
+            pg_per_send.unwrap_or(f64::NAN),
+            "us",
+        )
+        .against(pg_per_tx, "pgbench, the send's SQL with its events (not numbered)"),
         Figure::info(
             1,
             "send.wal_per_send",

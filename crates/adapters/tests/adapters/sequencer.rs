@@ -450,7 +450,8 @@ async fn the_search_for_unnumbered_events_reads_only_above_settled() {
     /// The rows that the plan's nodes read from `relation`, summed over their loops.
     fn rows_read(node: &serde_json::Value, relation: &str) -> f64 {
         let own = if node["Relation Name"] == relation {
-            node["Actual Rows"].as_f64().unwrap_or(0.0) * node["Actual Loops"].as_f64().unwrap_or(1.0)
+            node["Actual Rows"].as_f64().unwrap_or(0.0)
+                * node["Actual Loops"].as_f64().unwrap_or(1.0)
         } else {
             0.0
         };
@@ -482,7 +483,10 @@ async fn the_search_for_unnumbered_events_reads_only_above_settled() {
         .await;
     let plan: serde_json::Value = serde_json::from_str(&plan[0].plan).expect("a JSON plan");
     let root = &plan[0]["Plan"];
-    assert_eq!(root["Actual Rows"], 20, "the 20 events not numbered are found");
+    assert_eq!(
+        root["Actual Rows"], 20,
+        "the 20 events not numbered are found"
+    );
     let read = rows_read(root, "event_numbers");
     assert!(
         read <= 100.0,
