@@ -107,6 +107,9 @@ struct LockWaits {
     shared: u64,
     /// Backend-samples waiting on any lock (row locks of one session included).
     any: u64,
+    /// The CPU time (seconds) that the sampler's own backend used, which is the tool's and not
+    /// the service's.
+    cpu: f64,
 }
 
 /// Samples `pg_stat_activity` every 5 ms until `stop` fires.
@@ -115,6 +118,11 @@ async fn sample_lock_waits(
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<LockWaits> {
     let client = db::connect(&url).await?;
+    let pid = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get::<_, i32>(0);
+    let pid = u32::try_from(pid).unwrap_or(0);
     let query = client
         .prepare(
             "SELECT count(*) FILTER (WHERE wait_event IN ('advisory', 'object')), count(*) \
@@ -129,7 +137,11 @@ async fn sample_lock_waits(
         waits.shared += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
         waits.any += u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
         tokio::select! {
-            _ = &mut stop => return Ok(waits),
+            _ = &mut stop => {
+                // All the backend used since it started (it ends when the client is dropped).
+                waits.cpu = server::process_cpu_secs(pid).unwrap_or(0.0);
+                return Ok(waits);
+            }
             () = tokio::time::sleep(Duration::from_millis(5)) => {}
         }
     }
@@ -229,7 +241,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         waits.shared += sampled.shared;
         waits.any += sampled.any;
         cpu += server.cpu_secs()? - cpu_before;
-        pg_service = pg_service.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        pg_service = pg_service
+            .zip(cpu_delta(pg_before))
+            .map(|(a, b)| a + b - sampled.cpu);
         // The events of the last sends are numbered a round later: wait for it.
         tokio::time::sleep(Duration::from_millis(300)).await;
         wal_service += wal_position(&db).await? - wal_before;

@@ -215,6 +215,13 @@ fn ticks(fields: &[String], from: usize, to: usize) -> f64 {
     })
 }
 
+/// CPU time (seconds) process `pid` has used so far (`utime + stime`); `None` when /proc does
+/// not show it.
+#[must_use]
+pub fn process_cpu_secs(pid: u32) -> Option<f64> {
+    stat_fields(&pid.to_string()).map(|f| ticks(&f, 11, 13) / 100.0)
+}
+
 /// CPU time (seconds) of the processes this one started and waited for (pgbench, once it
 /// exited): `cutime + cstime` of /proc/self/stat.
 #[must_use]
