@@ -1,6 +1,8 @@
 //! The admin and store WebSockets over real sockets: every event to exactly its audience,
 //! resume without loss, several instances, slow clients, and refusals.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_e2e::ws::{Auth, Instance, WsClient};
@@ -787,6 +789,7 @@ async fn a_cursor_beyond_the_newest_event_requires_a_resync() {
 async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log_after_them() {
     const WRITERS: i64 = 8;
     const MESSAGES: usize = 25;
+    const VISITS: usize = 5;
     let app = TestApp::spawn_with(|s| s.database.pool_size = 20).await;
     let second = Instance::spawn(&app).await;
     let urls = [app.base_url.clone(), second.base_url.clone()];
@@ -796,7 +799,9 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
         stores.push(app.create_store(100 + id, &format!("Store {id}")).await);
     }
 
-    // 8 writers, half through each instance.
+    // 8 writers, half through each instance. Each writes its messages, and goes on writing
+    // until clients have come and gone a few times (however fast the sends are answered).
+    let visited = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = stores
         .iter()
         .cloned()
@@ -804,8 +809,13 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
         .map(|(i, store)| {
             let client = app.client.clone();
             let url = format!("{}/v1/chat/store/message/send/", urls[i % 2]);
+            let visited = visited.clone();
             tokio::spawn(async move {
-                for n in 0..MESSAGES {
+                let more = |n: usize| {
+                    n < MESSAGES || (visited.load(Ordering::Relaxed) < VISITS && n < 20 * MESSAGES)
+                };
+                let mut n = 0;
+                while more(n) {
                     let resp = client
                         .post(&url)
                         .header("Authorization", format!("Token {}", store.token))
@@ -814,6 +824,7 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
                         .await
                         .expect("send");
                     assert_eq!(resp.status(), 201);
+                    n += 1;
                     tokio::time::sleep(Duration::from_millis(4)).await;
                 }
             })
@@ -841,6 +852,7 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
             .max(client.hello)
             .max(ids.last().copied().unwrap_or(0));
         visits.push((since, client.hello, ids));
+        visited.store(visits.len(), Ordering::Relaxed);
         client.kill();
     }
     for writer in writers {
@@ -849,7 +861,7 @@ async fn clients_resuming_at_random_cursors_on_two_instances_get_exactly_the_log
 
     let log = feed_for(&app, Some(admin.id), 0).await;
     assert!(
-        visits.len() >= 5,
+        visits.len() >= VISITS,
         "clients came and went while the writers wrote"
     );
     for (since, hello, got) in &visits {
