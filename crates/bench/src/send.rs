@@ -18,6 +18,15 @@ use crate::{db, http, server, sql, Bench};
 
 const NAME: &str = "send.throughput";
 const METRIC: &str = "sends/s, closed loop";
+/// The goals of CPU per send: chat-server's, and PostgreSQL's against the floor.
+const CLIENT_CPU: (&str, &str) = (
+    "send.client_cpu_per_send",
+    "CPU per send of the database's client: chat-server",
+);
+const POSTGRES_CPU: (&str, &str) = (
+    "send.postgres_cpu_per_send",
+    "PostgreSQL's CPU per send (all its processes), against the floor",
+);
 
 /// The stores sending at once (and pgbench's clients): as many as the service's pool.
 const CLIENTS: i64 = 16;
@@ -28,16 +37,16 @@ pub fn failed(why: &str) -> Vec<Figure> {
         Figure::failed(1, NAME, METRIC, "sends/s", Goal::RatioAtLeast(0.5), why),
         Figure::failed(
             1,
-            "send.client_cpu_per_send",
-            "CPU per send of the database's client: chat-server",
+            CLIENT_CPU.0,
+            CLIENT_CPU.1,
             "us",
             Goal::RatioAtMost(2.0),
             why,
         ),
         Figure::failed(
             1,
-            "send.postgres_cpu_per_send",
-            "PostgreSQL's CPU per send (all its processes), against the floor",
+            POSTGRES_CPU.0,
+            POSTGRES_CPU.1,
             "us",
             Goal::RatioAtMost(1.3),
             why,
@@ -379,8 +388,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         ),
         Figure::info(
             1,
-            "send.client_cpu_per_send",
-            "CPU per send of the database's client: chat-server",
+            CLIENT_CPU.0,
+            CLIENT_CPU.1,
             per_send_us,
             "us",
         )
@@ -391,8 +400,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         .goal(Goal::RatioAtMost(2.0)),
         Figure::info(
             1,
-            "send.postgres_cpu_per_send",
-            "PostgreSQL's CPU per send (all its processes), against the floor",
+            POSTGRES_CPU.0,
+            POSTGRES_CPU.1,
             pg_per_send.unwrap_or(f64::NAN),
             "us",
         )
