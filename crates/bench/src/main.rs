@@ -22,6 +22,7 @@ mod send;
 mod server;
 mod sql;
 mod sqlref;
+mod statements;
 mod stats;
 mod ws;
 

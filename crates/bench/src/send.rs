@@ -2,8 +2,15 @@
 //! (closed loop: each store sends its next message when the last one is answered), against
 //! two references run by pgbench with as many clients: the floor of a durable send (the row
 //! lock, the message, the session's bump, the commit: no events at all), which no design of
-//! the event feed can beat, and the SQL the service runs for a send. The three run in
-//! alternate slices (the service stopped while pgbench runs), so that all meet the same noise.
+//! the event feed can beat, and the SQL the service runs for a send. A third reference shows
+//! the machine's limit for a durable send: the message and the session's counters written by
+//! one statement in one round trip, nothing read first (the floor takes four round trips:
+//! `BEGIN`, the lock and read, the write, `COMMIT`). They run in alternate slices (the service
+//! stopped while pgbench runs), so that all meet the same noise.
+//!
+//! Where PostgreSQL's time goes is reported beside: its CPU per send by process (the pool's
+//! backends, the sequencer's, the relays', the server's own), and, when the server loads
+//! `pg_stat_statements`, the time in statements per send by step of a send.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +20,7 @@ use reqwest::StatusCode;
 
 use crate::report::{Figure, Goal};
 use crate::sql::EventRow;
+use crate::statements::{self, Role, Step, Times};
 use crate::stats::Latencies;
 use crate::{db, http, server, sql, Bench};
 
@@ -119,6 +127,8 @@ struct LockWaits {
     /// The CPU time (seconds) that the sampler's own backend used, which is the tool's and not
     /// the service's.
     cpu: f64,
+    /// The sampler's backend.
+    pid: u32,
 }
 
 /// Samples `pg_stat_activity` every 5 ms until `stop` fires.
@@ -139,7 +149,10 @@ async fn sample_lock_waits(
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
         .await?;
-    let mut waits = LockWaits::default();
+    let mut waits = LockWaits {
+        pid,
+        ..LockWaits::default()
+    };
     loop {
         let row = client.query_one(&query, &[]).await?;
         waits.samples += 1;
@@ -208,6 +221,10 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         .await?
         .get::<_, i32>(0);
     let backend = u32::try_from(backend).unwrap_or(0);
+    let by_statement = statements::enable(&db).await;
+    // Time in statements, by step of a send: the service's, the send's SQL's, the floor's.
+    let (mut st_service, mut st_reference, mut st_floor) =
+        (Times::new(), Times::new(), Times::new());
     let cpu_delta = |before: Option<f64>| {
         before
             .zip(server::postgres_cpu_secs(backend))
@@ -225,8 +242,13 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let (mut tx_secs, mut client_reference, mut pg_reference) = (0.0, 0.0, Some(0.0));
     // PostgreSQL's CPU while pgbench runs the floor.
     let mut pg_floor = Some(0.0);
+    // A durable send in one statement: what the machine does with nothing read first.
+    let mut one_statement = crate::pgbench::Outcome::default();
+    let mut pg_one_statement = Some(0.0);
     let mut events = None;
     let mut waits = LockWaits::default();
+    // PostgreSQL's CPU while the service runs, by process.
+    let mut by_role = std::collections::BTreeMap::new();
     // WAL written (bytes) by the service's sends and by the reference's transactions: what
     // the database writes per send, steadier than CPU on a busy machine.
     let (mut wal_service, mut wal_reference) = (0_i64, 0_i64);
@@ -239,13 +261,21 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         let warm = closed_loop(b, &base, &content, Duration::from_millis(1_500)).await;
         anyhow::ensure!(warm.ok > 0, "no send succeeded while warming up");
         let pg_before = server::postgres_cpu_secs(backend);
+        let processes_before = statements::processes(&db, &[backend]).await?;
         let cpu_before = server.cpu_secs()?;
         let wal_before = wal_position(&db).await?;
+        if by_statement {
+            statements::reset(&db).await?;
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let sampler = tokio::spawn(sample_lock_waits(b.url.clone(), stopped));
         let run = closed_loop(b, &base, &content, Duration::from_secs(secs)).await;
         let _ = stop.send(());
         let sampled = sampler.await??;
+        let processes_after = statements::processes(&db, &[backend, sampled.pid]).await?;
+        for (role, cpu) in statements::used(&processes_before, &processes_after) {
+            *by_role.entry(role).or_default() += cpu;
+        }
         waits.samples += sampled.samples;
         waits.shared += sampled.shared;
         waits.any += sampled.any;
@@ -256,6 +286,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         // The events of the last sends are numbered a round later: wait for it.
         tokio::time::sleep(Duration::from_millis(300)).await;
         wal_service += wal_position(&db).await? - wal_before;
+        if by_statement {
+            statements::add(&mut st_service, &statements::take(&db).await?);
+        }
         println!(
             "  service: {:.0} sends/s ({} ok, {} failed, latency {})",
             run.ok as f64 / run.secs,
@@ -296,8 +329,15 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         let pg_before = server::postgres_cpu_secs(backend);
         let client_before = server::children_cpu_secs();
         let wal_before = wal_position(&db).await?;
+        if by_statement {
+            statements::reset(&db).await?;
+        }
         let outcome = pgbench_slice(b, &format!("send-{slice}"), &script, secs).await?;
         wal_reference += wal_position(&db).await? - wal_before;
+        if by_statement {
+            statements::add(&mut st_reference, &statements::take(&db).await?);
+            statements::reset(&db).await?;
+        }
         pg_reference = pg_reference.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
         client_reference += server::children_cpu_secs() - client_before;
         println!(
@@ -313,6 +353,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         let pg_before = server::postgres_cpu_secs(backend);
         let lowest = pgbench_slice(b, &format!("send-floor-{slice}"), &floor_script, secs).await?;
         pg_floor = pg_floor.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        if by_statement {
+            statements::add(&mut st_floor, &statements::take(&db).await?);
+        }
         println!(
             "  pgbench, the floor: {:.0} tps, latency {}",
             lowest.tps,
@@ -321,7 +364,22 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         floor.tps += lowest.tps * secs as f64;
         floor.transactions += lowest.transactions;
         floor.latencies.merge(&lowest.latencies);
+        let one_script = sql::store_send_one_statement("\\set sid :client_id + 1", &content);
+        let pg_before = server::postgres_cpu_secs(backend);
+        let one =
+            pgbench_slice(b, &format!("send-one-statement-{slice}"), &one_script, secs).await?;
+        pg_one_statement = pg_one_statement
+            .zip(cpu_delta(pg_before))
+            .map(|(a, b)| a + b);
+        println!(
+            "  pgbench, a send in one statement: {:.0} tps, latency {}",
+            one.tps,
+            one.latencies.summary()
+        );
+        one_statement.tps += one.tps * secs as f64;
+        one_statement.transactions += one.transactions;
     }
+    one_statement.tps /= tx_secs.max(1e-9);
     reference.tps /= tx_secs.max(1e-9);
     floor.tps /= tx_secs.max(1e-9);
     let rate = measured.ok as f64 / measured.secs.max(1e-9);
@@ -337,7 +395,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let pg_per_send = pg_service.map(|c| per(c, measured.ok));
     let pg_per_tx = pg_reference.map(|c| per(c, reference.transactions));
     let pg_per_floor_tx = pg_floor.map(|c| per(c, floor.transactions));
-    Ok(vec![
+    let mut figures = vec![
         Figure::info(
             1,
             NAME,
@@ -353,6 +411,19 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         )
         .goal(Goal::RatioAtLeast(0.5))
         .condition("no failed sends", measured.failed == 0),
+        Figure::info(
+            1,
+            "send.vs_one_statement",
+            &format!("sends/s, {CLIENTS} stores, beside a durable send in one statement"),
+            rate,
+            "sends/s",
+        )
+        .against(
+            Some(one_statement.tps),
+            &format!(
+                "pgbench, a durable send in one round trip (message and session's counters, nothing read first; no events), {CLIENTS} clients"
+            ),
+        ),
         Figure::info(
             1,
             "send.vs_service_sql",
@@ -412,6 +483,17 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         .goal(Goal::RatioAtMost(1.3)),
         Figure::info(
             1,
+            "send.postgres_cpu_vs_one_statement",
+            "PostgreSQL's CPU per send (all its processes), against a send in one statement",
+            pg_per_send.unwrap_or(f64::NAN),
+            "us",
+        )
+        .against(
+            pg_one_statement.map(|c| per(c, one_statement.transactions)),
+            "pgbench, a durable send in one round trip",
+        ),
+        Figure::info(
+            1,
             "send.postgres_cpu_vs_service_sql",
             "PostgreSQL's CPU per send (all its processes), against the send's SQL",
             pg_per_send.unwrap_or(f64::NAN),
@@ -429,7 +511,94 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             Some(wal_reference as f64 / reference.transactions.max(1) as f64),
             "pgbench, the send's SQL with its events (not numbered)",
         ),
-    ])
+    ];
+    figures.extend(Role::ALL.into_iter().map(|role| {
+        Figure::info(
+            1,
+            &format!("send.postgres_cpu.{}", role.name()),
+            &format!("PostgreSQL's CPU per send, by process: {}", role.describe()),
+            per(by_role.get(&role).copied().unwrap_or(0.0), measured.ok),
+            "us",
+        )
+    }));
+    if by_statement {
+        figures.extend(by_step(
+            &st_service,
+            measured.ok,
+            &st_reference,
+            reference.transactions,
+            &st_floor,
+            floor.transactions,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Time in statements per send, by step (`pg_stat_statements`, in us): the service's against
+/// the send's SQL run by pgbench, and in all against the floor's.
+#[allow(clippy::cast_precision_loss)]
+fn by_step(
+    service: &Times,
+    sends: u64,
+    reference: &Times,
+    transactions: u64,
+    floor: &Times,
+    floor_transactions: u64,
+) -> Vec<Figure> {
+    let per = |times: &Times, step: Option<Step>, n: u64| {
+        let ms: f64 = match step {
+            Some(step) => times.get(&step).map_or(0.0, |t| t.0),
+            None => times.values().map(|t| t.0).sum(),
+        };
+        ms * 1e3 / n.max(1) as f64
+    };
+    // How many sends a call of a step serves (the sequencer's rounds, the relays' reads).
+    let sends_per_call = |step: Step| {
+        let calls = service.get(&step).map_or(0, |t| t.1);
+        sends as f64 / calls.max(1) as f64
+    };
+    let mut figures: Vec<Figure> = Step::ALL
+        .into_iter()
+        .filter(|step| service.contains_key(step) || reference.contains_key(step))
+        .map(|step| {
+            let theirs = per(reference, Some(step), transactions);
+            Figure::info(
+                1,
+                &format!("send.statements.{}", step.name()),
+                &match step {
+                    Step::Numbering | Step::Relay => format!(
+                        "PostgreSQL's time in statements per send (pg_stat_statements): {}, one call per {:.1} sends",
+                        step.describe(),
+                        sends_per_call(step)
+                    ),
+                    _ => format!(
+                        "PostgreSQL's time in statements per send (pg_stat_statements): {}",
+                        step.describe()
+                    ),
+                },
+                per(service, Some(step), sends),
+                "us",
+            )
+            .against(
+                (theirs > 0.0).then_some(theirs),
+                "pgbench, the send's SQL with its events",
+            )
+        })
+        .collect();
+    figures.push(
+        Figure::info(
+            1,
+            "send.statements.all",
+            "PostgreSQL's time in statements per send (pg_stat_statements): all of them",
+            per(service, None, sends),
+            "us",
+        )
+        .against(
+            Some(per(floor, None, floor_transactions)),
+            "pgbench, the floor of a durable send",
+        ),
+    );
+    figures
 }
 
 /// The database server's WAL position, in bytes.

@@ -99,6 +99,19 @@ pub fn store_send_floor(setup: &str, content: &str) -> String {
     send_with(setup, content, "")
 }
 
+/// A durable send in one round trip: the message inserted and the session's counters written
+/// by one statement, committed on its own (the row lock taken by its update). What the
+/// machine does for a send when nothing is read first: below [`store_send_floor`], whose
+/// lock and read come before the write, in a transaction of their own round trips.
+#[must_use]
+pub fn store_send_one_statement(setup: &str, content: &str) -> String {
+    format!(
+        "{setup}\n\
+         SELECT append_message(nextval('messages_id_seq'), :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0);\n",
+        content = literal(content),
+    )
+}
+
 fn send_with(setup: &str, content: &str, events: &str) -> String {
     format!(
         "{setup}\n\
