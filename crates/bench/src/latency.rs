@@ -399,6 +399,23 @@ fn figures(scenario: u8, phases: &[Phase], refs: &[Reference], duplicates: u64) 
             );
         }
         out.push(p99);
+        if p.rate == GOAL_RATE {
+            // Where the tail of the goal's p99 is: the POST's own answer, or the way from the
+            // commit to the socket.
+            out.push(
+                Figure::info(
+                    scenario,
+                    &format!("{name}.post_p99_at_{}", p.rate),
+                    &format!(
+                        "p99 of the POST alone (its answer, from its due time), {}/s",
+                        p.rate
+                    ),
+                    p.post.quantile_ms(0.99),
+                    "ms",
+                )
+                .against(r.map(|l| l.quantile_ms(0.99)), of),
+            );
+        }
         out.push(
             Figure::info(
                 scenario,
