@@ -148,6 +148,9 @@ impl Trigger {
 #[derive(Debug, Clone, Copy)]
 struct Step {
     rate: u64,
+    /// Events sent, and how many of them the target accepted.
+    sent: u64,
+    accepted: u64,
     delivered: u64,
     expected: u64,
     per_sec: f64,
@@ -223,11 +226,13 @@ async fn ramp(
             0.0
         };
         println!(
-            "  {rate} events/s x {sockets}: {delivered}/{expected} delivered, {per_sec:.0} deliveries/s{}",
+            "  {rate} events/s x {sockets}: {accepted}/{n} sends accepted, {delivered}/{expected} delivered, {per_sec:.0} deliveries/s{}",
             if complete { "" } else { " (incomplete)" }
         );
         steps.push(Step {
             rate,
+            sent: n,
+            accepted,
             delivered,
             expected,
             per_sec,
@@ -256,8 +261,8 @@ fn describe(steps: &[Step], sockets: usize) -> String {
             )
         } else {
             format!(
-                "{} events/s incomplete ({} of {})",
-                s.rate, s.delivered, s.expected
+                "{} events/s incomplete ({} of {} sends accepted, {} of {} frames delivered)",
+                s.rate, s.accepted, s.sent, s.delivered, s.expected
             )
         }
     });
