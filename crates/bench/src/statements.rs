@@ -1,7 +1,12 @@
-//! Where PostgreSQL's time goes, by statement: `pg_stat_statements` read around a slice of
-//! the service and a slice of pgbench, the statements sorted into the steps of a send. The
-//! time is the statements' own (from the start of their execution to its end, waits
-//! included), without the round trips between them.
+//! Where PostgreSQL's time goes, two ways.
+//!
+//! By process: the CPU each of PostgreSQL's processes used (from /proc), the processes sorted
+//! by what they serve ([`Role`]: found in `pg_stat_activity` by their `application_name`).
+//!
+//! By statement: `pg_stat_statements` read around a slice of the service and a slice of
+//! pgbench, the statements sorted into the steps of a send ([`Step`]). The time is the
+//! statements' own (from the start of their execution to its end, waits included), without
+//! the round trips between them.
 //!
 //! `BEGIN` and `COMMIT` are left out: the work of a commit (the WAL's flush) runs after its
 //! statement ends, so that they count next to nothing.
