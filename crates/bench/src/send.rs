@@ -199,6 +199,65 @@ async fn pgbench_slice(
     b.pgbench.run(name, script, &args, true).await
 }
 
+/// The slices of a pgbench reference, added up.
+#[derive(Debug)]
+struct Slices {
+    /// Transactions; pgbench's rate times each slice's length, summed; and the slices'
+    /// lengths, summed (seconds).
+    transactions: u64,
+    tps_secs: f64,
+    secs: f64,
+    /// PostgreSQL's CPU (seconds) while they ran, when /proc shows it.
+    cpu: Option<f64>,
+}
+
+impl Default for Slices {
+    fn default() -> Self {
+        Self {
+            transactions: 0,
+            tps_secs: 0.0,
+            secs: 0.0,
+            cpu: Some(0.0),
+        }
+    }
+}
+
+impl Slices {
+    /// Runs one more slice of `script` (named `name`, described as `what`), with the
+    /// PostgreSQL CPU of the cluster of `backend` while it runs.
+    async fn run(
+        &mut self,
+        b: &Bench,
+        backend: u32,
+        (what, name): (&str, &str),
+        script: &str,
+        secs: u64,
+    ) -> anyhow::Result<()> {
+        let before = server::postgres_cpu_secs(backend);
+        let outcome = pgbench_slice(b, name, script, secs).await?;
+        let used = before
+            .zip(server::postgres_cpu_secs(backend))
+            .map(|(a, b)| b - a);
+        self.cpu = self.cpu.zip(used).map(|(a, b)| a + b);
+        println!(
+            "  pgbench, {what}: {:.0} tps, latency {}",
+            outcome.tps,
+            outcome.latencies.summary()
+        );
+        self.transactions += outcome.transactions;
+        #[allow(clippy::cast_precision_loss)]
+        let secs = secs as f64;
+        self.tps_secs += outcome.tps * secs;
+        self.secs += secs;
+        Ok(())
+    }
+
+    /// pgbench's rate over all slices (transactions per second).
+    fn tps(&self) -> f64 {
+        self.tps_secs / self.secs.max(1e-9)
+    }
+}
+
 /// Runs the scenario.
 ///
 /// # Errors
@@ -238,13 +297,10 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     };
     let (mut cpu, mut pg_service) = (0.0, Some(0.0));
     let mut reference = crate::pgbench::Outcome::default();
-    let mut floor = crate::pgbench::Outcome::default();
     let (mut tx_secs, mut client_reference, mut pg_reference) = (0.0, 0.0, Some(0.0));
-    // PostgreSQL's CPU while pgbench runs the floor.
-    let mut pg_floor = Some(0.0);
-    // A durable send in one statement: what the machine does with nothing read first.
-    let mut one_statement = crate::pgbench::Outcome::default();
-    let mut pg_one_statement = Some(0.0);
+    // The floor, and a durable send in one statement: what the machine does with nothing
+    // read first.
+    let (mut floor, mut one_statement) = (Slices::default(), Slices::default());
     let mut events = None;
     let mut waits = LockWaits::default();
     // PostgreSQL's CPU while the service runs, by process.
@@ -349,39 +405,33 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         tx_secs += secs as f64;
         reference.transactions += outcome.transactions;
         reference.latencies.merge(&outcome.latencies);
-        let floor_script = sql::store_send_floor("\\set sid :client_id + 1", &content);
-        let pg_before = server::postgres_cpu_secs(backend);
-        let lowest = pgbench_slice(b, &format!("send-floor-{slice}"), &floor_script, secs).await?;
-        pg_floor = pg_floor.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        let setup = "\\set sid :client_id + 1";
+        floor
+            .run(
+                b,
+                backend,
+                ("the floor", &format!("send-floor-{slice}")),
+                &sql::store_send_floor(setup, &content),
+                secs,
+            )
+            .await?;
         if by_statement {
             statements::add(&mut st_floor, &statements::take(&db).await?);
         }
-        println!(
-            "  pgbench, the floor: {:.0} tps, latency {}",
-            lowest.tps,
-            lowest.latencies.summary()
-        );
-        floor.tps += lowest.tps * secs as f64;
-        floor.transactions += lowest.transactions;
-        floor.latencies.merge(&lowest.latencies);
-        let one_script = sql::store_send_one_statement("\\set sid :client_id + 1", &content);
-        let pg_before = server::postgres_cpu_secs(backend);
-        let one =
-            pgbench_slice(b, &format!("send-one-statement-{slice}"), &one_script, secs).await?;
-        pg_one_statement = pg_one_statement
-            .zip(cpu_delta(pg_before))
-            .map(|(a, b)| a + b);
-        println!(
-            "  pgbench, a send in one statement: {:.0} tps, latency {}",
-            one.tps,
-            one.latencies.summary()
-        );
-        one_statement.tps += one.tps * secs as f64;
-        one_statement.transactions += one.transactions;
+        one_statement
+            .run(
+                b,
+                backend,
+                (
+                    "a send in one statement",
+                    &format!("send-one-statement-{slice}"),
+                ),
+                &sql::store_send_one_statement(setup, &content),
+                secs,
+            )
+            .await?;
     }
-    one_statement.tps /= tx_secs.max(1e-9);
     reference.tps /= tx_secs.max(1e-9);
-    floor.tps /= tx_secs.max(1e-9);
     let rate = measured.ok as f64 / measured.secs.max(1e-9);
     let per = |cpu: f64, n: u64| {
         if n > 0 {
@@ -394,7 +444,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let per_tx_us = per(client_reference, reference.transactions);
     let pg_per_send = pg_service.map(|c| per(c, measured.ok));
     let pg_per_tx = pg_reference.map(|c| per(c, reference.transactions));
-    let pg_per_floor_tx = pg_floor.map(|c| per(c, floor.transactions));
+    let pg_per_floor_tx = floor.cpu.map(|c| per(c, floor.transactions));
     let mut figures = vec![
         Figure::info(
             1,
@@ -404,7 +454,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             "sends/s",
         )
         .against(
-            Some(floor.tps),
+            Some(floor.tps()),
             &format!(
                 "pgbench, the floor of a durable send (row lock, message, session, commit; no events), {CLIENTS} clients"
             ),
@@ -419,7 +469,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             "sends/s",
         )
         .against(
-            Some(one_statement.tps),
+            Some(one_statement.tps()),
             &format!(
                 "pgbench, a durable send in one round trip (message and session's counters, nothing read first; no events), {CLIENTS} clients"
             ),
@@ -489,7 +539,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             "us",
         )
         .against(
-            pg_one_statement.map(|c| per(c, one_statement.transactions)),
+            one_statement.cpu.map(|c| per(c, one_statement.transactions)),
             "pgbench, a durable send in one round trip",
         ),
         Figure::info(
