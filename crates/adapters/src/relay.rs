@@ -112,14 +112,18 @@ struct Reader {
     fetch: Statement,
 }
 
+/// The statement by which a relay reads numbered events back: those after `$1` up to `$2`,
+/// at most `$3`, in order.
+pub(crate) fn read_statement() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM numbered_events \
+         WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
+    )
+}
+
 impl Reader {
     async fn new(client: Client) -> Result<Self, RelayError> {
-        let fetch = client
-            .prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM numbered_events \
-                 WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
-            ))
-            .await?;
+        let fetch = client.prepare(&read_statement()).await?;
         Ok(Self { client, fetch })
     }
 }

@@ -293,3 +293,23 @@ pub fn encode_data(event: &chat_domain::events::DomainEvent) -> String {
     })
     .to_string()
 }
+
+/// A dedicated connection to the database at `url`, opened as the relay and the sequencer
+/// open theirs (its driver runs on the current runtime).
+///
+/// # Panics
+/// When the server refuses it.
+pub async fn dedicated_connection(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = crate::listen::connect(url, "chat-test")
+        .await
+        .expect("open a dedicated connection");
+    tokio::spawn(connection);
+    client
+}
+
+/// The statement by which a relay reads numbered events back (`$1` after, `$2` up to, `$3`
+/// at most).
+#[must_use]
+pub fn relay_read_statement() -> String {
+    crate::relay::read_statement()
+}
