@@ -235,9 +235,7 @@ impl Slices {
     ) -> anyhow::Result<()> {
         let before = server::postgres_cpu_secs(backend);
         let outcome = pgbench_slice(b, name, script, secs).await?;
-        let used = before
-            .zip(server::postgres_cpu_secs(backend))
-            .map(|(a, b)| b - a);
+        let used = server::postgres_cpu_since(backend, before);
         self.cpu = self.cpu.zip(used).map(|(a, b)| a + b);
         println!(
             "  pgbench, {what}: {:.0} tps, latency {}",
@@ -284,11 +282,6 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     // Time in statements, by step of a send: the service's, the send's SQL's, the floor's.
     let (mut st_service, mut st_reference, mut st_floor) =
         (Times::new(), Times::new(), Times::new());
-    let cpu_delta = |before: Option<f64>| {
-        before
-            .zip(server::postgres_cpu_secs(backend))
-            .map(|(a, b)| b - a)
-    };
     let mut measured = Loop {
         ok: 0,
         failed: 0,
@@ -337,7 +330,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
         waits.any += sampled.any;
         cpu += server.cpu_secs()? - cpu_before;
         pg_service = pg_service
-            .zip(cpu_delta(pg_before))
+            .zip(server::postgres_cpu_since(backend, pg_before))
             .map(|(a, b)| a + b - sampled.cpu);
         // The events of the last sends are numbered a round later: wait for it.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -394,7 +387,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             statements::add(&mut st_reference, &statements::take(&db).await?);
             statements::reset(&db).await?;
         }
-        pg_reference = pg_reference.zip(cpu_delta(pg_before)).map(|(a, b)| a + b);
+        pg_reference = pg_reference
+            .zip(server::postgres_cpu_since(backend, pg_before))
+            .map(|(a, b)| a + b);
         client_reference += server::children_cpu_secs() - client_before;
         println!(
             "  pgbench: {:.0} tps, latency {}",

@@ -229,6 +229,15 @@ pub fn children_cpu_secs() -> f64 {
     stat_fields("self").map_or(f64::NAN, |f| ticks(&f, 13, 15) / 100.0)
 }
 
+/// CPU time (seconds) the PostgreSQL cluster whose backend is `backend_pid` has used since it
+/// had used `before` ([`postgres_cpu_secs`] then); `None` when either is unknown.
+#[must_use]
+pub fn postgres_cpu_since(backend_pid: u32, before: Option<f64>) -> Option<f64> {
+    before
+        .zip(postgres_cpu_secs(backend_pid))
+        .map(|(then, now)| now - then)
+}
+
 /// CPU time (seconds) the PostgreSQL cluster whose backend is `backend_pid` has used so far:
 /// every live process of its postmaster, plus what the postmaster's exited children (the
 /// backends of closed connections) used. `None` when /proc does not show it.
