@@ -113,13 +113,13 @@ pub fn add(into: &mut Times, more: &Times) {
 /// Creates the extension in the bench database; `false` (and why, printed) when the server
 /// does not load it.
 pub async fn enable(db: &Client) -> bool {
-    match db
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        .await
-        .and(
-            db.query("SELECT 1 FROM pg_stat_statements LIMIT 1", &[])
-                .await,
-        ) {
+    let available = async {
+        db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await?;
+        db.query("SELECT 1 FROM pg_stat_statements LIMIT 1", &[])
+            .await
+    };
+    match available.await {
         Ok(_) => true,
         Err(e) => {
             println!("  pg_stat_statements unavailable, no time by statement: {e}");
