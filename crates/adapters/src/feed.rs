@@ -55,13 +55,13 @@ pub(crate) type RecordCall<'r, 'a> = functions::record_events<
 
 /// The arguments of `record_events` for some events: one array per column.
 pub(crate) struct Recorded<'a> {
-    kinds: Vec<&'static str>,
-    data: Vec<String>,
-    all_admins: Vec<bool>,
-    admin_ids: Vec<String>,
-    store_ids: Vec<Option<i64>>,
-    carries_messages: Vec<Option<i64>>,
-    carries_to: Vec<Option<&'a str>>,
+    pub(crate) kinds: Vec<&'static str>,
+    pub(crate) data: Vec<String>,
+    pub(crate) all_admins: Vec<bool>,
+    pub(crate) admin_ids: Vec<String>,
+    pub(crate) store_ids: Vec<Option<i64>>,
+    pub(crate) carries_messages: Vec<Option<i64>>,
+    pub(crate) carries_to: Vec<Option<&'a str>>,
     /// As the database stores it (microseconds), so that what is published now and what is
     /// replayed later agree.
     created: DateTime<Utc>,

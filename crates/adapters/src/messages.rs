@@ -1,7 +1,10 @@
-//! Messages in PostgreSQL. A send or a read mark locks its session row, so that changes of one
-//! session are serialized; the domain decides the session after the change and its events on
-//! the locked row, and this module writes both: the last message, the counters and the events
-//! always agree.
+//! Messages in PostgreSQL. Changes of one session are serialized by its row: a send first
+//! reads its session without a lock and writes what the domain decided on it only if the row
+//! is unchanged (one statement, which takes the row's lock); when it changed, or the store has
+//! no live session to write to, the send runs again under the session's lock. A read mark
+//! locks the row from the start. The domain decides the session after the change and its
+//! events; this module writes both: the last message, the counters and the events always
+//! agree.
 
 use async_trait::async_trait;
 use chat_domain::events::DomainEvent;
@@ -14,10 +17,13 @@ use chat_domain::ports::{
     AppendOutcome, DeliveredRule, Destination, MessageRepository, NewMessage, OpenRule, ReadMarked,
     ReadOutcome, ReadRule, WriteRule, Written,
 };
-use chat_domain::session::TransitionError;
+use chat_domain::session::{Change, TransitionError};
 use chat_domain::RepositoryError;
 use chrono::{DateTime, Utc};
+use diesel::expression::{AppearsOnTable, ValidGrouping};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::Error as DieselError;
 
 use crate::db::{abort, db_error, repository_error};
@@ -27,7 +33,7 @@ use crate::schema::{messages, sessions, stores};
 use crate::sessions::find_or_open;
 use crate::Postgres;
 use crate::Wire;
-use functions::append_message;
+use functions::send_message;
 
 /// Loads the session and its store, locking the session row until the transaction ends.
 fn lock_session(
@@ -77,6 +83,55 @@ fn lock_destination(
             .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
             .select(with_id)
             .for_no_key_update()
+            .first(conn)
+            .optional(),
+    }
+}
+
+/// The version of a session's row, `xmin` as a number: the id of the transaction that wrote
+/// the row. Every write of the row gives it a new one, and holding its lock gives it none.
+#[derive(Debug, Clone, Copy, QueryId)]
+struct SessionVersion;
+
+impl Expression for SessionVersion {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl QueryFragment<Pg> for SessionVersion {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("\"sessions\".\"xmin\"::text::bigint");
+        Ok(())
+    }
+}
+
+impl<QS> AppearsOnTable<QS> for SessionVersion where sessions::id: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for SessionVersion where sessions::id: SelectableExpression<QS> {}
+
+impl<GB> ValidGrouping<GB> for SessionVersion {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+/// Reads the session a message goes to and its store without a lock, with an id for the
+/// message and the version of the session's row.
+fn read_destination(
+    conn: &mut PgConnection,
+    to: Destination,
+) -> Result<Option<(SessionRow, StoreRow, i64, i64)>, DieselError> {
+    let query = sessions::table.inner_join(stores::table).select((
+        SessionRow::as_select(),
+        StoreRow::as_select(),
+        next_message_id(),
+        SessionVersion,
+    ));
+    match to {
+        Destination::Session(id) => query
+            .filter(sessions::id.eq(id.get()))
+            .first(conn)
+            .optional(),
+        Destination::LiveSessionOf(store) => query
+            .filter(sessions::store_id.eq(store.get()))
+            .filter(sessions::status.ne(SessionStatus::Closed.as_str()))
             .first(conn)
             .optional(),
     }
@@ -139,6 +194,97 @@ fn session_details(
     rows::details((session, store, last)).map_err(abort)
 }
 
+/// The sender's earlier message with the key of `new`, in its session, if any. Keys are the
+/// sender's own: one side's key never returns the other side's message.
+fn earlier_with_key(
+    conn: &mut PgConnection,
+    session_id: i64,
+    new: &NewMessage,
+) -> Result<Option<Message>, DieselError> {
+    let Some(key) = &new.client_message_id else {
+        return Ok(None);
+    };
+    let sender = Sender::from(new.author);
+    messages::table
+        .filter(messages::session_id.eq(session_id))
+        .filter(messages::sender_type.eq(sender.kind()))
+        .filter(messages::sender_id.eq(sender.id()))
+        .filter(messages::client_message_id.eq(key.as_str()))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Message::try_from)
+        .transpose()
+        .map_err(abort)
+}
+
+/// How a send holds the session it writes.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// Read without a lock at this version of its row: written only if still at it.
+    Version(i64),
+    /// Locked by the caller's transaction.
+    Lock,
+}
+
+/// The domain's decision on `current` for `new`, and, when it is a new message, the message,
+/// the session after it and the events written in one statement. `None` when the session's
+/// row is no longer the version read (nothing written).
+fn write_message(
+    conn: &mut PgConnection,
+    wire: &dyn Wire,
+    new: &NewMessage,
+    current: &SessionDetails,
+    message_id: i64,
+    hold: Hold,
+    write: WriteRule,
+) -> Result<Option<(Message, Change)>, Undo> {
+    let session_id = current.session.id.get();
+    let existing = earlier_with_key(conn, session_id, new)?;
+    let id = MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?;
+    let (message, change) = match write(current, new, existing, id) {
+        Ok(Written::New { message, change }) => (message, change),
+        Ok(Written::Duplicate(message)) => return Err(Undo::Duplicate(Box::new(message))),
+        Err(reason) => return Err(Undo::Refused(reason)),
+    };
+    let events = Recorded::of(wire, &change.events, message.created);
+    let sender = Sender::from(new.author);
+    let attachment = message.body.attachment();
+    // A note moves the session on in nothing; the function leaves it as it is.
+    let after = &change.session;
+    let version = match hold {
+        Hold::Version(version) => Some(version),
+        Hold::Lock => None,
+    };
+    let written: bool = diesel::select(send_message(
+        version,
+        message_id,
+        session_id,
+        sender.kind(),
+        sender.id(),
+        message.body.content().as_str(),
+        attachment.map_or("", |a| a.url()),
+        attachment.map_or("", |a| a.kind().as_str()),
+        message.client_message_id.as_ref().map(|k| k.as_str()),
+        message.created,
+        message.private,
+        after.message_count,
+        after.unread.by_admin,
+        after.unread.by_store,
+        &events.kinds,
+        &events.data,
+        &events.all_admins,
+        &events.admin_ids,
+        &events.store_ids,
+        &events.carries_messages,
+        &events.carries_to,
+    ))
+    .get_result(conn)?;
+    Ok(written.then_some((message, *change)))
+}
+
+/// A send under the session's lock, in the caller's transaction: the store's live session is
+/// opened for it when it has none.
 fn append(
     conn: &mut PgConnection,
     wire: &dyn Wire,
@@ -154,76 +300,37 @@ fn append(
     else {
         return Ok(AppendOutcome::Refused(TransitionError::NotYours));
     };
-    let session_id = current.session.id.get();
-    let sender = Sender::from(new.author);
-    let existing = match &new.client_message_id {
-        // Keys are the sender's own: one side's key never returns the other side's message.
-        Some(key) => messages::table
-            .filter(messages::session_id.eq(session_id))
-            .filter(messages::sender_type.eq(sender.kind()))
-            .filter(messages::sender_id.eq(sender.id()))
-            .filter(messages::client_message_id.eq(key.as_str()))
-            .select(MessageRow::as_select())
-            .first(conn)
-            .optional()?
-            .map(Message::try_from)
-            .transpose()
-            .map_err(abort)?,
-        None => None,
-    };
-    let id = MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?;
     // A refusal or a duplicate rolls back a session opened for the message.
-    let (message, change) = match write(&current, new, existing, id) {
-        Ok(Written::New { message, change }) => (message, change),
-        Ok(Written::Duplicate(message)) => return Err(Undo::Duplicate(Box::new(message))),
-        Err(reason) => return Err(Undo::Refused(reason)),
-    };
-    let events = Recorded::of(wire, &change.events, message.created);
-    let attachment = message.body.attachment();
-    if message.private {
-        // A note: the message alone, for the session moves on in nothing a store could see.
-        diesel::insert_into(messages::table)
-            .values((
-                messages::id.eq(message_id),
-                messages::session_id.eq(session_id),
-                messages::sender_type.eq(sender.kind()),
-                messages::sender_id.eq(sender.id()),
-                messages::content.eq(message.body.content().as_str()),
-                messages::attachment_url.eq(attachment.map_or("", |a| a.url())),
-                messages::attachment_type.eq(attachment.map_or("", |a| a.kind().as_str())),
-                messages::client_message_id
-                    .eq(message.client_message_id.as_ref().map(|k| k.as_str())),
-                messages::created.eq(message.created),
-                messages::private.eq(true),
-            ))
-            .execute(conn)?;
-        diesel::select(events.call()).execute(conn)?;
-    } else {
-        // The message, the session after it and the events, in one statement.
-        let after = &change.session;
-        diesel::select((
-            append_message(
-                message_id,
-                session_id,
-                sender.kind(),
-                sender.id(),
-                message.body.content().as_str(),
-                attachment.map_or("", |a| a.url()),
-                attachment.map_or("", |a| a.kind().as_str()),
-                message.client_message_id.as_ref().map(|k| k.as_str()),
-                message.created,
-                after.message_count,
-                after.unread.by_admin,
-                after.unread.by_store,
-            ),
-            events.call(),
-        ))
-        .execute(conn)?;
+    match write_message(conn, wire, new, &current, message_id, Hold::Lock, write)? {
+        Some((message, change)) => Ok(AppendOutcome::created(message, change, opened)),
+        None => Err(Undo::Failed(abort(RepositoryError::internal(
+            "a session changed while locked",
+        )))),
     }
-    Ok(AppendOutcome::created(message, *change, opened))
 }
 
-/// Why a write's or a read mark's transaction is rolled back.
+/// A send without a lock or a transaction: the session read, the domain's decision, and one
+/// statement that writes it if the session's row is unchanged. `None` when that could not
+/// decide it: the session changed in between (nothing was written), or there is no session
+/// to write to (a store's live session is opened under a lock).
+fn append_unlocked(
+    conn: &mut PgConnection,
+    wire: &dyn Wire,
+    new: &NewMessage,
+    write: WriteRule,
+) -> Result<Option<AppendOutcome>, Undo> {
+    let Some((session, store, message_id, version)) = read_destination(conn, new.to)? else {
+        return Ok(None);
+    };
+    let current = session_details(session, store, None)?;
+    let hold = Hold::Version(version);
+    Ok(
+        write_message(conn, wire, new, &current, message_id, hold, write)?
+            .map(|(message, change)| AppendOutcome::created(message, change, None)),
+    )
+}
+
+/// Why a write or a read mark stores nothing (its transaction, if any, rolled back).
 enum Undo {
     /// The domain refused it (why).
     Refused(TransitionError),
@@ -365,7 +472,7 @@ fn mark_delivered(
 /// The database functions the appends call.
 #[allow(clippy::too_many_arguments)] // one per column written, as in SQL
 mod functions {
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
     diesel::define_sql_function! {
         /// `nextval(sequence)`: the next value of the sequence named (the text is cast to
@@ -374,9 +481,12 @@ mod functions {
     }
 
     diesel::define_sql_function! {
-        /// `append_message(...)`: stores a message with the given id and the session after it
-        /// (see the migration that defines it).
-        fn append_message(
+        /// `send_message(...)`: stores a message with the given id, the session after it
+        /// and the events, if the session's row is still at `version` (any version when it
+        /// is null: the caller holds the lock); returns whether it did (see the migration
+        /// that defines it).
+        fn send_message(
+            version: Nullable<BigInt>,
             id: BigInt,
             session_id: BigInt,
             sender_type: Text,
@@ -386,10 +496,18 @@ mod functions {
             attachment_type: Text,
             client_message_id: Nullable<Text>,
             created: Timestamptz,
+            private: Bool,
             message_count: BigInt,
             unread_by_admin: BigInt,
             unread_by_store: BigInt,
-        );
+            kinds: Array<Text>,
+            data: Array<Text>,
+            all_admins: Array<Bool>,
+            admin_ids: Array<Text>,
+            store_ids: Array<Nullable<BigInt>>,
+            carries_messages: Array<Nullable<BigInt>>,
+            carries_to: Array<Nullable<Text>>,
+        ) -> Bool;
     }
 }
 
@@ -404,7 +522,16 @@ impl MessageRepository for Postgres {
         let wire = self.wire.clone();
         self.db
             .run(move |conn| {
-                match conn.transaction(|conn| append(conn, &*wire, &message, write, open)) {
+                // Without a lock first; under the lock when that could not decide it. No
+                // loop: under the lock the send always decides.
+                let outcome = match append_unlocked(conn, &*wire, &message, write) {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    Ok(None) => {
+                        conn.transaction(|conn| append(conn, &*wire, &message, write, open))
+                    }
+                    Err(undo) => Err(undo),
+                };
+                match outcome {
                     Ok(outcome) => Ok(outcome),
                     Err(Undo::Refused(reason)) => Ok(AppendOutcome::Refused(reason)),
                     Err(Undo::Duplicate(message)) => Ok(AppendOutcome::Duplicate(*message)),

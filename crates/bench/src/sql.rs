@@ -65,13 +65,12 @@ impl EventRow {
     }
 }
 
-/// The call of `record_events` that inserts the events as the feed records them (the rows,
-/// unnumbered, no lock).
-fn record_call(events: &[EventRow]) -> String {
+/// The events' arrays, as `record_events` and `send_message` take them (one per column).
+fn event_arrays(events: &[EventRow]) -> String {
     let column =
         |f: &dyn Fn(&EventRow) -> String| events.iter().map(f).collect::<Vec<_>>().join(", ");
     format!(
-        "record_events(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], ARRAY[{}]::bigint[], ARRAY[{}]::text[], now())",
+        "ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::bool[], ARRAY[{}]::text[], ARRAY[{}]::bigint[], ARRAY[{}]::bigint[], ARRAY[{}]::text[]",
         column(&|e| literal(&e.kind)),
         column(&|e| literal(&e.data)),
         column(&|e| e.all_admins.to_string()),
@@ -82,21 +81,55 @@ fn record_call(events: &[EventRow]) -> String {
     )
 }
 
-/// A store's send in its session `:sid` (store `:sid` too), as `POST
-/// /v1/chat/store/message/send/` runs it: one transaction: find and lock the store's live
-/// session (drawing the message's id); then one statement: `append_message` (insert the
-/// message, write the session's new counters) and `record_events` (insert the events,
-/// unnumbered). `setup` sets `sid` (pgbench meta-commands).
-#[must_use]
-pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
-    send_with(setup, content, &format!(", {}", record_call(events)))
+/// The call of `record_events` that inserts the events as the feed records them (the rows,
+/// unnumbered, no lock).
+fn record_call(events: &[EventRow]) -> String {
+    format!("record_events({}, now())", event_arrays(events))
 }
 
-/// The floor of a durable send: [`store_send`] without its events (the row lock, the message,
-/// the session's bump, the commit). No design of the event feed can make a send cheaper.
+/// The read of the store's live session (drawing the message's id), as a send runs it.
+const LIVE_SESSION: &str = "FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1";
+
+/// The call of `send_message` for the store's message, written if the session's row is at
+/// `version` (SQL; `NULL`: the caller holds the lock), with `events`.
+fn send_call(version: &str, id: &str, content: &str, events: &[EventRow]) -> String {
+    format!(
+        "send_message({version}, {id}, :sid, 'store', :sid, {content}, '', '', NULL, now(), false, 1, 1, 0, {arrays})",
+        content = literal(content),
+        arrays = event_arrays(events),
+    )
+}
+
+/// A store's send in its session `:sid` (store `:sid` too), as `POST
+/// /v1/chat/store/message/send/` runs it: the store's live session read without a lock
+/// (drawing the message's id, and the version of the session's row); then one statement,
+/// `send_message`, that locks the row if it is still at that version and writes the message,
+/// the session's new counters and the events (unnumbered). No transaction around them: each
+/// commits on its own. `setup` sets `sid` (pgbench meta-commands).
+#[must_use]
+pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
+    format!(
+        "{setup}\n\
+         SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id, \"sessions\".\"xmin\"::text::bigint AS version {LIVE_SESSION} \\gset m_\n\
+         SELECT {call};\n",
+        call = send_call(":m_version", ":m_message_id", content, events),
+    )
+}
+
+/// The floor of a durable send: a transaction that finds and locks the store's live session
+/// (drawing the message's id), writes the message and the session's bump, and commits: four
+/// round trips, no events. No design of the event feed can make a send that reads its session
+/// first cheaper.
 #[must_use]
 pub fn store_send_floor(setup: &str, content: &str) -> String {
-    send_with(setup, content, "")
+    format!(
+        "{setup}\n\
+         BEGIN;\n\
+         SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id {LIVE_SESSION} FOR NO KEY UPDATE \\gset m_\n\
+         SELECT {call};\n\
+         COMMIT;\n",
+        call = send_call("NULL", ":m_message_id", content, &[]),
+    )
 }
 
 /// A durable send in one round trip: the message inserted and the session's counters written
@@ -106,20 +139,8 @@ pub fn store_send_floor(setup: &str, content: &str) -> String {
 #[must_use]
 pub fn store_send_one_statement(setup: &str, content: &str) -> String {
     format!(
-        "{setup}\n\
-         SELECT append_message(nextval('messages_id_seq'), :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0);\n",
-        content = literal(content),
-    )
-}
-
-fn send_with(setup: &str, content: &str, events: &str) -> String {
-    format!(
-        "{setup}\n\
-         BEGIN;\n\
-         SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id FROM (\"sessions\" INNER JOIN \"stores\" ON (\"sessions\".\"store_id\" = \"stores\".\"id\")) WHERE ((\"sessions\".\"store_id\" = :sid) AND (\"sessions\".\"status\" != 'closed')) LIMIT 1 FOR NO KEY UPDATE \\gset m_\n\
-         SELECT append_message(:m_message_id, :sid, 'store', :sid, {content}, '', '', NULL, now(), 1, 1, 0){events};\n\
-         COMMIT;\n",
-        content = literal(content),
+        "{setup}\nSELECT {call};\n",
+        call = send_call("NULL", "nextval('messages_id_seq')", content, &[]),
     )
 }
 

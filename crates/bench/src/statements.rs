@@ -21,8 +21,8 @@ use tokio_postgres::Client;
 /// A step of a send, or the service's work around it, as its statements show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
-    /// The session's row locked and read (the message's id drawn).
-    Lock,
+    /// The session's row read, and locked in the floor (the message's id drawn).
+    Read,
     /// The message, the session's new counters and the events written.
     Write,
     /// The sequencer's rounds (numbering, announcing).
@@ -36,7 +36,7 @@ pub enum Step {
 impl Step {
     /// Every step, in the order of a send.
     pub const ALL: [Self; 5] = [
-        Self::Lock,
+        Self::Read,
         Self::Write,
         Self::Numbering,
         Self::Relay,
@@ -47,7 +47,7 @@ impl Step {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            Self::Lock => "lock",
+            Self::Read => "read",
             Self::Write => "write",
             Self::Numbering => "numbering",
             Self::Relay => "relay",
@@ -59,7 +59,7 @@ impl Step {
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Lock => "the session's row locked and read",
+            Self::Read => "the session's row read (and locked, in the floor)",
             Self::Write => "the message, the session's counters and the events written",
             Self::Numbering => "the sequencer's rounds",
             Self::Relay => "the relays' reads of numbered events",
@@ -84,17 +84,19 @@ impl Step {
         {
             return None;
         }
-        Some(if query.contains("FOR NO KEY UPDATE") {
-            Self::Lock
-        } else if query.contains("append_message") {
-            Self::Write
-        } else if query.contains("number_events") {
-            Self::Numbering
-        } else if query.contains("numbered_events") {
-            Self::Relay
-        } else {
-            Self::Other
-        })
+        Some(
+            if query.contains("nextval(") || query.contains("FOR NO KEY UPDATE") {
+                Self::Read
+            } else if query.contains("send_message") {
+                Self::Write
+            } else if query.contains("number_events") {
+                Self::Numbering
+            } else if query.contains("numbered_events") {
+                Self::Relay
+            } else {
+                Self::Other
+            },
+        )
     }
 }
 
@@ -266,13 +268,14 @@ mod tests {
         assert_eq!(Step::of("BEGIN"), None);
         assert_eq!(Step::of("commit"), None);
         assert_eq!(
-            Step::of(r#"SELECT "sessions"."id" FROM "sessions" LIMIT $1 FOR NO KEY UPDATE"#),
-            Some(Step::Lock)
+            Step::of(r#"SELECT "sessions"."id", nextval($1) FROM "sessions" LIMIT $2"#),
+            Some(Step::Read)
         );
         assert_eq!(
-            Step::of("SELECT append_message($1), record_events($2)"),
-            Some(Step::Write)
+            Step::of(r#"SELECT "sessions"."id" FROM "sessions" LIMIT $1 FOR NO KEY UPDATE"#),
+            Some(Step::Read)
         );
+        assert_eq!(Step::of("SELECT send_message($1, $2)"), Some(Step::Write));
         assert_eq!(
             Step::of("SELECT number_events($1, $2, $3)"),
             Some(Step::Numbering)

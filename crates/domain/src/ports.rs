@@ -181,8 +181,8 @@ pub type ReadRule = fn(
 pub type DeliveredRule = fn(SessionId, &[(MessageId, Sender)]) -> Vec<DomainEvent>;
 
 /// The domain's rule for a write ([`SessionDetails::write`]), given the session the message
-/// goes to and the author's earlier message with the same key, both read under the session's
-/// lock, and the id drawn for the message.
+/// goes to and the author's earlier message with the same key, and the id drawn for the
+/// message. The adapter writes what it decides only if the session is still the one given.
 pub type WriteRule = fn(
     &SessionDetails,
     &NewMessage,
@@ -245,13 +245,16 @@ pub enum ReadOutcome {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores a message as one unit of work: in one transaction, locks the session it goes to
-    /// (for [`Destination::LiveSessionOf`], the store's live session, opened now when it has
-    /// none, with the events `open` decides), reads it and the author's message with the same
+    /// Stores a message as one unit of work: reads the session it goes to (for
+    /// [`Destination::LiveSessionOf`], the store's live session, opened now when it has none,
+    /// with the events `open` decides) and the author's message with the same
     /// `client_message_id` in it, if any, draws an id, and hands them to `write` (the
     /// domain's [`SessionDetails::write`]); stores what it decides (the message, and unless
-    /// it is a private note the session's counters and last message) with its events, and
-    /// commits. A refusal or a duplicate stores nothing, a session opened for it included.
+    /// it is a private note the session's counters and last message) with its events,
+    /// atomically, and only if the session is still the one read: no other change of the
+    /// session comes between the read and the write. (An adapter may lock the session before
+    /// it reads, or read it unlocked and decide again when it changed before the write.) A
+    /// refusal or a duplicate stores nothing, a session opened for it included.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the database cannot be reached,

@@ -252,6 +252,138 @@ async fn a_repeated_client_message_id_stores_one_message() {
     assert_eq!(new_messages(&h.events().await), 4);
 }
 
+/// Waits until some backend waits for a row lock.
+async fn until_a_lock_is_awaited(h: &Harness) {
+    for _ in 0..500 {
+        let waiting: i64 = h
+            .sql(|conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM pg_locks WHERE NOT granted)",
+                ))
+                .get_result(conn)
+            })
+            .await;
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no backend came to wait for a lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_session_changed_after_it_was_read_is_decided_again() {
+    // A send reads its session without a lock, and its write waits for the row. Here another
+    // transaction holds the row while the send decides, then changes the session or not.
+    let h = Harness::new();
+    let store = h.store(3101).await;
+    let first = h.chat.send_as_store(store, &text("hello")).await.unwrap();
+    let session = first.message.session_id;
+    let other = chat_adapters::testing::dedicated_connection(h.db.url()).await;
+    let hold = format!(
+        "BEGIN; SELECT 1 FROM sessions WHERE id = {} FOR UPDATE",
+        session.get()
+    );
+
+    // Held, then released unchanged: the send is written as decided.
+    other.batch_execute(&hold).await.unwrap();
+    let send = tokio::spawn({
+        let chat = h.chat.clone();
+        async move { chat.send_as_store(store, &text("still here?")).await }
+    });
+    until_a_lock_is_awaited(&h).await;
+    other.batch_execute("COMMIT").await.unwrap();
+    let sent = send.await.unwrap().unwrap();
+    assert_eq!(sent.message.session_id, session);
+    assert_eq!(h.session_row(session).await.message_count, 2);
+
+    // Held, then closed: the send decided on the open session is not written into the closed
+    // one; decided again, it opens the store's next session.
+    other.batch_execute(&hold).await.unwrap();
+    let send = tokio::spawn({
+        let chat = h.chat.clone();
+        async move { chat.send_as_store(store, &text("anyone?")).await }
+    });
+    until_a_lock_is_awaited(&h).await;
+    other
+        .batch_execute(&format!(
+            "UPDATE sessions SET status = 'closed' WHERE id = {}; COMMIT",
+            session.get()
+        ))
+        .await
+        .unwrap();
+    let sent = send.await.unwrap().unwrap();
+    assert_ne!(
+        sent.message.session_id, session,
+        "not in the closed session"
+    );
+    let closed = h.session_row(session).await;
+    assert_eq!(
+        (closed.status.as_str(), closed.message_count),
+        ("closed", 2)
+    );
+    assert_eq!(h.message_rows(session).await.len(), 2);
+    let next = h.session_row(sent.message.session_id).await;
+    assert_eq!((next.status.as_str(), next.message_count), ("open", 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_sends_to_one_session_are_counted_and_ordered_alike() {
+    // Sends to one session at once, from both sides: most find the session changed between
+    // their read and their write, and are decided again. Every message is counted once, and
+    // the messages' ids, their events and the session's last message agree on one order.
+    const ROUNDS: usize = 5;
+    const SENDERS: usize = 12;
+    let h = Harness::new();
+    let store = h.store(3201).await;
+    let admin = h.admins(1).await[0];
+    let session = h
+        .chat
+        .send_as_store(store, &text("hello"))
+        .await
+        .unwrap()
+        .message
+        .session_id;
+    h.chat.claim(admin, session).await.unwrap();
+    for round in 0..ROUNDS {
+        race(SENDERS, |i| {
+            let chat = h.chat.clone();
+            let draft = text(&format!("round {round}, sender {i}"));
+            async move {
+                if i % 2 == 0 {
+                    chat.send_as_store(store, &draft).await.unwrap()
+                } else {
+                    chat.send_as_admin(admin, session, &draft).await.unwrap()
+                }
+            }
+        })
+        .await;
+    }
+    let sent = (ROUNDS * SENDERS) as i64;
+    let row = h.session_row(session).await;
+    assert_eq!(row.message_count, 1 + sent);
+    assert_eq!(
+        (row.unread_by_admin, row.unread_by_store),
+        (1 + sent / 2, sent / 2)
+    );
+    let stored: Vec<i64> = h.message_rows(session).await.iter().map(|m| m.0).collect();
+    let announced: Vec<i64> = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| e.kind == "new_message" && e.session_id() == session.get())
+        .map(|e| e.int("message_id"))
+        .collect();
+    let mut ordered = stored.clone();
+    ordered.sort_unstable();
+    assert_eq!(
+        announced, ordered,
+        "events in the order of the messages' ids"
+    );
+    assert_eq!(stored.len(), 1 + ROUNDS * SENDERS);
+    assert_eq!(row.last_message_id, ordered.last().copied());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_returns_and_announces_what_the_database_holds() {
     let h = Harness::new();
