@@ -89,7 +89,7 @@ fn lock_destination(
 }
 
 /// The version of a session's row, `xmin` as a number: the id of the transaction that wrote
-/// the row. Every write of the row gives it a new one, and holding its lock gives it none.
+/// the row. Every write of the row gives it a new one; taking its lock does not change it.
 #[derive(Debug, Clone, Copy, QueryId)]
 struct SessionVersion;
 
