@@ -311,8 +311,8 @@ fn append(
 
 /// A send without a lock or a transaction: the session read, the domain's decision, and one
 /// statement that writes it if the session's row is unchanged. `None` when that could not
-/// decide it: the session changed in between (nothing was written), or there is no session
-/// to write to (a store's live session is opened under a lock).
+/// decide it: the session changed in between (nothing was written), or the store has no live
+/// session to write to (it is opened under a lock).
 fn append_unlocked(
     conn: &mut PgConnection,
     wire: &dyn Wire,
@@ -320,7 +320,12 @@ fn append_unlocked(
     write: WriteRule,
 ) -> Result<Option<AppendOutcome>, Undo> {
     let Some((session, store, message_id, version)) = read_destination(conn, new.to)? else {
-        return Ok(None);
+        return Ok(match new.to {
+            // Sessions are never deleted: the lock would find none either.
+            Destination::Session(_) => Some(AppendOutcome::Refused(TransitionError::NotYours)),
+            // The store's live session is opened under the lock.
+            Destination::LiveSessionOf(_) => None,
+        });
     };
     let current = session_details(session, store, None)?;
     let hold = Hold::Version(version);
