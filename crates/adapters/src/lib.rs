@@ -12,6 +12,7 @@ mod listen;
 mod messages;
 pub mod migrations;
 pub mod relay;
+mod remembered;
 mod rows;
 pub mod schema;
 mod search;
@@ -73,6 +74,8 @@ pub struct Postgres {
     /// Whether a routing pass of this instance waits to start (it will see every change
     /// committed before it starts, so another one need not queue behind it).
     routing_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What each send left for the next one to the same place (see `remembered`).
+    remembered: remembered::Remembered,
 }
 
 impl Postgres {
@@ -98,6 +101,7 @@ impl Postgres {
             admins: std::sync::Arc::default(),
             instance: team::instance_id(),
             routing_queued: std::sync::Arc::default(),
+            remembered: remembered::Remembered::default(),
         }
     }
 
@@ -105,5 +109,12 @@ impl Postgres {
     #[must_use]
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// How many sends this instance wrote on the session as the last send to the same place
+    /// left it, without reading it first, since start.
+    #[must_use]
+    pub fn sends_on_remembered_sessions(&self) -> u64 {
+        self.remembered.uses()
     }
 }

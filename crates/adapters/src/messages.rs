@@ -1,7 +1,8 @@
-//! Messages in PostgreSQL. Changes of one session are serialized by its row: a send first
-//! reads its session without a lock and writes what the domain decided on it only if the row
-//! is unchanged (one statement, which takes the row's lock); when it changed, or the store has
-//! no live session to write to, the send runs again under the session's lock. A read mark
+//! Messages in PostgreSQL. Changes of one session are serialized by its row: a send decides
+//! on the session as the last send to the same place left it (`remembered`), or else reads it
+//! without a lock, and writes what the domain decided on it only if the row is unchanged (one
+//! statement, which takes the row's lock); when it changed, or the store has no live session
+//! to write to, the send runs again under the session's lock. A read mark
 //! locks the row from the start. The domain decides the session after the change and its
 //! events; this module writes both: the last message, the counters and the events always
 //! agree.
@@ -28,6 +29,7 @@ use diesel::result::Error as DieselError;
 
 use crate::db::{abort, db_error, repository_error};
 use crate::feed::{record, Recorded};
+use crate::remembered::{Remembered, Snapshot};
 use crate::rows::{self, MessageRow, SessionRow, StoreRow};
 use crate::schema::{messages, sessions, stores};
 use crate::sessions::find_or_open;
@@ -227,9 +229,19 @@ enum Hold {
     Lock,
 }
 
+/// A message written by [`write_message`].
+struct Stored {
+    message: Message,
+    change: Change,
+    /// For a write at a version: the version of the session's row after it, and an id drawn
+    /// for the next message.
+    next: Option<(i64, i64)>,
+}
+
 /// The domain's decision on `current` for `new`, and, when it is a new message, the message,
 /// the session after it and the events written in one statement. `None` when the session's
-/// row is no longer the version read (nothing written).
+/// row is no longer the version read (nothing written). With a written message, for a write
+/// at a version, the version of the row after it and an id for the next message.
 fn write_message(
     conn: &mut PgConnection,
     wire: &dyn Wire,
@@ -238,7 +250,7 @@ fn write_message(
     message_id: i64,
     hold: Hold,
     write: WriteRule,
-) -> Result<Option<(Message, Change)>, Undo> {
+) -> Result<Option<Stored>, Undo> {
     let session_id = current.session.id.get();
     let existing = earlier_with_key(conn, session_id, new)?;
     let id = MessageId::parse(message_id).map_err(|e| abort(RepositoryError::internal(e)))?;
@@ -256,31 +268,36 @@ fn write_message(
         Hold::Version(version) => Some(version),
         Hold::Lock => None,
     };
-    let written: bool = diesel::select(send_message(
-        version,
-        message_id,
-        session_id,
-        sender.kind(),
-        sender.id(),
-        message.body.content().as_str(),
-        attachment.map_or("", |a| a.url()),
-        attachment.map_or("", |a| a.kind().as_str()),
-        message.client_message_id.as_ref().map(|k| k.as_str()),
-        message.created,
-        message.private,
-        after.message_count,
-        after.unread.by_admin,
-        after.unread.by_store,
-        &events.kinds,
-        &events.data,
-        &events.all_admins,
-        &events.admin_ids,
-        &events.store_ids,
-        &events.carries_messages,
-        &events.carries_to,
-    ))
-    .get_result(conn)?;
-    Ok(written.then_some((message, *change)))
+    let (written, version, next_id): (bool, Option<i64>, Option<i64>) =
+        diesel::select(send_message(
+            version,
+            message_id,
+            session_id,
+            sender.kind(),
+            sender.id(),
+            message.body.content().as_str(),
+            attachment.map_or("", |a| a.url()),
+            attachment.map_or("", |a| a.kind().as_str()),
+            message.client_message_id.as_ref().map(|k| k.as_str()),
+            message.created,
+            message.private,
+            after.message_count,
+            after.unread.by_admin,
+            after.unread.by_store,
+            &events.kinds,
+            &events.data,
+            &events.all_admins,
+            &events.admin_ids,
+            &events.store_ids,
+            &events.carries_messages,
+            &events.carries_to,
+        ))
+        .get_result(conn)?;
+    Ok(written.then(|| Stored {
+        message,
+        change: *change,
+        next: version.zip(next_id),
+    }))
 }
 
 /// A send under the session's lock, in the caller's transaction: the store's live session is
@@ -302,7 +319,9 @@ fn append(
     };
     // A refusal or a duplicate rolls back a session opened for the message.
     match write_message(conn, wire, new, &current, message_id, Hold::Lock, write)? {
-        Some((message, change)) => Ok(AppendOutcome::created(message, change, opened)),
+        Some(Stored {
+            message, change, ..
+        }) => Ok(AppendOutcome::created(message, change, opened)),
         None => Err(Undo::Failed(abort(RepositoryError::internal(
             "a session changed while locked",
         )))),
@@ -318,6 +337,7 @@ fn append_unlocked(
     wire: &dyn Wire,
     new: &NewMessage,
     write: WriteRule,
+    remembered: &Remembered,
 ) -> Result<Option<AppendOutcome>, Undo> {
     let Some((session, store, message_id, version)) = read_destination(conn, new.to)? else {
         return Ok(match new.to {
@@ -327,12 +347,67 @@ fn append_unlocked(
             Destination::LiveSessionOf(_) => None,
         });
     };
-    let current = session_details(session, store, None)?;
-    let hold = Hold::Version(version);
-    Ok(
-        write_message(conn, wire, new, &current, message_id, hold, write)?
-            .map(|(message, change)| AppendOutcome::created(message, change, None)),
-    )
+    let read = Snapshot {
+        session: session_details(session, store, None)?,
+        version,
+        message_id,
+    };
+    append_at(conn, wire, new, &read, write, remembered)
+}
+
+/// A send on the snapshot the last send to the same place left: the domain's decision on it,
+/// written in one statement if the session's row is still at its version. `None` when that
+/// did not write it: the session changed since, or the domain refused or found a duplicate
+/// on the snapshot (decided again on the session as it is).
+fn append_remembered(
+    conn: &mut PgConnection,
+    wire: &dyn Wire,
+    new: &NewMessage,
+    write: WriteRule,
+    remembered: &Remembered,
+    snapshot: &Snapshot,
+) -> Result<Option<AppendOutcome>, Undo> {
+    match append_at(conn, wire, new, snapshot, write, remembered) {
+        Err(Undo::Refused(_) | Undo::Duplicate(_)) => Ok(None),
+        Ok(Some(outcome)) => {
+            remembered.count_use();
+            Ok(Some(outcome))
+        }
+        decided => decided,
+    }
+}
+
+/// The domain's decision on the session as `read` holds it, written with its id if the row is
+/// still at its version; what the write leaves for the next send to the same place is kept in
+/// `remembered`.
+fn append_at(
+    conn: &mut PgConnection,
+    wire: &dyn Wire,
+    new: &NewMessage,
+    read: &Snapshot,
+    write: WriteRule,
+    remembered: &Remembered,
+) -> Result<Option<AppendOutcome>, Undo> {
+    let hold = Hold::Version(read.version);
+    let written = write_message(conn, wire, new, &read.session, read.message_id, hold, write)?;
+    let Some(Stored {
+        message,
+        change,
+        next,
+    }) = written
+    else {
+        return Ok(None);
+    };
+    if let Some((version, message_id)) = next {
+        let session = change.session.clone();
+        let snapshot = Snapshot {
+            session,
+            version,
+            message_id,
+        };
+        remembered.keep(new.to, snapshot);
+    }
+    Ok(Some(AppendOutcome::created(message, change, None)))
 }
 
 /// Why a write or a read mark stores nothing (its transaction, if any, rolled back).
@@ -488,8 +563,9 @@ mod functions {
     diesel::define_sql_function! {
         /// `send_message(...)`: stores a message with the given id, the session after it
         /// and the events, if the session's row is still at `version` (any version when it
-        /// is null: the caller holds the lock); returns whether it did (see the migration
-        /// that defines it).
+        /// is null: the caller holds the lock). Returns whether it did and, for a write at a
+        /// version, the row's version after it and an id for the next message (see the
+        /// migrations that define it).
         fn send_message(
             version: Nullable<BigInt>,
             id: BigInt,
@@ -512,7 +588,7 @@ mod functions {
             store_ids: Array<Nullable<BigInt>>,
             carries_messages: Array<Nullable<BigInt>>,
             carries_to: Array<Nullable<Text>>,
-        ) -> Bool;
+        ) -> Record<(Bool, Nullable<BigInt>, Nullable<BigInt>)>;
     }
 }
 
@@ -524,12 +600,28 @@ impl MessageRepository for Postgres {
         write: WriteRule,
         open: OpenRule,
     ) -> Result<AppendOutcome, RepositoryError> {
-        let wire = self.wire.clone();
+        let (wire, remembered) = (self.wire.clone(), self.remembered.clone());
+        let snapshot = remembered.take(message.to);
         self.db
             .run(move |conn| {
-                // Without a lock first; under the lock when that could not decide it. No
-                // loop: under the lock the send always decides.
-                let outcome = match append_unlocked(conn, &*wire, &message, write) {
+                // On the snapshot the last send left, if any; else on the session read
+                // without a lock; under the lock when neither could decide it. No loop:
+                // under the lock the send always decides.
+                let without_lock = |conn: &mut PgConnection| match &snapshot {
+                    Some(snapshot) => match append_remembered(
+                        conn,
+                        &*wire,
+                        &message,
+                        write,
+                        &remembered,
+                        snapshot,
+                    )? {
+                        Some(outcome) => Ok(Some(outcome)),
+                        None => append_unlocked(conn, &*wire, &message, write, &remembered),
+                    },
+                    None => append_unlocked(conn, &*wire, &message, write, &remembered),
+                };
+                let outcome = match without_lock(conn) {
                     Ok(Some(outcome)) => Ok(outcome),
                     Ok(None) => {
                         conn.transaction(|conn| append(conn, &*wire, &message, write, open))

@@ -253,7 +253,8 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// it is a private note the session's counters and last message) with its events,
     /// atomically, and only if the session is still the one read: no other change of the
     /// session comes between the read and the write. (An adapter may lock the session before
-    /// it reads, or read it unlocked and decide again when it changed before the write.) A
+    /// it reads, or read it unlocked, or keep what its last write of the session left, and
+    /// decide again when it changed before the write.) A
     /// refusal or a duplicate stores nothing, a session opened for it included.
     ///
     /// # Errors

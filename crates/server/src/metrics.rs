@@ -17,6 +17,8 @@ pub struct Parts<'a> {
     pub hub: &'a Hub,
     /// The connection pool and its errors.
     pub database: &'a Database,
+    /// Sends written without reading their session first (see the messages' adapter).
+    pub remembered_sends: u64,
     /// Whether this instance numbers events.
     pub sequencer: &'a SequencerStatus,
     /// The relay, and how full PostgreSQL's notification queue is.
@@ -38,6 +40,7 @@ pub struct Metrics {
     too_slow: IntCounter,
     pool: IntGaugeVec,
     db_errors: IntCounter,
+    remembered_sends: IntCounter,
     last_event: IntGauge,
     sequencer_leader: IntGauge,
     notification_queue: Gauge,
@@ -170,6 +173,12 @@ impl Metrics {
                 "db_errors_total",
                 "Database operations that failed (unreachable or unexpected).",
             ),
+            remembered_sends: counter(
+                &registry,
+                "sends_on_remembered_sessions_total",
+                "Sends written on the session as the last send to the same place left it, \
+                 without reading it first.",
+            ),
             last_event,
             sequencer_leader,
             notification_queue,
@@ -290,6 +299,7 @@ impl Metrics {
         catch_up(&self.too_slow, stats.too_slow.load(Ordering::Relaxed));
         let database = state.database;
         catch_up(&self.db_errors, database.error_count());
+        catch_up(&self.remembered_sends, state.remembered_sends);
         let (open, idle) = database.state();
         self.pool
             .with_label_values(&["in_use"])

@@ -14,7 +14,7 @@ use chat_domain::events::EventKind;
 use chat_domain::ids::{AdminId, EventId, MessageId, SessionId, StoreId};
 use chat_domain::model::{MySessionsFilter, Participant, SessionStatus};
 use chat_domain::ports::{EventFeed, Replay, TokenStore};
-use chat_domain::usecases::{NewStore, SessionView};
+use chat_domain::usecases::{Draft, NewStore, SessionView};
 use chat_domain::values::Token;
 use chat_domain::{ChatError, Principal};
 use chrono::Utc;
@@ -382,6 +382,101 @@ async fn racing_sends_to_one_session_are_counted_and_ordered_alike() {
     );
     assert_eq!(stored.len(), 1 + ROUNDS * SENDERS);
     assert_eq!(row.last_message_id, ordered.last().copied());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unchanged() {
+    // A send leaves its session, the row's version and an id for the next send to the same
+    // place, which then writes without reading first. Any change of the session since, here
+    // or by another instance, wrote its row: that send is decided again on the session as it
+    // is, and what it announces is what is stored.
+    let h = Harness::new();
+    let store = h.store(3301).await;
+    let admin = h.admins(1).await[0];
+    let remembered = || h.pg.sends_on_remembered_sessions();
+    let last_update_shows = || async {
+        let events = h.events().await;
+        let last = events.iter().rev().find(|e| e.kind == "session_updated");
+        last.unwrap().shows().to_owned()
+    };
+    let as_stored = |id: SessionId| {
+        let chat = h.chat.clone();
+        async move {
+            let stored = chat.session(admin_of(admin), id, cursor(10, None)).await;
+            format!("{:?}", stored.unwrap().view.details)
+        }
+    };
+    let store_sends = |content: &'static str| {
+        let chat = h.chat.clone();
+        async move {
+            let sent = chat.send_as_store(store, &text(content)).await;
+            sent.unwrap().message.id
+        }
+    };
+
+    // The first send opens the session; the second reads it; the third needs no read.
+    let mut sent = Vec::new();
+    let first = h.chat.send_as_store(store, &text("one")).await.unwrap();
+    let session = first.message.session_id;
+    sent.push(first.message.id);
+    sent.push(store_sends("two").await);
+    assert_eq!(remembered(), 0);
+    sent.push(store_sends("three").await);
+    assert_eq!(remembered(), 1);
+    assert_eq!(last_update_shows().await, as_stored(session).await);
+
+    // Claimed since, by this instance: the store's next send is decided on the claimed
+    // session, and goes to its admin alone.
+    h.chat.claim(admin, session).await.unwrap();
+    sent.push(store_sends("four").await);
+    assert_eq!(remembered(), 1, "decided again");
+    let events = h.events().await;
+    let four = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "new_message")
+        .unwrap();
+    assert_eq!(
+        (four.all_admins, four.admin_ids.as_slice()),
+        (false, [admin.get()].as_slice())
+    );
+    sent.push(store_sends("five").await);
+    assert_eq!(remembered(), 2);
+
+    // The admin's side has its own: a note leaves the row as it is, and the reply after it
+    // needs no read either.
+    let note = Draft {
+        private: true,
+        ..text("regular")
+    };
+    for draft in [text("hi"), note, text("how can I help?")] {
+        let sent_now = h.chat.send_as_admin(admin, session, &draft).await.unwrap();
+        sent.push(sent_now.message.id);
+    }
+    assert_eq!(remembered(), 4);
+    let row = h.session_row(session).await;
+    assert_eq!(
+        (row.message_count, row.unread_by_admin, row.unread_by_store),
+        (7, 5, 2)
+    );
+
+    // Closed by another instance: the store's next send does not go into the closed session.
+    h.sql(move |conn| {
+        diesel::sql_query(format!(
+            "UPDATE sessions SET status = 'closed' WHERE id = {}",
+            session.get()
+        ))
+        .execute(conn)
+    })
+    .await;
+    let after = h.chat.send_as_store(store, &text("six")).await.unwrap();
+    assert_ne!(after.message.session_id, session);
+    assert_eq!(h.session_row(session).await.message_count, 7);
+    assert_eq!(remembered(), 4);
+    // Ids in the order of the writes.
+    let sent: Vec<i64> = sent.iter().map(|id| id.get()).collect();
+    let stored: Vec<i64> = h.message_rows(session).await.iter().map(|m| m.0).collect();
+    assert_eq!(stored, sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

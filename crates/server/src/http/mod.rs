@@ -81,6 +81,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             crate::metrics::Parts {
                 hub: &state.hub,
                 database: state.postgres.database(),
+                remembered_sends: state.postgres.sends_on_remembered_sessions(),
                 sequencer: &state.sequencer,
                 relay: &state.relay,
                 webhooks: &state.webhook_stats,
