@@ -31,7 +31,7 @@ pub struct EventRow {
     /// SQL for `store_id` (`DEFAULT`, `:sid`).
     pub store_id: String,
     /// SQL for the message it carries and the side it goes to (`NULL::bigint, NULL::text`,
-    /// `(:m_message_id)::bigint, 'admin'`).
+    /// `currval('messages_id_seq'), 'admin'`).
     pub carries: (String, String),
 }
 
@@ -55,11 +55,13 @@ impl EventRow {
         }
     }
 
-    /// The same event, carrying the message `:mid` to `side`.
+    /// The same event, carrying the message to `side`: the id drawn by the `nextval` of the
+    /// same statement, an argument before the events' (PostgreSQL evaluates a call's
+    /// arguments in order).
     #[must_use]
     pub fn carrying(self, side: &str) -> Self {
         Self {
-            carries: ("(:m_message_id)::bigint".to_owned(), format!("'{side}'")),
+            carries: ("currval('messages_id_seq')".to_owned(), format!("'{side}'")),
             ..self
         }
     }
@@ -101,18 +103,23 @@ fn send_call(version: &str, id: &str, content: &str, events: &[EventRow]) -> Str
 }
 
 /// A store's send in its session `:sid` (store `:sid` too), as `POST
-/// /v1/chat/store/message/send/` runs it: the store's live session read without a lock
-/// (drawing the message's id, and the version of the session's row); then one statement,
-/// `send_message`, that locks the row if it is still at that version and writes the message,
-/// the session's new counters and the events (unnumbered). No transaction around them: each
-/// commits on its own. `setup` sets `sid` (pgbench meta-commands).
+/// /v1/chat/store/message/send/` runs it after the store's first sends: one statement,
+/// `send_message`, that locks the session's row if it is still at the version the last send
+/// left, and writes the message (with the id that send drew), the session's new counters and
+/// the events (unnumbered), committed on its own. The service remembers the version and the
+/// id from the last send's answer; this script reads the version inside the statement and
+/// draws the id there. `setup` sets `sid` (pgbench meta-commands).
 #[must_use]
 pub fn store_send(setup: &str, content: &str, events: &[EventRow]) -> String {
     format!(
         "{setup}\n\
-         SELECT {SESSION_COLS}, {STORE_COLS}, nextval('messages_id_seq') AS message_id, \"sessions\".\"xmin\"::text::bigint AS version {LIVE_SESSION} \\gset m_\n\
          SELECT {call};\n",
-        call = send_call(":m_version", ":m_message_id", content, events),
+        call = send_call(
+            "(SELECT xmin::text::bigint FROM sessions WHERE id = :sid)",
+            "nextval('messages_id_seq')",
+            content,
+            events
+        ),
     )
 }
 
