@@ -5,7 +5,8 @@
 --
 -- The id is drawn while the row's lock is held, like the id drawn by a locked read: a message
 -- written later with it, at the version returned, follows every message of the session that
--- moved its row, in ids as in commits. `written` is false when the row was no longer at
+-- moved its row, in ids as in commits. A private note now writes the row too (unchanged),
+-- so that this holds for notes as well. `written` is false when the row was no longer at
 -- `p_version`: nothing was written.
 DROP FUNCTION send_message(bigint, bigint, bigint, text, bigint, text, text, text, text,
                            timestamptz, boolean, bigint, bigint, bigint, text[], text[],
@@ -48,8 +49,6 @@ BEGIN
         IF NOT FOUND THEN
             RETURN;
         END IF;
-        -- A private note moves the session on in nothing: its row keeps its version.
-        version := p_version;
     END IF;
     INSERT INTO messages (id, session_id, sender_type, sender_id, content, attachment_url,
                           attachment_type, client_message_id, created, private)
@@ -64,6 +63,12 @@ BEGIN
                unread_by_admin = p_unread_by_admin,
                unread_by_store = p_unread_by_store
          WHERE id = p_session_id
+        RETURNING xmin::text::bigint INTO version;
+    ELSE
+        -- A private note moves the session on in nothing, but its row is written all the
+        -- same, for a new version: a send that read the session before the note (with an id
+        -- drawn before the note's) finds it changed and draws its id again, after the note's.
+        UPDATE sessions SET updated = updated WHERE id = p_session_id
         RETURNING xmin::text::bigint INTO version;
     END IF;
     IF cardinality(p_kinds) > 0 THEN

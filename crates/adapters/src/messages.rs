@@ -262,7 +262,8 @@ fn write_message(
     let events = Recorded::of(wire, &change.events, message.created);
     let sender = Sender::from(new.author);
     let attachment = message.body.attachment();
-    // A note moves the session on in nothing; the function leaves it as it is.
+    // A note moves the session on in nothing; the function writes its row unchanged (for a
+    // new version).
     let after = &change.session;
     let version = match hold {
         Hold::Version(version) => Some(version),

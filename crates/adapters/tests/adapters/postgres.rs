@@ -449,7 +449,7 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
         private: true,
         ..text("regular")
     };
-    for draft in [text("hi"), note, text("how can I help?")] {
+    for draft in [text("hi"), note.clone(), text("how can I help?")] {
         let sent_now = h.chat.send_as_admin(admin, session, &draft).await.unwrap();
         sent.push(sent_now.message.id);
     }
@@ -459,6 +459,20 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
         (row.message_count, row.unread_by_admin, row.unread_by_store),
         (7, 5, 2)
     );
+
+    // A note after the store's snapshot (its id drawn before the note's): the note wrote the
+    // row, so the store's next send draws its id again, after the note's.
+    sent.push(store_sends("seven").await);
+    sent.push(
+        h.chat
+            .send_as_admin(admin, session, &note)
+            .await
+            .unwrap()
+            .message
+            .id,
+    );
+    sent.push(store_sends("eight").await);
+    assert_eq!(remembered(), 4, "decided again");
 
     // Closed by another instance: the store's next send does not go into the closed session.
     h.sql(move |conn| {
@@ -471,7 +485,7 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
     .await;
     let after = h.chat.send_as_store(store, &text("six")).await.unwrap();
     assert_ne!(after.message.session_id, session);
-    assert_eq!(h.session_row(session).await.message_count, 7);
+    assert_eq!(h.session_row(session).await.message_count, 9);
     assert_eq!(remembered(), 4);
     // Ids in the order of the writes.
     let sent: Vec<i64> = sent.iter().map(|id| id.get()).collect();
