@@ -46,8 +46,20 @@ const BATCH: i32 = 1000;
 /// and larger rounds cost less; a commit waits at most this long more for its number. Measured
 /// against 2 ms (`docs/benchmarks.md`): the rounds' CPU per send falls by a third or more, and
 /// more of 2,000 sends a second are answered; below saturation a delivery's p50 grows by 1-2
-/// ms.
+/// ms. So it applies only after a crowded round ([`CROWDED`]); after a lighter one the next
+/// waits [`GATHER_LIGHT`].
 const GATHER: Duration = Duration::from_millis(5);
+
+/// The least time between the starts of two rounds after a round that numbered fewer than
+/// [`CROWDED`] events: below saturation, what a commit waits for its number counts more than
+/// the rounds' cost.
+const GATHER_LIGHT: Duration = Duration::from_millis(2);
+
+/// A round that numbered this many events or more is followed by the longer gather. Rounds
+/// 2 ms apart number about 5 events at 1,000 sends a second (one event each, and the delivery
+/// reports' own), and 10 or more as the load nears what two cores sustain; with the longer
+/// gather, rounds grow larger still, so the choice holds while the load does.
+const CROWDED: i64 = 8;
 
 /// How often the leader looks for unnumbered events when nothing woke it.
 pub const BACKSTOP: Duration = Duration::from_millis(200);
@@ -236,13 +248,13 @@ async fn lead(
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
-    // When the last round numbered something, the next waits until GATHER has passed since
-    // it began: under load a round numbers the commits of a few milliseconds together, and
-    // idle, a commit is numbered at once.
+    // When the last round numbered something, the next waits until a gather has passed since
+    // it began (the longer one after a crowded round): under load a round numbers the commits
+    // of a few milliseconds together, and idle, a commit is numbered at once.
     let mut busy_since: Option<tokio::time::Instant> = None;
     loop {
-        if let Some(began) = busy_since {
-            tokio::time::sleep_until(began + GATHER).await;
+        if let Some(next) = busy_since {
+            tokio::time::sleep_until(next).await;
         }
         let began = tokio::time::Instant::now();
         let last: i64 = client
@@ -251,7 +263,12 @@ async fn lead(
             .try_get(0)?;
         let numbered = last - highest;
         highest = last;
-        busy_since = (numbered > 0).then_some(began);
+        let gather = if numbered >= CROWDED {
+            GATHER
+        } else {
+            GATHER_LIGHT
+        };
+        busy_since = (numbered > 0).then_some(began + gather);
         if numbered == i64::from(BATCH) {
             continue;
         }
