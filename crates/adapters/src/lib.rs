@@ -74,7 +74,7 @@ pub struct Postgres {
     /// Whether a routing pass of this instance waits to start (it will see every change
     /// committed before it starts, so another one need not queue behind it).
     routing_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// What each send left for the next one to the same place (see `remembered`).
+    /// What each send left for the next one to the same session (see `remembered`).
     remembered: remembered::Remembered,
 }
 
@@ -111,7 +111,7 @@ impl Postgres {
         &self.db
     }
 
-    /// How many sends this instance wrote on the session as the last send to the same place
+    /// How many sends this instance wrote on the session as the last send to the same session
     /// left it, without reading it first, since start.
     #[must_use]
     pub fn sends_on_remembered_sessions(&self) -> u64 {

@@ -1,5 +1,5 @@
 //! Messages in PostgreSQL. Changes of one session are serialized by its row: a send decides
-//! on the session as the last send to the same place left it (`remembered`), or else reads it
+//! on the session as the last send to the same session left it (`remembered`), or else reads it
 //! without a lock, and writes what the domain decided on it only if the row is unchanged (one
 //! statement, which takes the row's lock); when it changed, or the store has no live session
 //! to write to, the send runs again under the session's lock. A read mark
@@ -356,7 +356,7 @@ fn append_unlocked(
     append_at(conn, wire, new, &read, write, remembered)
 }
 
-/// A send on the snapshot the last send to the same place left: the domain's decision on it,
+/// A send on the snapshot the last send to the same session left: the domain's decision on it,
 /// written in one statement if the session's row is still at its version. `None` when that
 /// did not write it: the session changed since, or the domain refused or found a duplicate
 /// on the snapshot (decided again on the session as it is).
@@ -379,8 +379,8 @@ fn append_remembered(
 }
 
 /// The domain's decision on the session as `read` holds it, written with its id if the row is
-/// still at its version; what the write leaves for the next send to the same place is kept in
-/// `remembered`.
+/// still at its version; what the write leaves for the next send to the same session is kept
+/// in `remembered`.
 fn append_at(
     conn: &mut PgConnection,
     wire: &dyn Wire,
@@ -406,7 +406,7 @@ fn append_at(
             version,
             message_id,
         };
-        remembered.keep(new.to, snapshot);
+        remembered.keep(snapshot);
     }
     Ok(Some(AppendOutcome::created(message, change, None)))
 }

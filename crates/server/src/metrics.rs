@@ -176,7 +176,7 @@ impl Metrics {
             remembered_sends: counter(
                 &registry,
                 "sends_on_remembered_sessions_total",
-                "Sends written on the session as the last send to the same place left it, \
+                "Sends written on the session as the last send to the same session left it, \
                  without reading it first.",
             ),
             last_event,

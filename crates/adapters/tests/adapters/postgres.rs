@@ -387,7 +387,7 @@ async fn racing_sends_to_one_session_are_counted_and_ordered_alike() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unchanged() {
     // A send leaves its session, the row's version and an id for the next send to the same
-    // place, which then writes without reading first. Any change of the session since, here
+    // session, from either side, which then writes without reading first. Any change of the session since, here
     // or by another instance, wrote its row: that send is decided again on the session as it
     // is, and what it announces is what is stored.
     let h = Harness::new();
@@ -443,36 +443,46 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
     sent.push(store_sends("five").await);
     assert_eq!(remembered(), 2);
 
-    // The admin's side has its own: a note leaves the row as it is, and the reply after it
-    // needs no read either.
+    // The sides share the session's snapshot: the admin's replies, and a note between them,
+    // need no read either.
     let note = Draft {
         private: true,
         ..text("regular")
     };
-    for draft in [text("hi"), note.clone(), text("how can I help?")] {
+    for draft in [text("hi"), note, text("how can I help?")] {
         let sent_now = h.chat.send_as_admin(admin, session, &draft).await.unwrap();
         sent.push(sent_now.message.id);
     }
-    assert_eq!(remembered(), 4);
+    assert_eq!(remembered(), 5);
     let row = h.session_row(session).await;
     assert_eq!(
         (row.message_count, row.unread_by_admin, row.unread_by_store),
         (7, 5, 2)
     );
-
-    // A note after the store's snapshot (its id drawn before the note's): the note wrote the
-    // row, so the store's next send draws its id again, after the note's.
     sent.push(store_sends("seven").await);
-    sent.push(
-        h.chat
-            .send_as_admin(admin, session, &note)
-            .await
-            .unwrap()
-            .message
-            .id,
-    );
+    assert_eq!(remembered(), 6);
+
+    // A note by another instance after the snapshot the store's send left (whose id was
+    // drawn before the note's): the note wrote the row, so the store's next send draws its id
+    // again, after the note's.
+    let (session_id, admin_id) = (session.get(), admin.get());
+    let elsewhere: i64 = h
+        .sql(move |conn| {
+            diesel::sql_query(format!(
+                "SELECT send_message(NULL, nextval('messages_id_seq'), {session_id}, 'admin', \
+                 {admin_id}, 'from elsewhere', '', '', NULL, now(), true, 0, 0, 0, '{{}}', \
+                 '{{}}', '{{}}', '{{}}', '{{}}', '{{}}', '{{}}')"
+            ))
+            .execute(conn)?;
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "currval('messages_id_seq')",
+            ))
+            .get_result(conn)
+        })
+        .await;
+    sent.push(MessageId::parse(elsewhere).unwrap());
     sent.push(store_sends("eight").await);
-    assert_eq!(remembered(), 4, "decided again");
+    assert_eq!(remembered(), 6, "decided again");
 
     // Closed by another instance: the store's next send does not go into the closed session.
     h.sql(move |conn| {
@@ -486,7 +496,7 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
     let after = h.chat.send_as_store(store, &text("six")).await.unwrap();
     assert_ne!(after.message.session_id, session);
     assert_eq!(h.session_row(session).await.message_count, 9);
-    assert_eq!(remembered(), 4);
+    assert_eq!(remembered(), 6);
     // Ids in the order of the writes.
     let sent: Vec<i64> = sent.iter().map(|id| id.get()).collect();
     let stored: Vec<i64> = h.message_rows(session).await.iter().map(|m| m.0).collect();
