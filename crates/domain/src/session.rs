@@ -507,7 +507,7 @@ impl SessionDetails {
 }
 
 /// Where a message is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     /// The session with this id.
     Session(SessionId),
