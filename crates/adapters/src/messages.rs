@@ -1,9 +1,9 @@
 //! Messages in PostgreSQL. Changes of one session are serialized by its row: a send decides
-//! on the session as the last send to the same session left it (`remembered`), or else reads it
-//! without a lock, and writes what the domain decided on it only if the row is unchanged (one
+//! on the session as the last send to it left it (`remembered`), or else reads it without a
+//! lock, and writes what the domain decided on it only if the row is unchanged (one
 //! statement, which takes the row's lock); when it changed, or the store has no live session
-//! to write to, the send runs again under the session's lock. A read mark
-//! locks the row from the start. The domain decides the session after the change and its
+//! to write to, the send runs again under the session's lock. A read mark locks the row from
+//! the start. The domain decides the session after the change and its
 //! events; this module writes both: the last message, the counters and the events always
 //! agree.
 
@@ -608,19 +608,21 @@ impl MessageRepository for Postgres {
                 // On the snapshot the last send left, if any; else on the session read
                 // without a lock; under the lock when neither could decide it. No loop:
                 // under the lock the send always decides.
-                let without_lock = |conn: &mut PgConnection| match &snapshot {
-                    Some(snapshot) => match append_remembered(
-                        conn,
-                        &*wire,
-                        &message,
-                        write,
-                        &remembered,
-                        snapshot,
-                    )? {
-                        Some(outcome) => Ok(Some(outcome)),
-                        None => append_unlocked(conn, &*wire, &message, write, &remembered),
-                    },
-                    None => append_unlocked(conn, &*wire, &message, write, &remembered),
+                let without_lock = |conn: &mut PgConnection| {
+                    if let Some(snapshot) = &snapshot {
+                        let done = append_remembered(
+                            conn,
+                            &*wire,
+                            &message,
+                            write,
+                            &remembered,
+                            snapshot,
+                        )?;
+                        if done.is_some() {
+                            return Ok(done);
+                        }
+                    }
+                    append_unlocked(conn, &*wire, &message, write, &remembered)
                 };
                 let outcome = match without_lock(conn) {
                     Ok(Some(outcome)) => Ok(outcome),
