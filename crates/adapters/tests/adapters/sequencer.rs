@@ -358,6 +358,62 @@ async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
     );
 }
 
+/// What the sequencer reads as the ids drawn so far is never ahead of the draws, even while
+/// `nextval` writes the WAL record of 32 values to come: an id read as drawn before it is, by
+/// a writer whose transaction id comes after the round's, would settle that writer's event
+/// unnumbered, and it would never be delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ids_read_as_drawn_are_never_ahead_of_the_draws() {
+    #[derive(QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        drawn: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        locked: i64,
+    }
+    let h = Harness::new();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = h.db.url().to_owned();
+    let drawing = done.clone();
+    // Draws as fast as one statement can: a WAL record every 33 draws.
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.batch_execute("SELECT max(nextval('events_id_seq')) FROM generate_series(1, 1500000)")
+            .unwrap();
+        drawing.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let url = h.db.url().to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        let (mut reads, mut ahead) = (0_u32, Vec::new());
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            // The sequencer's read, then the sequence's own value under its lock, later.
+            let read: Read = diesel::sql_query(
+                "SELECT drawn, locked \
+                   FROM (SELECT coalesce(drawn_event_ids(), 0) AS drawn OFFSET 0) d, \
+                LATERAL (SELECT coalesce(pg_sequence_last_value('events_id_seq'::regclass), 0) \
+                                + 0 * d.drawn AS locked OFFSET 0) l",
+            )
+            .get_result(&mut conn)
+            .unwrap();
+            reads += 1;
+            if read.drawn > read.locked {
+                ahead.push(read.drawn - read.locked);
+            }
+        }
+        (reads, ahead)
+    });
+    writer.await.unwrap();
+    let (reads, ahead) = reader.await.unwrap();
+    assert!(reads > 100, "only {reads} reads while the ids were drawn");
+    assert!(
+        ahead.is_empty(),
+        "{} of {reads} reads saw ids drawn ahead of the draws, by up to {:?}",
+        ahead.len(),
+        ahead.iter().max()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_whose_connection_is_killed_catches_up() {
     let h = Harness::new();
