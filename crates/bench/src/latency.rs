@@ -139,6 +139,8 @@ struct Phase {
     sent: u64,
     refused: u64,
     lost: u64,
+    /// The sends lost (their sequence numbers, tagged `lat<seq>` in their content).
+    lost_seqs: Vec<usize>,
     latencies: Latencies,
     post: Latencies,
     /// Accepted sends per second, from the first due time to the last answer.
@@ -202,6 +204,7 @@ async fn phase(
         sent: 0,
         refused: 0,
         lost: 0,
+        lost_seqs: Vec::new(),
         latencies: Latencies::new(),
         post,
         achieved: 0.0,
@@ -213,7 +216,10 @@ async fn phase(
         }
         out.sent += 1;
         match timeline.received[s].load(Ordering::Relaxed) {
-            0 => out.lost += 1,
+            0 => {
+                out.lost += 1;
+                out.lost_seqs.push(s);
+            }
             at => out
                 .latencies
                 .record_ns(at.saturating_sub(timeline.due[s].load(Ordering::Relaxed))),
@@ -276,8 +282,37 @@ async fn measure(b: &Bench, sender: &Proc, receiver: &Proc) -> anyhow::Result<(V
             p.latencies.summary(),
             p.post.summary()
         );
+        if !p.lost_seqs.is_empty() {
+            let tags: Vec<String> = p
+                .lost_seqs
+                .iter()
+                .take(10)
+                .map(|s| format!("lat{s}"))
+                .collect();
+            println!("  lost, the first: {}", tags.join(" "));
+        }
         first += usize::try_from(rate * secs).unwrap_or(0);
         phases.push(p);
+    }
+    // Whether frames counted lost came after all, later than the phase waited for them.
+    for p in &phases {
+        let late: Vec<u64> = p
+            .lost_seqs
+            .iter()
+            .filter_map(|&s| {
+                let at = timeline.received[s].load(Ordering::Relaxed);
+                (at > 0).then(|| at.saturating_sub(timeline.due[s].load(Ordering::Relaxed)))
+            })
+            .collect();
+        if !late.is_empty() {
+            println!(
+                "  {}/s: {} of the {} lost came later, the last {:.0} ms after its due time",
+                p.rate,
+                late.len(),
+                p.lost,
+                late.iter().max().copied().unwrap_or(0) as f64 / 1e6
+            );
+        }
     }
     let closed = std::iter::from_fn(|| readers.try_join_next()).count();
     anyhow::ensure!(closed == 0, "{closed} admin sockets closed during the run");
