@@ -46,6 +46,7 @@ pub trait Wire: Send + Sync + std::fmt::Debug + 'static {
 }
 pub use files::{FileBackend, Files};
 pub use hub::Hub;
+pub use listen::{handoff, HandoffReceiver, HandoffSender};
 pub use relay::{Relay, RelayStatus};
 pub use sequencer::{Commits, Sequencer, SequencerStatus};
 pub use token_cache::TokenCache;

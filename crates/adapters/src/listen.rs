@@ -1,10 +1,16 @@
 //! The dedicated connections of an instance (the relay's and the sequencer's): how they
 //! connect and reconnect, and the channels they speak on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use chat_domain::events::RecordedEvent;
 use serde::Deserialize;
-use tokio_postgres::{Client, NoTls};
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls, Row};
+
+use crate::rows::EventRow;
 
 /// The channel of event announcements.
 pub const EVENTS_CHANNEL: &str = "chat_events";
@@ -65,6 +71,147 @@ pub(crate) async fn connect(
 #[derive(Debug, Deserialize)]
 pub(crate) struct Announcement {
     pub last: i64,
+}
+
+/// The columns of a numbered event, in the order [`events_from_rows`] reads them.
+const EVENT_COLUMNS: &str =
+    "event_id, kind, data, all_admins, admin_ids, store_id, created, carries_message, carries_to";
+
+/// The statement by which the dedicated connections read numbered events back: those after
+/// `$1` up to `$2`, at most `$3`, in order.
+pub(crate) fn read_statement() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM numbered_events \
+         WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
+    )
+}
+
+/// Numbered events from rows of [`read_statement`].
+pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, RelayError> {
+    rows.into_iter()
+        .map(|row| {
+            RecordedEvent::try_from(EventRow {
+                event_id: row.try_get(0)?,
+                kind: row.try_get(1)?,
+                data: row.try_get(2)?,
+                all_admins: row.try_get(3)?,
+                admin_ids: row.try_get(4)?,
+                store_id: row.try_get(5)?,
+                created: row.try_get(6)?,
+                carries_message: row.try_get(7)?,
+                carries_to: row.try_get(8)?,
+            })
+            .map_err(|err| RelayError::Malformed(err.to_string()))
+        })
+        .collect()
+}
+
+/// The batches a hand-off holds at most; when the relay is behind by more (reconnecting, say),
+/// the sequencer drops the newest, and the relay reads them from the table.
+const HANDOFF_BATCHES: usize = 64;
+
+/// A hand-off from an instance's sequencer to its relay: the way an instance's own numbering
+/// reaches its own sockets without a read.
+///
+/// When it leads, the sequencer reads back the events a round numbered, on its own connection,
+/// in the same round trip as the round (the read runs once the round has committed), and
+/// hands them over here. The relay delivers those that follow what it delivered. The round's
+/// announcement may reach the relay first: while a round is in flight, the relay waits for
+/// the batch (a moment, at most [`HANDOFF_WAIT`]) before it reads. Anything not handed over (a
+/// batch dropped, a gap, another instance's numbering) comes the usual way: announced, then
+/// read from the table.
+#[must_use]
+pub fn handoff() -> (HandoffSender, HandoffReceiver) {
+    let (tx, rx) = mpsc::channel(HANDOFF_BATCHES);
+    let in_flight = Arc::new(AtomicBool::new(false));
+    (
+        HandoffSender {
+            tx,
+            in_flight: in_flight.clone(),
+        },
+        HandoffReceiver {
+            rx: Some(rx),
+            in_flight,
+        },
+    )
+}
+
+/// The longest a relay waits for a batch of a round in flight before it reads the round's
+/// events itself.
+const HANDOFF_WAIT: Duration = Duration::from_millis(20);
+
+/// The sequencer's end of a [`handoff`].
+#[derive(Debug)]
+pub struct HandoffSender {
+    tx: mpsc::Sender<Vec<RecordedEvent>>,
+    /// Whether a round is in flight: set before it is sent, cleared after its batch is
+    /// handed over (or the round failed).
+    in_flight: Arc<AtomicBool>,
+}
+
+impl HandoffSender {
+    /// Marks a round in flight until the mark is dropped.
+    pub(crate) fn round(&self) -> InFlight<'_> {
+        self.in_flight.store(true, Ordering::Release);
+        InFlight(self)
+    }
+
+    /// Hands `events`, committed and numbered, to the relay if it has room for them.
+    pub(crate) fn offer(&self, events: Vec<RecordedEvent>) {
+        if !events.is_empty() {
+            let _ = self.tx.try_send(events);
+        }
+    }
+}
+
+/// A numbering round in flight (see [`HandoffSender::round`]).
+pub(crate) struct InFlight<'a>(&'a HandoffSender);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.store(false, Ordering::Release);
+    }
+}
+
+/// The relay's end of a [`handoff`].
+#[derive(Debug)]
+pub struct HandoffReceiver {
+    /// `None` once the sequencer's end is gone.
+    rx: Option<mpsc::Receiver<Vec<RecordedEvent>>>,
+    in_flight: Arc<AtomicBool>,
+}
+
+impl HandoffReceiver {
+    /// The next batch handed over; pending for ever once the sequencer's end is gone.
+    pub(crate) async fn recv(&mut self) -> Vec<RecordedEvent> {
+        if let Some(rx) = &mut self.rx {
+            if let Some(events) = rx.recv().await {
+                return events;
+            }
+            self.rx = None;
+        }
+        std::future::pending().await
+    }
+
+    /// The batches handed over already and, when a round was in flight and none came yet,
+    /// the next one within [`HANDOFF_WAIT`], in order.
+    pub(crate) async fn take(&mut self) -> Vec<Vec<RecordedEvent>> {
+        // Read before the channel: a round that is no longer in flight handed its batch over
+        // before it said so.
+        let in_flight = self.in_flight.load(Ordering::Acquire);
+        let mut batches = Vec::new();
+        if let Some(rx) = &mut self.rx {
+            while let Ok(events) = rx.try_recv() {
+                batches.push(events);
+            }
+        }
+        if batches.is_empty() && in_flight {
+            if let Ok(events) = tokio::time::timeout(HANDOFF_WAIT, self.recv()).await {
+                batches.push(events);
+            }
+        }
+        batches
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,10 @@
 //!
 //! The [`crate::sequencer`] announces each batch it numbers on `chat_events`, in the
 //! transaction that numbers it, so announcements come in id order. An announcement carries
-//! only the batch's id range; the relay reads the events from the table. After a lost
-//! connection the relay reconnects and reads everything it missed before going on.
+//! only the batch's id range; the relay reads the events from the table. The batches that
+//! this instance's sequencer numbers come sooner, handed over with their events
+//! ([`crate::handoff`]): their announcements then find them delivered and need no read. After
+//! a lost connection the relay reconnects and reads everything it missed before going on.
 //!
 //! Every second the relay says in `relay_listeners` that it is alive, reads how full
 //! PostgreSQL's notification queue is, and cuts off any relay silent for longer than the
@@ -22,22 +24,17 @@ use chat_domain::ids::{AdminId, SessionId, StoreId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, Notification, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Notification, Statement};
 
 use crate::hub::Hub;
 use crate::listen::{
-    connect, Announcement, Backoff, RelayError, APPLICATION_NAME, EVENTS_CHANNEL,
-    REVOCATIONS_CHANNEL, TYPING_CHANNEL,
+    connect, events_from_rows, read_statement, Announcement, Backoff, HandoffReceiver, RelayError,
+    APPLICATION_NAME, EVENTS_CHANNEL, REVOCATIONS_CHANNEL, TYPING_CHANNEL,
 };
-use crate::rows::EventRow;
 use crate::token_cache::TokenCache;
 use crate::tokens::parse_revocation_note;
 
 const FETCH_BATCH: i64 = 1000;
-
-/// The columns of a numbered event, in the order [`events_from_rows`] reads them.
-const EVENT_COLUMNS: &str =
-    "event_id, kind, data, all_admins, admin_ids, store_id, created, carries_message, carries_to";
 
 /// A typing notice as announced between instances: who sees it, and what it says.
 #[derive(Debug, serde::Serialize, Deserialize)]
@@ -86,39 +83,10 @@ impl TypingNotice {
     }
 }
 
-/// Numbered events from rows of [`EVENT_COLUMNS`].
-pub(crate) fn events_from_rows(rows: Vec<Row>) -> Result<Vec<RecordedEvent>, RelayError> {
-    rows.into_iter()
-        .map(|row| {
-            RecordedEvent::try_from(EventRow {
-                event_id: row.try_get(0)?,
-                kind: row.try_get(1)?,
-                data: row.try_get(2)?,
-                all_admins: row.try_get(3)?,
-                admin_ids: row.try_get(4)?,
-                store_id: row.try_get(5)?,
-                created: row.try_get(6)?,
-                carries_message: row.try_get(7)?,
-                carries_to: row.try_get(8)?,
-            })
-            .map_err(|err| RelayError::Malformed(err.to_string()))
-        })
-        .collect()
-}
-
 /// The connection of a relay, with the statement that reads events back, prepared once.
 struct Reader {
     client: Client,
     fetch: Statement,
-}
-
-/// The statement by which a relay reads numbered events back: those after `$1` up to `$2`,
-/// at most `$3`, in order.
-pub(crate) fn read_statement() -> String {
-    format!(
-        "SELECT {EVENT_COLUMNS} FROM numbered_events \
-         WHERE event_id > $1 AND event_id <= $2 ORDER BY event_id LIMIT $3"
-    )
 }
 
 impl Reader {
@@ -162,11 +130,9 @@ async fn relay_events(
     reader: &Reader,
     hub: &Hub,
     last: &mut i64,
-    payload: &str,
+    announced: i64,
 ) -> Result<(), RelayError> {
-    let announcement: Announcement =
-        serde_json::from_str(payload).map_err(|e| RelayError::Malformed(e.to_string()))?;
-    if announcement.last <= *last {
+    if announced <= *last {
         return Ok(());
     }
     // Numbered events are committed, in id order, without gaps: all of them can be read.
@@ -181,6 +147,33 @@ async fn relay_events(
         }
     }
     Ok(())
+}
+
+/// The last id of the batch an announcement on `chat_events` announces.
+fn announced(payload: &str) -> Result<i64, RelayError> {
+    let announcement: Announcement =
+        serde_json::from_str(payload).map_err(|e| RelayError::Malformed(e.to_string()))?;
+    Ok(announcement.last)
+}
+
+/// Delivers the events of a batch handed over by this instance's sequencer that follow `last`
+/// without a gap; returns how many. It stops at a gap: what is missing, and what follows it,
+/// is read from the table when its announcement comes.
+fn relay_handed_over(hub: &Hub, last: &mut i64, events: &[RecordedEvent]) -> u64 {
+    let mut delivered = 0;
+    for e in events {
+        let id = e.id.get();
+        if id <= *last {
+            continue;
+        }
+        if id != *last + 1 {
+            break;
+        }
+        hub.deliver(e);
+        *last = id;
+        delivered += 1;
+    }
+    delivered
 }
 
 fn relay_typing(hub: &Hub, payload: &str) {
@@ -199,6 +192,7 @@ async fn session(
     hub: &Hub,
     tokens: &TokenCache,
     last: &mut Option<i64>,
+    handoff: &mut HandoffReceiver,
     status: &RelayStatus,
     stall: Duration,
 ) -> Result<(), RelayError> {
@@ -267,6 +261,13 @@ async fn session(
         let mut every_second = tokio::time::interval(Duration::from_secs(1));
         loop {
             let note = tokio::select! {
+                biased;
+                events = handoff.recv() => {
+                    let handed = relay_handed_over(hub, &mut delivered, &events);
+                    status.handed_over.fetch_add(handed, Ordering::Relaxed);
+                    *last = Some(delivered);
+                    continue;
+                }
                 note = notes.recv() => match note {
                     Some(note) => note,
                     None => break,
@@ -279,7 +280,15 @@ async fn session(
             };
             match note.channel() {
                 EVENTS_CHANNEL => {
-                    relay_events(&reader, hub, &mut delivered, note.payload()).await?;
+                    let announced = announced(note.payload())?;
+                    if announced > delivered {
+                        // What is handed over needs no read.
+                        for events in handoff.take().await {
+                            let handed = relay_handed_over(hub, &mut delivered, &events);
+                            status.handed_over.fetch_add(handed, Ordering::Relaxed);
+                        }
+                    }
+                    relay_events(&reader, hub, &mut delivered, announced).await?;
                     *last = Some(delivered);
                 }
                 TYPING_CHANNEL => relay_typing(hub, note.payload()),
@@ -372,6 +381,8 @@ pub struct RelayStatus {
     ready: Arc<watch::Sender<bool>>,
     /// An `f64`'s bits: the share of the queue in use, 0 to 1.
     queue_usage: Arc<AtomicU64>,
+    /// Events delivered as this instance's sequencer handed them over, unread.
+    handed_over: Arc<AtomicU64>,
 }
 
 impl Default for RelayStatus {
@@ -379,6 +390,7 @@ impl Default for RelayStatus {
         Self {
             ready: Arc::new(watch::channel(false).0),
             queue_usage: Arc::default(),
+            handed_over: Arc::default(),
         }
     }
 }
@@ -388,6 +400,13 @@ impl RelayStatus {
     #[must_use]
     pub fn notification_queue_usage(&self) -> f64 {
         f64::from_bits(self.queue_usage.load(Ordering::Relaxed))
+    }
+
+    /// Events delivered as this instance's sequencer handed them over (see
+    /// [`crate::handoff`]), without a read of their own.
+    #[must_use]
+    pub fn events_handed_over(&self) -> u64 {
+        self.handed_over.load(Ordering::Relaxed)
     }
 
     /// Whether the relay is connected and caught up now.
@@ -411,15 +430,17 @@ pub struct Relay {
 
 impl Relay {
     /// Starts relaying from the database at `url` into `hub`, from the events committed from
-    /// now on, removing revoked tokens from `tokens` (live only while listening), reporting
-    /// through `status`, cutting off the relays of other instances silent for longer than
-    /// `stall`. Reconnects by itself, with backoff, when the connection is lost, and then
-    /// reads what it missed.
+    /// now on, with the batches this instance's sequencer hands over through `handoff`,
+    /// removing revoked tokens from `tokens` (live only while listening), reporting through
+    /// `status`, cutting off the relays of other instances silent for longer than `stall`.
+    /// Reconnects by itself, with backoff, when the connection is lost, and then reads what it
+    /// missed.
     #[must_use]
     pub fn spawn(
         url: String,
         hub: Hub,
         tokens: TokenCache,
+        mut handoff: HandoffReceiver,
         status: RelayStatus,
         stall: Duration,
     ) -> Self {
@@ -427,7 +448,8 @@ impl Relay {
             let mut last = None;
             let mut backoff = Backoff::up_to(Duration::from_secs(2));
             loop {
-                let result = session(&url, &hub, &tokens, &mut last, &status, stall).await;
+                let result =
+                    session(&url, &hub, &tokens, &mut last, &mut handoff, &status, stall).await;
                 backoff.after("relay", result).await;
             }
         });

@@ -14,6 +14,10 @@
 //! commit order: a writer inserts its events while it holds the row lock of the session it
 //! changes, so a later change of that session inserts after the earlier one committed.
 //!
+//! In the same round trip, once the round has committed, the leader reads the events it
+//! numbered back and hands them to this instance's relay ([`crate::handoff`]): its own
+//! sockets do not wait for the announcement and a read of their own.
+//!
 //! The leader wakes when a change commits on its own instance ([`Commits`]), when another
 //! instance signals commits on [`COMMITS_CHANNEL`] (coalesced: at most one signal in flight
 //! per instance), and every [`BACKSTOP`] in any case. When the leader's connection dies,
@@ -28,9 +32,12 @@ use chat_domain::events::DomainEvent;
 use chat_domain::ports::Notifier;
 use futures_util::StreamExt;
 use tokio::sync::{oneshot, Notify};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client};
 
-use crate::listen::{connect, Backoff, RelayError, EVENTS_CHANNEL};
+use crate::listen::{
+    connect, events_from_rows, read_statement, Backoff, HandoffSender, RelayError, EVENTS_CHANNEL,
+};
 
 /// The channel on which instances that do not number tell the leader that events committed.
 pub const COMMITS_CHANNEL: &str = "chat_commits";
@@ -116,14 +123,21 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Starts competing for the numbering of the database at `url`, woken by `commits`,
-    /// reporting through `status`; cuts off a leader that numbers nothing for `stall`.
-    /// Reconnects by itself when its connection is lost.
+    /// handing what it numbers to this instance's relay through `handoff`, reporting through
+    /// `status`; cuts off a leader that numbers nothing for `stall`. Reconnects by itself
+    /// when its connection is lost.
     #[must_use]
-    pub fn spawn(url: String, commits: Commits, status: SequencerStatus, stall: Duration) -> Self {
+    pub fn spawn(
+        url: String,
+        commits: Commits,
+        handoff: HandoffSender,
+        status: SequencerStatus,
+        stall: Duration,
+    ) -> Self {
         let task = tokio::spawn(async move {
             let mut backoff = Backoff::up_to(Duration::from_secs(1));
             loop {
-                let result = session(&url, &commits, &status, stall).await;
+                let result = session(&url, &commits, &handoff, &status, stall).await;
                 status.leader.store(false, Ordering::Relaxed);
                 backoff.after("sequencer", result).await;
             }
@@ -142,6 +156,7 @@ impl Drop for Sequencer {
 async fn session(
     url: &str,
     commits: &Commits,
+    handoff: &HandoffSender,
     status: &SequencerStatus,
     stall: Duration,
 ) -> Result<(), RelayError> {
@@ -167,7 +182,7 @@ async fn session(
             .await?;
         status.leader.store(true, Ordering::Relaxed);
         tracing::info!("leading the event sequencer");
-        lead(&client, commits, &remote, &mut lost).await
+        lead(&client, commits, handoff, &remote, &mut lost).await
     }
     .await;
     driver.abort();
@@ -239,14 +254,16 @@ async fn follow(
     }
 }
 
-/// Numbers batches until the connection is lost.
+/// Numbers batches until the connection is lost, and hands each to `handoff`.
 async fn lead(
     client: &Client,
     commits: &Commits,
+    handoff: &HandoffSender,
     remote: &Notify,
     lost: &mut oneshot::Receiver<()>,
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
+    let read = client.prepare(&read_statement()).await?;
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
     // When the last round numbered something, the next waits until a gather has passed since
     // it began (the longer one after a crowded round): under load a round numbers the commits
@@ -257,10 +274,20 @@ async fn lead(
             tokio::time::sleep_until(next).await;
         }
         let began = tokio::time::Instant::now();
-        let last: i64 = client
-            .query_one(&number, &[&highest, &BATCH, &EVENTS_CHANNEL])
-            .await?
-            .try_get(0)?;
+        // Sent together, run one after the other: each statement is its own transaction, so
+        // the read sees the round's events once the round has committed, and only then.
+        let (number_params, read_params): (&[&(dyn ToSql + Sync)], &[&(dyn ToSql + Sync)]) = (
+            &[&highest, &BATCH, &EVENTS_CHANNEL],
+            &[&highest, &i64::MAX, &i64::from(BATCH)],
+        );
+        let round = handoff.round();
+        let (last, events) = tokio::try_join!(
+            client.query_one(&number, number_params),
+            client.query(&read, read_params),
+        )?;
+        let last: i64 = last.try_get(0)?;
+        handoff.offer(events_from_rows(events)?);
+        drop(round);
         let numbered = last - highest;
         highest = last;
         let gather = if numbered >= CROWDED {

@@ -311,5 +311,5 @@ pub async fn dedicated_connection(url: &str) -> tokio_postgres::Client {
 /// at most).
 #[must_use]
 pub fn relay_read_statement() -> String {
-    crate::relay::read_statement()
+    crate::listen::read_statement()
 }

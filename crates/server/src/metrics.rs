@@ -41,6 +41,7 @@ pub struct Metrics {
     pool: IntGaugeVec,
     db_errors: IntCounter,
     remembered_sends: IntCounter,
+    handed_over: IntCounter,
     last_event: IntGauge,
     sequencer_leader: IntGauge,
     notification_queue: Gauge,
@@ -179,6 +180,12 @@ impl Metrics {
                 "Sends written on the session as the last send to the same session left it, \
                  without reading it first.",
             ),
+            handed_over: counter(
+                &registry,
+                "events_handed_over_total",
+                "Events this instance numbered and delivered to its sockets as it numbered \
+                 them, without reading them back.",
+            ),
             last_event,
             sequencer_leader,
             notification_queue,
@@ -300,6 +307,7 @@ impl Metrics {
         let database = state.database;
         catch_up(&self.db_errors, database.error_count());
         catch_up(&self.remembered_sends, state.remembered_sends);
+        catch_up(&self.handed_over, state.relay.events_handed_over());
         let (open, idle) = database.state();
         self.pool
             .with_label_values(&["in_use"])

@@ -29,10 +29,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = AppState::new(settings)?;
         state.migrate().await?;
+        let (handoff, handed_over) = chat_adapters::handoff();
         let relay = Relay::spawn(
             state.settings.database_url.clone(),
             state.hub.clone(),
             state.tokens.clone(),
+            handed_over,
             state.relay.clone(),
             Duration::from_secs(state.settings.events.listener_stall_secs),
         );
@@ -45,6 +47,7 @@ impl Application {
         let sequencer = Sequencer::spawn(
             state.settings.database_url.clone(),
             state.commits.clone(),
+            handoff,
             state.sequencer.clone(),
             Duration::from_secs(state.settings.events.listener_stall_secs),
         );

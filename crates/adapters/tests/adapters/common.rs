@@ -58,6 +58,8 @@ pub struct Harness {
     pub sequencer: Option<Sequencer>,
     /// Whether it leads the numbering.
     pub sequencer_status: SequencerStatus,
+    /// The commits of the use cases, which wake the sequencer (and any other given them).
+    pub commits: Commits,
     // Last, so that the pool is gone before the database is dropped.
     pub db: TestDatabase,
 }
@@ -78,10 +80,12 @@ impl Harness {
         );
         let recorder = Recorder::default();
         let published = recorder.events.clone();
+        let commits = recorder.commits.clone();
         let sequencer_status = SequencerStatus::default();
         let sequencer = Sequencer::spawn(
             db.url().to_owned(),
             recorder.commits.clone(),
+            chat_adapters::handoff().0,
             sequencer_status.clone(),
             std::time::Duration::from_secs(30),
         );
@@ -104,6 +108,7 @@ impl Harness {
             published,
             sequencer: Some(sequencer),
             sequencer_status,
+            commits,
             db,
         }
     }

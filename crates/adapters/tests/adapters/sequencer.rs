@@ -26,6 +26,7 @@ impl Listener {
             h.db.url().to_owned(),
             hub.clone(),
             TokenCache::default(),
+            chat_adapters::handoff().1,
             status.clone(),
             Duration::from_secs(30),
         );
@@ -290,6 +291,7 @@ async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
             let sequencer = Sequencer::spawn(
                 h.db.url().to_owned(),
                 Commits::default(),
+                chat_adapters::handoff().0,
                 status.clone(),
                 Duration::from_secs(30),
             );
@@ -356,6 +358,105 @@ async fn the_sequencer_fails_over_without_repeating_or_skipping_an_id() {
         expected,
         "every event reached the hub once, in order"
     );
+}
+
+/// An instance whose sequencer hands what it numbers to its relay: its hub gets every event
+/// once, in order, whether its own sequencer or another instance's numbers it, across a
+/// killed connection of its sequencer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leaders_own_relay_delivers_what_it_numbers_unread_in_order_across_failover() {
+    let mut h = Harness::new();
+    let admin = h.admins(1).await[0];
+    let stores = [h.store(1).await, h.store(2).await];
+    // The harness's sequencer stops: this instance's is the only one, and leads.
+    h.sequencer.take();
+    let hub = Hub::new(std::sync::Arc::new(chat_adapters::testing::TestWire));
+    let (handoff, handed_over) = chat_adapters::handoff();
+    let status = RelayStatus::default();
+    let _relay = Relay::spawn(
+        h.db.url().to_owned(),
+        hub.clone(),
+        TokenCache::default(),
+        handed_over,
+        status.clone(),
+        Duration::from_secs(30),
+    );
+    tokio::time::timeout(Duration::from_secs(10), status.wait_ready())
+        .await
+        .expect("the relay listens");
+    let own_status = SequencerStatus::default();
+    let _own = Sequencer::spawn(
+        h.db.url().to_owned(),
+        h.commits.clone(),
+        handoff,
+        own_status.clone(),
+        Duration::from_secs(30),
+    );
+    let mut feed = hub.connect(Participant::Admin(admin), vec![1], 100_000);
+
+    let send = |n: usize| {
+        let writers: Vec<_> = stores
+            .iter()
+            .map(|&store| {
+                let chat = h.chat.clone();
+                tokio::spawn(async move {
+                    for i in 0..n {
+                        chat.send_as_store(store, &text(&format!("message {i}")))
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+            })
+            .collect();
+        async move {
+            for writer in writers {
+                writer.await.unwrap();
+            }
+        }
+    };
+    send(20).await;
+    let n = assert_gap_free(&h).await;
+    let expected = admin_ids(&h.events().await, admin);
+    assert_eq!(
+        ids_until(&mut feed, n, Duration::from_secs(5)).await,
+        expected
+    );
+    assert!(own_status.is_leader());
+    let handed = status.events_handed_over();
+    assert!(
+        handed > 0,
+        "the leader's own relay delivered some events as they were numbered"
+    );
+
+    // Another instance competes; this one's sequencer loses its connection while stores send.
+    let other_status = SequencerStatus::default();
+    let _other = Sequencer::spawn(
+        h.db.url().to_owned(),
+        Commits::default(),
+        chat_adapters::handoff().0,
+        other_status.clone(),
+        Duration::from_secs(30),
+    );
+    let writing = send(40);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = leader_pid(&h).await;
+    terminate(&h, killed.unwrap()).await;
+    takeover(&h, killed).await;
+    writing.await;
+
+    let n = assert_gap_free(&h).await;
+    assert_eq!(n, 2 * (1 + 2 * 60));
+    let expected: Vec<i64> = admin_ids(&h.events().await, admin)
+        .into_iter()
+        .filter(|&id| id > expected.last().copied().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        ids_until(&mut feed, n, Duration::from_secs(5)).await,
+        expected,
+        "every event reached the hub once, in order"
+    );
+    assert!(status.events_handed_over() <= u64::try_from(n).unwrap());
 }
 
 /// What the sequencer reads as the ids drawn so far is never ahead of the draws, even while
