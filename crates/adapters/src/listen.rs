@@ -1,5 +1,6 @@
 //! The dedicated connections of an instance (the relay's and the sequencer's): how they
-//! connect and reconnect, and the channels they speak on.
+//! connect and reconnect, the channels they speak on, how they read numbered events back, and
+//! the hand-off from the sequencer to the relay of the same instance.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
