@@ -24,7 +24,7 @@
 //! PostgreSQL releases the lock and the next instance to try takes over within
 //! [`TAKEOVER`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +71,9 @@ const CROWDED: i64 = 8;
 /// How often the leader looks for unnumbered events when nothing woke it.
 pub const BACKSTOP: Duration = Duration::from_millis(200);
 
+/// How often the leader checks that the events it settled were all numbered (see [`Audit`]).
+const AUDIT: Duration = Duration::from_secs(5);
+
 /// How often an instance that does not lead tries to take over.
 pub const TAKEOVER: Duration = Duration::from_millis(250);
 
@@ -101,10 +104,12 @@ impl Notifier for Commits {
     }
 }
 
-/// Whether this instance leads the numbering now. Cheap to clone.
+/// Whether this instance leads the numbering now, and what its audits found. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct SequencerStatus {
     leader: Arc<AtomicBool>,
+    /// Committed events found settled without a number, since start (see [`Audit`]).
+    settled_unnumbered: Arc<AtomicU64>,
 }
 
 impl SequencerStatus {
@@ -112,6 +117,13 @@ impl SequencerStatus {
     #[must_use]
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Committed events this instance found settled without a number, since start: events
+    /// that no socket will get. None while the rule for `settled` holds.
+    #[must_use]
+    pub fn events_settled_unnumbered(&self) -> u64 {
+        self.settled_unnumbered.load(Ordering::Relaxed)
     }
 }
 
@@ -182,7 +194,7 @@ async fn session(
             .await?;
         status.leader.store(true, Ordering::Relaxed);
         tracing::info!("leading the event sequencer");
-        lead(&client, commits, handoff, &remote, &mut lost).await
+        lead(&client, commits, handoff, status, &remote, &mut lost).await
     }
     .await;
     driver.abort();
@@ -254,16 +266,79 @@ async fn follow(
     }
 }
 
-/// Numbers batches until the connection is lost, and hands each to `handoff`.
+/// The leader's check of its own rule: every committed event with an id up to `settled` has a
+/// number. An event settled without one is never numbered, and no socket gets it; a broken
+/// assumption of the rule would show here first (as one did: see the migration
+/// `drawn_event_ids`). Every [`AUDIT`] it counts the unnumbered events among the ids that were
+/// settled one audit before (their writers have had that long to end), each id once.
+struct Audit {
+    statement: tokio_postgres::Statement,
+    /// Ids up to this one are checked.
+    checked: i64,
+    /// `settled` at the last audit: checked at the next.
+    settled: i64,
+}
+
+impl Audit {
+    /// The committed events with ids in `($1, $2]` that have no number, and `settled` now.
+    const SQL: &'static str = "\
+        SELECT (SELECT count(*) FROM events e \
+                 WHERE e.id > $1 AND e.id <= $2 \
+                   AND NOT EXISTS (SELECT 1 FROM event_numbers n WHERE n.id = e.id)), \
+               settled \
+          FROM event_sequencer";
+
+    /// Starts from `settled` as it is: what was settled before is not checked.
+    async fn start(client: &Client) -> Result<Self, RelayError> {
+        let statement = client.prepare(Self::SQL).await?;
+        let settled: i64 = client
+            .query_one(&statement, &[&0_i64, &0_i64])
+            .await?
+            .try_get(1)?;
+        Ok(Self {
+            statement,
+            checked: settled,
+            settled,
+        })
+    }
+
+    async fn round(&mut self, client: &Client, status: &SequencerStatus) -> Result<(), RelayError> {
+        let row = client
+            .query_one(&self.statement, &[&self.checked, &self.settled])
+            .await?;
+        let unnumbered: i64 = row.try_get(0)?;
+        if unnumbered > 0 {
+            tracing::error!(
+                unnumbered,
+                after = self.checked,
+                through = self.settled,
+                "committed events were settled without a number: no socket will get them"
+            );
+            status
+                .settled_unnumbered
+                .fetch_add(u64::try_from(unnumbered).unwrap_or(0), Ordering::Relaxed);
+        }
+        self.checked = self.settled;
+        self.settled = row.try_get(1)?;
+        Ok(())
+    }
+}
+
+/// Numbers batches until the connection is lost, and hands each to `handoff`; audits what it
+/// settled (see [`Audit`]).
 async fn lead(
     client: &Client,
     commits: &Commits,
     handoff: &HandoffSender,
+    status: &SequencerStatus,
     remote: &Notify,
     lost: &mut oneshot::Receiver<()>,
 ) -> Result<(), RelayError> {
     let number = client.prepare(NUMBER).await?;
     let read = client.prepare(&read_statement()).await?;
+    let mut audit = Audit::start(client).await?;
+    let mut audits = tokio::time::interval_at(tokio::time::Instant::now() + AUDIT, AUDIT);
+    audits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut highest: i64 = client.query_one(HIGHEST, &[]).await?.try_get(0)?;
     // When the last round numbered something, the next waits until a gather has passed since
     // it began (the longer one after a crowded round): under load a round numbers the commits
@@ -303,6 +378,7 @@ async fn lead(
             () = commits.wake.notified() => {}
             () = remote.notified() => {}
             () = tokio::time::sleep(BACKSTOP) => {}
+            _ = audits.tick() => audit.round(client, status).await?,
             _ = &mut *lost => return Err(RelayError::Closed),
         }
     }

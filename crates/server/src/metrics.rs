@@ -42,6 +42,7 @@ pub struct Metrics {
     db_errors: IntCounter,
     remembered_sends: IntCounter,
     handed_over: IntCounter,
+    settled_unnumbered: IntCounter,
     last_event: IntGauge,
     sequencer_leader: IntGauge,
     notification_queue: Gauge,
@@ -186,6 +187,12 @@ impl Metrics {
                 "Events this instance numbered and delivered to its sockets as it numbered \
                  them, without reading them back.",
             ),
+            settled_unnumbered: counter(
+                &registry,
+                "events_settled_unnumbered_total",
+                "Committed events this instance's sequencer found settled without a number: \
+                 events no socket will get. Anything but 0 is a fault of the feed.",
+            ),
             last_event,
             sequencer_leader,
             notification_queue,
@@ -308,6 +315,10 @@ impl Metrics {
         catch_up(&self.db_errors, database.error_count());
         catch_up(&self.remembered_sends, state.remembered_sends);
         catch_up(&self.handed_over, state.relay.events_handed_over());
+        catch_up(
+            &self.settled_unnumbered,
+            state.sequencer.events_settled_unnumbered(),
+        );
         let (open, idle) = database.state();
         self.pool
             .with_label_values(&["in_use"])

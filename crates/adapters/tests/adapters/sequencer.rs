@@ -515,6 +515,66 @@ async fn the_ids_read_as_drawn_are_never_ahead_of_the_draws() {
     );
 }
 
+/// An event settled without a number (here, by hand: `settled` moved past the event of a
+/// writer still running, as the read of the ids drawn once did) is found by the leader's audit
+/// and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_counts_an_event_settled_without_a_number() {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let h = Harness::new();
+    takeover(&h, None).await;
+    let (drawn_tx, drawn) = tokio::sync::oneshot::channel();
+    let (commit_tx, commit) = std::sync::mpsc::channel::<()>();
+    let url = h.db.url().to_owned();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        // A transaction id first, as every writer takes one before it draws an event id.
+        conn.batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .unwrap();
+        let event: Id = diesel::sql_query(
+            "INSERT INTO events (kind, data, all_admins, created) \
+             VALUES ('session_claimed', '{\"session_id\":99,\"admin_id\":1}', true, now()) \
+             RETURNING id",
+        )
+        .get_result(&mut conn)
+        .unwrap();
+        drawn_tx.send(event.id).unwrap();
+        commit.recv().unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    let id = drawn.await.unwrap();
+    h.sql(move |conn| {
+        conn.batch_execute(&format!(
+            "UPDATE event_sequencer SET settled = greatest(settled, {id})"
+        ))
+    })
+    .await;
+    commit_tx.send(()).unwrap();
+    writer.await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while h.sequencer_status.events_settled_unnumbered() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.sequencer_status.events_settled_unnumbered(), 1);
+    let numbered: i64 = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| e.id == id)
+        .count()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        numbered, 0,
+        "the event stays unnumbered: the audit only counts"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_whose_connection_is_killed_catches_up() {
     let h = Harness::new();
