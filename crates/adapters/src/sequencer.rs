@@ -74,6 +74,11 @@ pub const BACKSTOP: Duration = Duration::from_millis(200);
 /// How often the leader checks that the events it settled were all numbered (see [`Audit`]).
 const AUDIT: Duration = Duration::from_secs(5);
 
+/// The most ids one audit checks: it runs on the leader's connection, between two rounds, so
+/// that a jump of `settled` after a long transaction is checked over several audits rather than
+/// by one long statement that would hold the numbering up.
+const AUDIT_IDS: i64 = 100_000;
+
 /// How often an instance that does not lead tries to take over.
 pub const TAKEOVER: Duration = Duration::from_millis(250);
 
@@ -270,7 +275,8 @@ async fn follow(
 /// number. An event settled without one is never numbered, and no socket gets it; a broken
 /// assumption of the rule would show here first (as one did: see the migration
 /// `drawn_event_ids`). Every [`AUDIT`] it counts the unnumbered events among the ids that were
-/// settled one audit before (their writers have had that long to end), each id once.
+/// settled one audit before (their writers have had that long to end), each id once, at most
+/// [`AUDIT_IDS`] at a time.
 struct Audit {
     statement: tokio_postgres::Statement,
     /// Ids up to this one are checked.
@@ -303,22 +309,23 @@ impl Audit {
     }
 
     async fn round(&mut self, client: &Client, status: &SequencerStatus) -> Result<(), RelayError> {
+        let through = self.settled.min(self.checked.saturating_add(AUDIT_IDS));
         let row = client
-            .query_one(&self.statement, &[&self.checked, &self.settled])
+            .query_one(&self.statement, &[&self.checked, &through])
             .await?;
         let unnumbered: i64 = row.try_get(0)?;
         if unnumbered > 0 {
             tracing::error!(
                 unnumbered,
                 after = self.checked,
-                through = self.settled,
+                through,
                 "committed events were settled without a number: no socket will get them"
             );
             status
                 .settled_unnumbered
                 .fetch_add(u64::try_from(unnumbered).unwrap_or(0), Ordering::Relaxed);
         }
-        self.checked = self.settled;
+        self.checked = through;
         self.settled = row.try_get(1)?;
         Ok(())
     }
