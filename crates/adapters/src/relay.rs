@@ -157,9 +157,9 @@ fn announced(payload: &str) -> Result<i64, RelayError> {
 }
 
 /// Delivers the events of a batch handed over by this instance's sequencer that follow `last`
-/// without a gap; returns how many. It stops at a gap: what is missing, and what follows it,
-/// is read from the table when its announcement comes.
-fn relay_handed_over(hub: &Hub, last: &mut i64, events: &[RecordedEvent]) -> u64 {
+/// without a gap, and counts them in `status`. It stops at a gap: what is missing, and what
+/// follows it, is read from the table when its announcement comes.
+fn relay_handed_over(hub: &Hub, last: &mut i64, events: &[RecordedEvent], status: &RelayStatus) {
     let mut delivered = 0;
     for e in events {
         let id = e.id.get();
@@ -173,7 +173,7 @@ fn relay_handed_over(hub: &Hub, last: &mut i64, events: &[RecordedEvent]) -> u64
         *last = id;
         delivered += 1;
     }
-    delivered
+    status.handed_over.fetch_add(delivered, Ordering::Relaxed);
 }
 
 fn relay_typing(hub: &Hub, payload: &str) {
@@ -263,8 +263,7 @@ async fn session(
             let note = tokio::select! {
                 biased;
                 events = handoff.recv() => {
-                    let handed = relay_handed_over(hub, &mut delivered, &events);
-                    status.handed_over.fetch_add(handed, Ordering::Relaxed);
+                    relay_handed_over(hub, &mut delivered, &events, status);
                     *last = Some(delivered);
                     continue;
                 }
@@ -284,8 +283,7 @@ async fn session(
                     if announced > delivered {
                         // What is handed over needs no read.
                         for events in handoff.take().await {
-                            let handed = relay_handed_over(hub, &mut delivered, &events);
-                            status.handed_over.fetch_add(handed, Ordering::Relaxed);
+                            relay_handed_over(hub, &mut delivered, &events, status);
                         }
                     }
                     relay_events(&reader, hub, &mut delivered, announced).await?;
