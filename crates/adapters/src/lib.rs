@@ -1,6 +1,7 @@
 //! The adapters of the support chat service: PostgreSQL repositories (diesel 2 + r2d2) that
 //! implement the domain's ports, and the embedded migrations.
 
+mod batches;
 mod canned;
 mod conversations;
 mod db;
@@ -77,6 +78,8 @@ pub struct Postgres {
     routing_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What each send left for the next one to the same session (see `remembered`).
     remembered: remembered::Remembered,
+    /// Sends decided on those, waiting to be written together (see `batches`).
+    batches: batches::Batches,
 }
 
 impl Postgres {
@@ -103,6 +106,16 @@ impl Postgres {
             instance: team::instance_id(),
             routing_queued: std::sync::Arc::default(),
             remembered: remembered::Remembered::default(),
+            batches: batches::Batches::default(),
+        }
+    }
+
+    /// What a batch of sends writes with.
+    fn batch_writer(&self) -> batches::Writer {
+        batches::Writer {
+            db: self.db.clone(),
+            wire: self.wire.clone(),
+            remembered: self.remembered.clone(),
         }
     }
 
@@ -117,5 +130,11 @@ impl Postgres {
     #[must_use]
     pub fn sends_on_remembered_sessions(&self) -> u64 {
         self.remembered.uses()
+    }
+
+    /// How many statements wrote sends decided on those sessions, together, since start.
+    #[must_use]
+    pub fn send_batches(&self) -> u64 {
+        self.batches.written()
     }
 }

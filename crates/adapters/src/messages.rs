@@ -27,6 +27,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::Error as DieselError;
 
+use crate::batches::{Decided, Landed};
 use crate::db::{abort, db_error, repository_error};
 use crate::feed::{record, Recorded};
 use crate::remembered::{Remembered, Snapshot};
@@ -356,25 +357,14 @@ fn append_unlocked(
     append_at(conn, wire, new, &read, write, remembered)
 }
 
-/// A send on the snapshot the last send to the same session left: the domain's decision on it,
-/// written in one statement if the session's row is still at its version. `None` when that
-/// did not write it: the session changed since, or the domain refused or found a duplicate
-/// on the snapshot (decided again on the session as it is).
-fn append_remembered(
-    conn: &mut PgConnection,
-    wire: &dyn Wire,
-    new: &NewMessage,
-    write: WriteRule,
-    remembered: &Remembered,
-    snapshot: &Snapshot,
-) -> Result<Option<AppendOutcome>, Undo> {
-    match append_at(conn, wire, new, snapshot, write, remembered) {
-        Err(Undo::Refused(_) | Undo::Duplicate(_)) => Ok(None),
-        Ok(Some(outcome)) => {
-            remembered.count_use();
-            Ok(Some(outcome))
-        }
-        decided => decided,
+/// The domain's decision on `new` on the session as `snapshot` holds it, before anything is
+/// read: a new message and the change it makes, to be written at the snapshot's version.
+/// `None` when the domain refused it there: it is decided again on the session as it is.
+fn decide(snapshot: &Snapshot, new: &NewMessage, write: WriteRule) -> Option<(Message, Change)> {
+    let id = MessageId::parse(snapshot.message_id).ok()?;
+    match write(&snapshot.session, new, None, id) {
+        Ok(Written::New { message, change }) => Some((message, *change)),
+        Ok(Written::Duplicate(_)) | Err(_) => None,
     }
 }
 
@@ -601,30 +591,30 @@ impl MessageRepository for Postgres {
         write: WriteRule,
         open: OpenRule,
     ) -> Result<AppendOutcome, RepositoryError> {
+        // On the snapshot the last send left, if any, decided here and written with the sends
+        // beside it; else on the session read without a lock; under the lock when neither
+        // could decide it. No loop: under the lock the send always decides.
+        let snapshot = self.remembered.take(message.to);
+        let decided = snapshot.and_then(|s| Some((decide(&s, &message, write)?, s.version)));
+        let message = match decided {
+            Some(((written, change), version)) => {
+                let decided = Decided {
+                    new: message,
+                    message: written,
+                    change,
+                    version,
+                };
+                match self.batches.write(&self.batch_writer(), decided).await? {
+                    Landed::Written(outcome) => return Ok(outcome),
+                    Landed::Again(message) => message,
+                }
+            }
+            None => message,
+        };
         let (wire, remembered) = (self.wire.clone(), self.remembered.clone());
-        let snapshot = remembered.take(message.to);
         self.db
             .run(move |conn| {
-                // On the snapshot the last send left, if any; else on the session read
-                // without a lock; under the lock when neither could decide it. No loop:
-                // under the lock the send always decides.
-                let without_lock = |conn: &mut PgConnection| {
-                    if let Some(snapshot) = &snapshot {
-                        let done = append_remembered(
-                            conn,
-                            &*wire,
-                            &message,
-                            write,
-                            &remembered,
-                            snapshot,
-                        )?;
-                        if done.is_some() {
-                            return Ok(done);
-                        }
-                    }
-                    append_unlocked(conn, &*wire, &message, write, &remembered)
-                };
-                let outcome = match without_lock(conn) {
+                let outcome = match append_unlocked(conn, &*wire, &message, write, &remembered) {
                     Ok(Some(outcome)) => Ok(outcome),
                     Ok(None) => {
                         conn.transaction(|conn| append(conn, &*wire, &message, write, open))

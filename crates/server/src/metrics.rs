@@ -19,6 +19,8 @@ pub struct Parts<'a> {
     pub database: &'a Database,
     /// Sends written without reading their session first (see the messages' adapter).
     pub remembered_sends: u64,
+    /// Statements that wrote those sends, together.
+    pub send_batches: u64,
     /// Whether this instance numbers events.
     pub sequencer: &'a SequencerStatus,
     /// The relay, and how full PostgreSQL's notification queue is.
@@ -41,6 +43,7 @@ pub struct Metrics {
     pool: IntGaugeVec,
     db_errors: IntCounter,
     remembered_sends: IntCounter,
+    send_batches: IntCounter,
     handed_over: IntCounter,
     settled_unnumbered: IntCounter,
     last_event: IntGauge,
@@ -181,6 +184,13 @@ impl Metrics {
                 "Sends written on the session as the last send to the same session left it, \
                  without reading it first.",
             ),
+            send_batches: counter(
+                &registry,
+                "send_batches_total",
+                "Statements that wrote sends decided on remembered sessions, several together \
+                 while the database was busy: sends_on_remembered_sessions_total over this is \
+                 the sends per statement.",
+            ),
             handed_over: counter(
                 &registry,
                 "events_handed_over_total",
@@ -314,6 +324,7 @@ impl Metrics {
         let database = state.database;
         catch_up(&self.db_errors, database.error_count());
         catch_up(&self.remembered_sends, state.remembered_sends);
+        catch_up(&self.send_batches, state.send_batches);
         catch_up(&self.handed_over, state.relay.events_handed_over());
         catch_up(
             &self.settled_unnumbered,

@@ -504,6 +504,137 @@ async fn a_send_writes_on_what_the_last_send_left_only_while_its_session_is_unch
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_on_what_the_last_sends_left_are_written_together_each_once() {
+    // Sends decided on snapshots while others are being written share one statement and one
+    // commit. Each is stored once, in its session's order, with one event; a send whose
+    // sender already wrote its key is decided again, and answers the message stored.
+    const STORES: i64 = 24;
+    const ROUNDS: usize = 5;
+    let h = Harness::new();
+    let mut stores = Vec::new();
+    for n in 0..STORES {
+        let store = h.store(3400 + n).await;
+        // The first send opens the session, the second reads it and leaves a snapshot.
+        for content in ["open", "read"] {
+            h.chat.send_as_store(store, &text(content)).await.unwrap();
+        }
+        stores.push(store);
+    }
+    let (used, batches) = (h.pg.sends_on_remembered_sessions(), h.pg.send_batches());
+    let sent = futures_util::future::join_all(stores.iter().map(|&store| {
+        let chat = h.chat.clone();
+        async move {
+            let mut sent = Vec::new();
+            for round in 0..ROUNDS {
+                let draft = keyed("together", &format!("{}-{round}", store.get()));
+                let done = chat.send_as_store(store, &draft).await.unwrap();
+                assert!(done.created);
+                sent.push(done.message);
+            }
+            sent
+        }
+    }))
+    .await;
+    let written = h.pg.sends_on_remembered_sessions() - used;
+    let statements = h.pg.send_batches() - batches;
+    assert_eq!(
+        written,
+        STORES as u64 * ROUNDS as u64,
+        "every send on a snapshot"
+    );
+    assert!(
+        statements < written,
+        "{written} sends in {statements} statements: some were written together"
+    );
+
+    // Sent again with their keys: the messages stored, nothing new.
+    for (store, messages) in stores.iter().zip(&sent) {
+        let last = messages.last().unwrap();
+        let key = last.client_message_id.as_ref().unwrap().as_str().to_owned();
+        let again = h
+            .chat
+            .send_as_store(*store, &keyed("together", &key))
+            .await
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.message.id, last.id);
+    }
+
+    let events = h.events().await;
+    for messages in &sent {
+        let session = messages[0].session_id;
+        let stored: Vec<i64> = h
+            .message_rows(session)
+            .await
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(stored.len(), 2 + ROUNDS);
+        let mine: Vec<i64> = messages.iter().map(|m| m.id.get()).collect();
+        assert_eq!(stored[2..], mine[..], "in the order sent");
+        let announced: Vec<i64> = events
+            .iter()
+            .filter(|e| e.kind == "new_message" && e.session_id() == session.get())
+            .map(|e| e.int("message_id"))
+            .collect();
+        assert_eq!(announced, stored, "one event per message, in order");
+        let row = h.session_row(session).await;
+        assert_eq!(row.message_count, 2 + ROUNDS as i64);
+        assert_eq!(row.last_message_id, stored.last().copied());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_database_rejects_fails_alone_and_its_batch_is_written_without_it() {
+    // A statement that fails writes none of its sends: each is then decided and written
+    // alone, so that one send the database rejects takes no other with it.
+    const STORES: i64 = 24;
+    let h = Harness::new();
+    h.sql(|conn| {
+        conn.batch_execute(
+            "CREATE FUNCTION reject_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.content = 'boom' THEN RAISE EXCEPTION 'rejected'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER reject_boom BEFORE INSERT ON messages
+                FOR EACH ROW EXECUTE FUNCTION reject_boom();",
+        )
+    })
+    .await;
+    let mut stores = Vec::new();
+    for n in 0..STORES {
+        let store = h.store(3500 + n).await;
+        for content in ["open", "read"] {
+            h.chat.send_as_store(store, &text(content)).await.unwrap();
+        }
+        stores.push(store);
+    }
+    let statements = h.pg.send_batches();
+    let sent = futures_util::future::join_all(stores.iter().enumerate().map(|(n, &store)| {
+        let chat = h.chat.clone();
+        async move {
+            let content = if n == 7 { "boom" } else { "fine" };
+            chat.send_as_store(store, &text(content)).await
+        }
+    }))
+    .await;
+    assert!(h.pg.send_batches() - statements < STORES as u64);
+    for (n, (sent, store)) in sent.iter().zip(&stores).enumerate() {
+        let session = h.store_session_rows(*store).await[0].0;
+        let stored = h.message_rows(SessionId::parse(session).unwrap()).await;
+        if n == 7 {
+            assert!(sent.is_err(), "the rejected send fails");
+            assert_eq!(stored.len(), 2, "and stores nothing");
+        } else {
+            let message = &sent.as_ref().unwrap().message;
+            assert_eq!(stored.len(), 3, "every other send is stored once");
+            assert_eq!(stored[2].0, message.id.get());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_returns_and_announces_what_the_database_holds() {
     let h = Harness::new();
     let store = h.store(3101).await;

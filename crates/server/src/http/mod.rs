@@ -82,6 +82,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 hub: &state.hub,
                 database: state.postgres.database(),
                 remembered_sends: state.postgres.sends_on_remembered_sessions(),
+                send_batches: state.postgres.send_batches(),
                 sequencer: &state.sequencer,
                 relay: &state.relay,
                 webhooks: &state.webhook_stats,
