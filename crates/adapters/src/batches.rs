@@ -4,9 +4,12 @@
 //! together, in one statement and one commit (`send_messages`), each written only if its
 //! session's row is still at the version its decision was made on.
 //!
-//! At most [`IN_FLIGHT`] batches are written at once, each of at most [`MOST`] sends. A send
-//! that finds fewer batches in flight starts one at once, alone if it is alone: nothing waits
-//! for company, and batches grow only while the database is busy with the ones before.
+//! One batch is written at a time, of at most [`MOST`] sends. A send that finds none in
+//! flight starts one at once, alone if it is alone: nothing waits for company, and batches
+//! grow only while the database is busy with the one before. One at a time shares the most:
+//! the round trip, the hand-off to the blocking pool, the commit and the wake-ups of each.
+//! But a batch can stall (a lock held by a slow change of one of its sessions, a slow
+//! flush): a send that has waited [`STALL`] starts another, up to [`IN_FLIGHT`] at once.
 //!
 //! A send that a batch did not write (its session changed since, or its sender already wrote
 //! a message with its key) is decided again by the caller on the session as it is, as a send
@@ -29,7 +32,9 @@ use crate::Wire;
 use functions::send_messages;
 
 /// The most batches written at once (each holds one connection of the pool while it is).
-pub(crate) const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 4;
+/// How long a send waits for the batches in flight before it starts one more.
+const STALL: std::time::Duration = std::time::Duration::from_millis(5);
 /// The most sends in one batch.
 const MOST: usize = 64;
 
@@ -93,11 +98,24 @@ impl Batches {
     /// its commit was done (as for any statement); [`RepositoryError::Internal`] when the batch
     /// ended without an answer.
     pub async fn write(&self, writer: &Writer, send: Decided) -> Result<Landed, RepositoryError> {
-        let (answer, landed) = oneshot::channel();
+        let (answer, mut landed) = oneshot::channel();
+        self.lock().waiting.push((send, answer));
+        self.start(writer, 1);
+        let landed = match tokio::time::timeout(STALL, &mut landed).await {
+            Ok(landed) => landed,
+            Err(_stalled) => {
+                self.start(writer, IN_FLIGHT);
+                landed.await
+            }
+        };
+        landed.map_err(|_| RepositoryError::internal("a batch of sends ended without an answer"))?
+    }
+
+    /// Starts a batch if sends wait and fewer than `most` are in flight.
+    fn start(&self, writer: &Writer, most: usize) {
         let start = {
             let mut queue = self.lock();
-            queue.waiting.push((send, answer));
-            let start = queue.writing < IN_FLIGHT;
+            let start = !queue.waiting.is_empty() && queue.writing < most;
             queue.writing += usize::from(start);
             start
         };
@@ -106,9 +124,6 @@ impl Batches {
             // not take the others' answers with it.
             tokio::spawn(self.clone().drain(writer.clone()));
         }
-        landed
-            .await
-            .map_err(|_| RepositoryError::internal("a batch of sends ended without an answer"))?
     }
 
     /// How many batches were written, since start.
