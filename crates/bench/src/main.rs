@@ -12,6 +12,7 @@ mod claims;
 mod db;
 mod fanout;
 mod http;
+mod httpfloor;
 mod idle;
 mod latency;
 mod machine;
@@ -81,6 +82,9 @@ enum Command {
     /// The reference broadcast server (tokio + tungstenite, no database), started by the tool.
     #[command(hide = true)]
     BroadcastServer(broadcast::Args),
+    /// The reference HTTP server (actix-web alone, no database), started by the tool.
+    #[command(hide = true)]
+    HttpFloorServer(httpfloor::Args),
 }
 
 /// The scenarios of the issue, in its order.
@@ -276,6 +280,23 @@ impl Bench {
         proc.wait_tcp(Duration::from_secs(10)).await?;
         Ok(proc)
     }
+
+    /// Starts the reference HTTP server (this binary).
+    ///
+    /// # Errors
+    /// When it does not start.
+    pub async fn start_http_floor(&self) -> anyhow::Result<Proc> {
+        let addr = server::free_addr()?;
+        let mut command = StdCommand::new(std::env::current_exe()?);
+        command
+            .arg("http-floor-server")
+            .arg("--bind")
+            .arg(addr.to_string());
+        let log = self.out.join("http-floor.log");
+        let mut proc = Proc::spawn("HTTP server (reference)", command, addr, &log)?;
+        proc.wait_tcp(Duration::from_secs(10)).await?;
+        Ok(proc)
+    }
 }
 
 /// The settings of the service under test: quiet logs, the default pool (stated), and rate
@@ -432,11 +453,16 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::BroadcastServer(args)) = cli.command {
-        return match broadcast::serve(&args) {
+    let served = match &cli.command {
+        Some(Command::BroadcastServer(args)) => Some(("broadcast server", broadcast::serve(args))),
+        Some(Command::HttpFloorServer(args)) => Some(("HTTP server", httpfloor::serve(args))),
+        None => None,
+    };
+    if let Some((name, served)) = served {
+        return match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("broadcast server: {err:#}");
+                eprintln!("{name}: {err:#}");
                 ExitCode::FAILURE
             }
         };

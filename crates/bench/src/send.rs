@@ -296,6 +296,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let (mut floor, mut one_statement) = (Slices::default(), Slices::default());
     let mut events = None;
     let mut waits = LockWaits::default();
+    // The reference HTTP server's CPU (seconds) and the requests it answered.
+    let mut http_alone = (0.0, 0_u64);
     // PostgreSQL's CPU while the service runs, by process.
     let mut by_role = std::collections::BTreeMap::new();
     // WAL written (bytes) by the service's sends and by the reference's transactions: what
@@ -425,6 +427,19 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
                 secs,
             )
             .await?;
+        // The HTTP exchange alone: actix-web answering the same POST, no database.
+        let http_floor = b.start_http_floor().await?;
+        let floor_base = http_floor.base_url();
+        closed_loop(b, &floor_base, &content, Duration::from_millis(500)).await;
+        let floor_cpu_before = http_floor.cpu_secs()?;
+        let alone = closed_loop(b, &floor_base, &content, Duration::from_secs(secs)).await;
+        http_alone.0 += http_floor.cpu_secs()? - floor_cpu_before;
+        http_alone.1 += alone.ok;
+        println!(
+            "  the HTTP exchange alone: {:.0} requests/s",
+            alone.ok as f64 / alone.secs
+        );
+        http_floor.stop();
     }
     reference.tps /= tx_secs.max(1e-9);
     let rate = measured.ok as f64 / measured.secs.max(1e-9);
@@ -437,6 +452,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     };
     let per_send_us = per(cpu, measured.ok);
     let per_tx_us = per(client_reference, reference.transactions);
+    let http_alone_us = per(http_alone.0, http_alone.1);
     let pg_per_send = pg_service.map(|c| per(c, measured.ok));
     let pg_per_tx = pg_reference.map(|c| per(c, reference.transactions));
     let pg_per_floor_tx = floor.cpu.map(|c| per(c, floor.transactions));
@@ -514,6 +530,28 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             "pgbench's client, running the send's SQL with its events",
         )
         .goal(Goal::RatioAtMost(2.0)),
+        Figure::info(
+            1,
+            "send.client_cpu_vs_http",
+            "CPU per send of chat-server, against the HTTP exchange alone",
+            per_send_us,
+            "us",
+        )
+        .against(
+            Some(http_alone_us),
+            "actix-web alone answering the same POST, JSON read and written; no database, no authentication",
+        ),
+        Figure::info(
+            1,
+            "send.client_cpu_vs_http_and_sql",
+            "CPU per send of chat-server, against the HTTP exchange alone and pgbench's client",
+            per_send_us,
+            "us",
+        )
+        .against(
+            Some(http_alone_us + per_tx_us),
+            "actix-web alone plus pgbench's client on the send's SQL: the least a service on this stack spends per send",
+        ),
         Figure::info(
             1,
             POSTGRES_CPU.0,

@@ -1,0 +1,77 @@
+//! The reference HTTP server of scenario 1: what actix-web alone spends on a send's HTTP
+//! exchange on this machine. It answers `POST /v1/chat/store/message/send/` as the service
+//! does on the outside: it reads the JSON body and answers 201 with a message object of the
+//! same shape, written as JSON. No database, no authentication, no middleware: the least
+//! that any service on this stack spends per send before it does a send's work.
+
+use std::net::SocketAddr;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::{Deserialize, Serialize};
+
+/// Options of the reference server.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to listen.
+    #[arg(long)]
+    bind: SocketAddr,
+    /// HTTP workers (the service runs one per core).
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, usize::from))]
+    workers: usize,
+}
+
+/// The body of a send, as the service reads it.
+#[derive(Debug, Deserialize)]
+struct Draft {
+    content: String,
+    #[serde(default)]
+    client_message_id: Option<String>,
+}
+
+/// A message object with the fields the service answers.
+#[derive(Debug, Serialize)]
+struct Message<'a> {
+    id: i64,
+    session_id: i64,
+    sender_type: &'static str,
+    sender_id: i64,
+    content: &'a str,
+    attachment_url: Option<&'a str>,
+    attachment_type: Option<&'a str>,
+    status: &'static str,
+    client_message_id: Option<&'a str>,
+    private: bool,
+    created: &'static str,
+}
+
+async fn send(draft: web::Json<Draft>) -> HttpResponse {
+    HttpResponse::Created().json(Message {
+        id: 1,
+        session_id: 1,
+        sender_type: "store",
+        sender_id: 1,
+        content: &draft.content,
+        attachment_url: None,
+        attachment_type: None,
+        status: "sent",
+        client_message_id: draft.client_message_id.as_deref(),
+        private: false,
+        created: "2026-12-07T12:00:00.000000Z",
+    })
+}
+
+/// Serves until killed.
+///
+/// # Errors
+/// When it cannot listen.
+pub fn serve(args: &Args) -> anyhow::Result<()> {
+    let (bind, workers) = (args.bind, args.workers.max(1));
+    actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(|| App::new().route("/v1/chat/store/message/send/", web::post().to(send)))
+            .workers(workers)
+            .bind(bind)?
+            .run()
+            .await
+    })?;
+    Ok(())
+}
