@@ -635,6 +635,57 @@ async fn a_send_the_database_rejects_fails_alone_and_its_batch_is_written_withou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stalled_on_a_lock_holds_up_no_other_send() {
+    // One batch of sends is written at a time; one that waits for a lock (a slow change of
+    // one of its sessions holds it) does not hold up the sends to other sessions: after 5 ms
+    // they start a batch of their own.
+    let h = Harness::new();
+    let (stuck_store, free_store) = (h.store(3600).await, h.store(3601).await);
+    for store in [stuck_store, free_store] {
+        for content in ["open", "read"] {
+            h.chat.send_as_store(store, &text(content)).await.unwrap();
+        }
+    }
+    let stuck_session = h.store_session_rows(stuck_store).await[0].0;
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let url = h.db.url().to_owned();
+    let holder = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.transaction(|conn| {
+            diesel::sql_query("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::BigInt, _>(stuck_session)
+                .execute(conn)?;
+            locked.send(()).unwrap();
+            released.recv().unwrap();
+            QueryResult::Ok(())
+        })
+        .unwrap();
+    });
+    is_locked.recv().unwrap();
+    let chat = h.chat.clone();
+    let stuck = tokio::spawn(async move { chat.send_as_store(stuck_store, &text("stuck")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let free = tokio::time::timeout(
+        Duration::from_secs(5),
+        h.chat.send_as_store(free_store, &text("free")),
+    )
+    .await
+    .expect("a send to another session is not held up")
+    .unwrap();
+    assert!(free.created);
+    assert!(!stuck.is_finished(), "the stalled send waits for the lock");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let stuck = stuck.await.unwrap().unwrap();
+    assert!(stuck.created);
+    let stored = h
+        .message_rows(SessionId::parse(stuck_session).unwrap())
+        .await;
+    assert_eq!(stored.last().unwrap().0, stuck.message.id.get());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_returns_and_announces_what_the_database_holds() {
     let h = Harness::new();
     let store = h.store(3101).await;
