@@ -8,8 +8,9 @@
 //! flight starts one at once, alone if it is alone: nothing waits for company, and batches
 //! grow only while the database is busy with the one before. One at a time shares the most:
 //! the round trip, the hand-off to the blocking pool, the commit and the wake-ups of each.
-//! But a batch can stall (a lock held by a slow change of one of its sessions, a slow
-//! flush): a send that has waited [`STALL`] starts another, up to [`IN_FLIGHT`] at once.
+//! But a send would wait for the whole batch before it, its commit included, and a batch can
+//! stall (a lock held by a slow change of one of its sessions, a slow flush): a send that
+//! has waited [`STALL`] starts another, up to [`IN_FLIGHT`] at once.
 //!
 //! A send that a batch did not write (its session changed since, or its sender already wrote
 //! a message with its key) is decided again by the caller on the session as it is, as a send
@@ -33,8 +34,10 @@ use functions::send_messages;
 
 /// The most batches written at once (each holds one connection of the pool while it is).
 const IN_FLIGHT: usize = 4;
-/// How long a send waits for the batches in flight before it starts one more.
-const STALL: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long a send waits for the batches in flight before it starts one more: about one
+/// durable commit (measured against 5 ms, it cut the p99 at 1,000 sends/s and cost little of
+/// the CPU that one batch at a time saves).
+const STALL: std::time::Duration = std::time::Duration::from_millis(2);
 /// The most sends in one batch.
 const MOST: usize = 64;
 

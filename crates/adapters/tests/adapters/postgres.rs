@@ -637,7 +637,7 @@ async fn a_send_the_database_rejects_fails_alone_and_its_batch_is_written_withou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_stalled_on_a_lock_holds_up_no_other_send() {
     // One batch of sends is written at a time; one that waits for a lock (a slow change of
-    // one of its sessions holds it) does not hold up the sends to other sessions: after 5 ms
+    // one of its sessions holds it) does not hold up the sends to other sessions: after 2 ms
     // they start a batch of their own.
     let h = Harness::new();
     let (stuck_store, free_store) = (h.store(3600).await, h.store(3601).await);
