@@ -1,8 +1,9 @@
 //! Messages in PostgreSQL. Changes of one session are serialized by its row: a send decides
-//! on the session as the last send to it left it (`remembered`), or else reads it without a
-//! lock, and writes what the domain decided on it only if the row is unchanged (one
-//! statement, which takes the row's lock); when it changed, or the store has no live session
-//! to write to, the send runs again under the session's lock. A read mark locks the row from
+//! on the session as the last send to it left it (`remembered`) and is written with the sends
+//! beside it (`batches`), or else reads it without a lock; either way what the domain decided
+//! is written only if the row is unchanged (one statement, which takes the row's lock). When
+//! it changed, or the store has no live session to write to, the send runs again under the
+//! session's lock. A read mark locks the row from
 //! the start. The domain decides the session after the change and its
 //! events; this module writes both: the last message, the counters and the events always
 //! agree.
