@@ -27,7 +27,7 @@ use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::db::{repository_error, Database};
-use crate::feed::Recorded;
+use crate::feed::EventColumns;
 use crate::remembered::{Remembered, Snapshot};
 use crate::Wire;
 use functions::send_messages;
@@ -76,12 +76,14 @@ struct Queue {
     writing: usize,
 }
 
-/// The queue of sends decided on snapshots. Cheap to clone: clones share it.
-#[derive(Debug, Clone, Default)]
+/// The queue of sends decided on snapshots, and what writes them. Cheap to clone: clones
+/// share it.
+#[derive(Debug, Clone)]
 pub(crate) struct Batches {
     queue: Arc<Mutex<Queue>>,
     /// Batches written, since start.
     written: Arc<AtomicU64>,
+    writer: Writer,
 }
 
 /// What a batch needs besides its sends: the pool, the wire format of events' data, and where
@@ -94,20 +96,29 @@ pub(crate) struct Writer {
 }
 
 impl Batches {
+    /// An empty queue, its batches written by `writer`.
+    pub fn new(writer: Writer) -> Self {
+        Self {
+            queue: Arc::default(),
+            written: Arc::default(),
+            writer,
+        }
+    }
+
     /// Writes `send` with the sends waiting beside it, once a batch is free.
     ///
     /// # Errors
     /// [`RepositoryError::Unavailable`] when the batch's connection was lost, whether or not
     /// its commit was done (as for any statement); [`RepositoryError::Internal`] when the batch
     /// ended without an answer.
-    pub async fn write(&self, writer: &Writer, send: Decided) -> Result<Landed, RepositoryError> {
+    pub async fn write(&self, send: Decided) -> Result<Landed, RepositoryError> {
         let (answer, mut landed) = oneshot::channel();
         self.lock().waiting.push((send, answer));
-        self.start(writer, 1);
+        self.start(1);
         let landed = match tokio::time::timeout(STALL, &mut landed).await {
             Ok(landed) => landed,
             Err(_stalled) => {
-                self.start(writer, IN_FLIGHT);
+                self.start(IN_FLIGHT);
                 landed.await
             }
         };
@@ -115,7 +126,7 @@ impl Batches {
     }
 
     /// Starts a batch if sends wait and fewer than `most` are in flight.
-    fn start(&self, writer: &Writer, most: usize) {
+    fn start(&self, most: usize) {
         let start = {
             let mut queue = self.lock();
             let start = !queue.waiting.is_empty() && queue.writing < most;
@@ -125,7 +136,7 @@ impl Batches {
         if start {
             // A task of its own, so that a caller that goes away (its client hung up) does
             // not take the others' answers with it.
-            tokio::spawn(self.clone().drain(writer.clone()));
+            tokio::spawn(self.clone().drain());
         }
     }
 
@@ -135,7 +146,7 @@ impl Batches {
     }
 
     /// Writes batches until none waits.
-    async fn drain(self, writer: Writer) {
+    async fn drain(self) {
         loop {
             let mut batch = {
                 let mut queue = self.lock();
@@ -149,8 +160,9 @@ impl Batches {
             batch.sort_by_key(|(send, _)| send.message.session_id);
             self.written.fetch_add(1, Ordering::Relaxed);
             let (sends, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let w = writer.clone();
-            let landed = writer
+            let w = self.writer.clone();
+            let landed = self
+                .writer
                 .db
                 .run(move |conn| write(conn, &*w.wire, &w.remembered, sends))
                 .await;
@@ -247,13 +259,7 @@ struct Columns<'a> {
     unread_by_admin: Vec<i64>,
     unread_by_store: Vec<i64>,
     event_counts: Vec<i32>,
-    kinds: Vec<&'static str>,
-    data: Vec<String>,
-    all_admins: Vec<bool>,
-    admin_ids: Vec<String>,
-    store_ids: Vec<Option<i64>>,
-    carries_messages: Vec<Option<i64>>,
-    carries_to: Vec<Option<&'a str>>,
+    events: EventColumns<'a>,
 }
 
 impl<'a> Columns<'a> {
@@ -278,16 +284,10 @@ impl<'a> Columns<'a> {
         self.message_counts.push(after.message_count);
         self.unread_by_admin.push(after.unread.by_admin);
         self.unread_by_store.push(after.unread.by_store);
-        let events = Recorded::of(wire, &send.change.events, message.created);
+        let before = self.events.len();
+        self.events.add(wire, &send.change.events);
         self.event_counts
-            .push(i32::try_from(events.kinds.len()).unwrap_or(i32::MAX));
-        self.kinds.extend(events.kinds);
-        self.data.extend(events.data);
-        self.all_admins.extend(events.all_admins);
-        self.admin_ids.extend(events.admin_ids);
-        self.store_ids.extend(events.store_ids);
-        self.carries_messages.extend(events.carries_messages);
-        self.carries_to.extend(events.carries_to);
+            .push(i32::try_from(self.events.len() - before).unwrap_or(i32::MAX));
     }
 
     /// Sends them, in one statement.
@@ -308,13 +308,13 @@ impl<'a> Columns<'a> {
             &self.unread_by_admin,
             &self.unread_by_store,
             &self.event_counts,
-            &self.kinds,
-            &self.data,
-            &self.all_admins,
-            &self.admin_ids,
-            &self.store_ids,
-            &self.carries_messages,
-            &self.carries_to,
+            &self.events.kinds,
+            &self.events.data,
+            &self.events.all_admins,
+            &self.events.admin_ids,
+            &self.events.store_ids,
+            &self.events.carries_messages,
+            &self.events.carries_to,
         ))
         .get_result(conn)
     }

@@ -53,8 +53,11 @@ pub(crate) type RecordCall<'r, 'a> = functions::record_events<
     DateTime<Utc>,
 >;
 
-/// The arguments of `record_events` for some events: one array per column.
-pub(crate) struct Recorded<'a> {
+/// The columns of the `events` rows of some events, one array per column, as the functions
+/// that record them take them (`record_events`, and `send_message` and `send_messages` for a
+/// send's events).
+#[derive(Default)]
+pub(crate) struct EventColumns<'a> {
     pub(crate) kinds: Vec<&'static str>,
     pub(crate) data: Vec<String>,
     pub(crate) all_admins: Vec<bool>,
@@ -62,6 +65,38 @@ pub(crate) struct Recorded<'a> {
     pub(crate) store_ids: Vec<Option<i64>>,
     pub(crate) carries_messages: Vec<Option<i64>>,
     pub(crate) carries_to: Vec<Option<&'a str>>,
+}
+
+impl<'a> EventColumns<'a> {
+    /// Appends `events`, their data written by `wire`.
+    pub(crate) fn add(&mut self, wire: &dyn Wire, events: &'a [DomainEvent]) {
+        for event in events {
+            let audience = event.audience();
+            self.kinds.push(event.kind().as_str());
+            self.data.push(wire.event_data(event));
+            self.all_admins.push(audience.all_admins);
+            let ids: Vec<String> = audience
+                .admins
+                .iter()
+                .map(|a| a.get().to_string())
+                .collect();
+            self.admin_ids.push(format!("{{{}}}", ids.join(",")));
+            self.store_ids.push(audience.store.map(|s| s.get()));
+            let carried = event.carries();
+            self.carries_messages.push(carried.map(|c| c.message.get()));
+            self.carries_to.push(carried.map(|c| c.to.as_str()));
+        }
+    }
+
+    /// How many events they hold.
+    pub(crate) fn len(&self) -> usize {
+        self.kinds.len()
+    }
+}
+
+/// The arguments of `record_events` for some events: their columns and when they happen.
+pub(crate) struct Recorded<'a> {
+    pub(crate) columns: EventColumns<'a>,
     /// As the database stores it (microseconds), so that what is published now and what is
     /// replayed later agree.
     created: DateTime<Utc>,
@@ -70,48 +105,26 @@ pub(crate) struct Recorded<'a> {
 impl<'a> Recorded<'a> {
     /// `events`, their data written by `wire`, recorded at `now`.
     pub(crate) fn of(wire: &dyn Wire, events: &'a [DomainEvent], now: DateTime<Utc>) -> Self {
-        let mut recorded = Self {
-            kinds: Vec::with_capacity(events.len()),
-            data: Vec::with_capacity(events.len()),
-            all_admins: Vec::with_capacity(events.len()),
-            admin_ids: Vec::with_capacity(events.len()),
-            store_ids: Vec::with_capacity(events.len()),
-            carries_messages: Vec::with_capacity(events.len()),
-            carries_to: Vec::with_capacity(events.len()),
+        let mut columns = EventColumns::default();
+        columns.add(wire, events);
+        Self {
+            columns,
             created: now.trunc_subsecs(6),
-        };
-        for event in events {
-            let audience = event.audience();
-            recorded.kinds.push(event.kind().as_str());
-            recorded.data.push(wire.event_data(event));
-            recorded.all_admins.push(audience.all_admins);
-            let ids: Vec<String> = audience
-                .admins
-                .iter()
-                .map(|a| a.get().to_string())
-                .collect();
-            recorded.admin_ids.push(format!("{{{}}}", ids.join(",")));
-            recorded.store_ids.push(audience.store.map(|s| s.get()));
-            let carried = event.carries();
-            recorded
-                .carries_messages
-                .push(carried.map(|c| c.message.get()));
-            recorded.carries_to.push(carried.map(|c| c.to.as_str()));
         }
-        recorded
     }
 
     /// The call that records them, for a statement that writes something else too (one round
     /// trip for both).
     pub(crate) fn call(&self) -> RecordCall<'_, 'a> {
+        let c = &self.columns;
         record_events(
-            &self.kinds,
-            &self.data,
-            &self.all_admins,
-            &self.admin_ids,
-            &self.store_ids,
-            &self.carries_messages,
-            &self.carries_to,
+            &c.kinds,
+            &c.data,
+            &c.all_admins,
+            &c.admin_ids,
+            &c.store_ids,
+            &c.carries_messages,
+            &c.carries_to,
             self.created,
         )
     }

@@ -98,6 +98,12 @@ impl Postgres {
         wire: std::sync::Arc<dyn Wire>,
         tokens: TokenCache,
     ) -> Self {
+        let remembered = remembered::Remembered::default();
+        let batches = batches::Batches::new(batches::Writer {
+            db: db.clone(),
+            wire: wire.clone(),
+            remembered: remembered.clone(),
+        });
         Self {
             db,
             wire,
@@ -105,17 +111,8 @@ impl Postgres {
             admins: std::sync::Arc::default(),
             instance: team::instance_id(),
             routing_queued: std::sync::Arc::default(),
-            remembered: remembered::Remembered::default(),
-            batches: batches::Batches::default(),
-        }
-    }
-
-    /// What a batch of sends writes with.
-    fn batch_writer(&self) -> batches::Writer {
-        batches::Writer {
-            db: self.db.clone(),
-            wire: self.wire.clone(),
-            remembered: self.remembered.clone(),
+            remembered,
+            batches,
         }
     }
 

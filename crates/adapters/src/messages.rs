@@ -287,13 +287,13 @@ fn write_message(
             after.message_count,
             after.unread.by_admin,
             after.unread.by_store,
-            &events.kinds,
-            &events.data,
-            &events.all_admins,
-            &events.admin_ids,
-            &events.store_ids,
-            &events.carries_messages,
-            &events.carries_to,
+            &events.columns.kinds,
+            &events.columns.data,
+            &events.columns.all_admins,
+            &events.columns.admin_ids,
+            &events.columns.store_ids,
+            &events.columns.carries_messages,
+            &events.columns.carries_to,
         ))
         .get_result(conn)?;
     Ok(written.then(|| Stored {
@@ -605,7 +605,7 @@ impl MessageRepository for Postgres {
                     change,
                     version,
                 };
-                match self.batches.write(&self.batch_writer(), decided).await? {
+                match self.batches.write(decided).await? {
                     Landed::Written(outcome) => return Ok(outcome),
                     Landed::Again(message) => message,
                 }
