@@ -262,23 +262,18 @@ impl Bench {
             .await;
     }
 
-    /// Starts the reference broadcast server (this binary) with `args`.
+    /// Starts the reference broadcast server (this binary), with frames of `frame_bytes`.
     ///
     /// # Errors
     /// When it does not start.
     pub async fn start_broadcast(&self, name: &str, frame_bytes: usize) -> anyhow::Result<Proc> {
-        let addr = server::free_addr()?;
-        let mut command = StdCommand::new(std::env::current_exe()?);
-        command
-            .arg("broadcast-server")
-            .arg("--bind")
-            .arg(addr.to_string())
-            .arg("--frame-bytes")
-            .arg(frame_bytes.to_string());
-        let log = self.out.join(format!("broadcast-{name}.log"));
-        let mut proc = Proc::spawn(&format!("broadcast server ({name})"), command, addr, &log)?;
-        proc.wait_tcp(Duration::from_secs(10)).await?;
-        Ok(proc)
+        let frame_bytes = frame_bytes.to_string();
+        self.start_reference(
+            &format!("broadcast server ({name})"),
+            &format!("broadcast-{name}.log"),
+            &["broadcast-server", "--frame-bytes", &frame_bytes],
+        )
+        .await
     }
 
     /// Starts the reference HTTP server (this binary).
@@ -286,14 +281,21 @@ impl Bench {
     /// # Errors
     /// When it does not start.
     pub async fn start_http_floor(&self) -> anyhow::Result<Proc> {
+        self.start_reference(
+            "HTTP server (reference)",
+            "http-floor.log",
+            &["http-floor-server"],
+        )
+        .await
+    }
+
+    /// Starts this binary with `args` and `--bind` on a free port, logging into `log`, and
+    /// waits until it listens.
+    async fn start_reference(&self, name: &str, log: &str, args: &[&str]) -> anyhow::Result<Proc> {
         let addr = server::free_addr()?;
         let mut command = StdCommand::new(std::env::current_exe()?);
-        command
-            .arg("http-floor-server")
-            .arg("--bind")
-            .arg(addr.to_string());
-        let log = self.out.join("http-floor.log");
-        let mut proc = Proc::spawn("HTTP server (reference)", command, addr, &log)?;
+        command.args(args).arg("--bind").arg(addr.to_string());
+        let mut proc = Proc::spawn(name, command, addr, &self.out.join(log))?;
         proc.wait_tcp(Duration::from_secs(10)).await?;
         Ok(proc)
     }
