@@ -3,10 +3,15 @@
 //! does on the outside: it reads the JSON body and answers 201 with a message object of the
 //! same shape, written as JSON. No database, no authentication, no middleware: the least
 //! that any service on this stack spends per send before it does a send's work.
+//!
+//! It also holds WebSockets on any other path, for scenario 4: it upgrades with actix-ws,
+//! as the service does, and reads each socket until it closes. No authentication, no
+//! subscription, no heartbeat: what actix-web and actix-ws alone keep per idle socket.
 
 use std::net::SocketAddr;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 /// Options of the reference server.
@@ -60,6 +65,16 @@ async fn send(draft: web::Json<Draft>) -> HttpResponse {
     })
 }
 
+/// Upgrades and reads the socket until it closes.
+async fn hold(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    let (response, session, mut messages) = actix_ws::handle(&req, body)?;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(_)) = messages.next().await {}
+        drop(session);
+    });
+    Ok(response)
+}
+
 /// Serves until killed.
 ///
 /// # Errors
@@ -67,11 +82,15 @@ async fn send(draft: web::Json<Draft>) -> HttpResponse {
 pub fn serve(args: &Args) -> anyhow::Result<()> {
     let (bind, workers) = (args.bind, args.workers.max(1));
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(|| App::new().route("/v1/chat/store/message/send/", web::post().to(send)))
-            .workers(workers)
-            .bind(bind)?
-            .run()
-            .await
+        HttpServer::new(|| {
+            App::new()
+                .route("/v1/chat/store/message/send/", web::post().to(send))
+                .default_service(web::get().to(hold))
+        })
+        .workers(workers)
+        .bind(bind)?
+        .run()
+        .await
     })?;
     Ok(())
 }

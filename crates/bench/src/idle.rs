@@ -1,6 +1,8 @@
 //! Scenario 4, idle sockets: 10,000 store sockets connected and idle; the service's resident
-//! memory (RSS) grows by how much per socket. Reference: the minimal broadcast server holding
-//! the same number of idle sockets. (Kernel socket buffers are not in RSS, on either side.)
+//! memory (RSS) grows by how much per socket. References: the minimal broadcast server
+//! (tokio and tungstenite) holding the same number of idle sockets, and actix-web with
+//! actix-ws alone holding them: the least the service's own stack keeps per socket. (Kernel
+//! socket buffers are not in RSS, on any side.)
 
 use std::time::Duration;
 
@@ -68,23 +70,44 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let count = n as f64;
     let service = after.saturating_sub(before) as f64 / count;
     println!("  service: RSS {before} KiB -> {after} KiB, {service:.2} KiB per socket");
+    let per_socket = |(before, after): (u64, u64)| after.saturating_sub(before) as f64 / count;
+    let anonymous = || vec![None; usize::try_from(n).unwrap_or(0)];
     let reference = b.start_broadcast("idle", 64).await?;
-    let (ref_before, ref_after) =
-        hold(&reference, "/", vec![None; usize::try_from(n).unwrap_or(0)]).await?;
+    let broadcast = hold(&reference, "/", anonymous()).await?;
     reference.stop();
-    let per_ref = ref_after.saturating_sub(ref_before) as f64 / count;
-    println!("  reference: RSS {ref_before} KiB -> {ref_after} KiB, {per_ref:.2} KiB per socket");
-    Ok(vec![Figure::info(
-        4,
-        NAME,
-        &format!(
-            "RSS per idle socket, {n} store sockets (RSS {} -> {} MiB)",
-            before / 1024,
-            after / 1024
+    let floor = b.start_http_floor().await?;
+    let actix = hold(&floor, "/", anonymous()).await?;
+    floor.stop();
+    for (name, rss) in [("broadcast server", broadcast), ("actix-web alone", actix)] {
+        println!(
+            "  {name}: RSS {} KiB -> {} KiB, {:.2} KiB per socket",
+            rss.0,
+            rss.1,
+            per_socket(rss)
+        );
+    }
+    let metric = format!(
+        "RSS per idle socket, {n} store sockets (RSS {} -> {} MiB)",
+        before / 1024,
+        after / 1024
+    );
+    Ok(vec![
+        Figure::info(4, NAME, &metric, service, "KiB")
+            .against(
+                Some(per_socket(broadcast)),
+                "broadcast server, the same sockets",
+            )
+            .goal(Goal::AtMost(10.0)),
+        Figure::info(
+            4,
+            "idle.rss_per_socket_vs_actix",
+            "RSS per idle socket, against the service's stack alone",
+            service,
+            "KiB",
+        )
+        .against(
+            Some(per_socket(actix)),
+            "actix-web and actix-ws alone holding the same sockets, each read until it closes",
         ),
-        service,
-        "KiB",
-    )
-    .against(Some(per_ref), "broadcast server, the same sockets")
-    .goal(Goal::AtMost(10.0))])
+    ])
 }
