@@ -29,8 +29,9 @@ const STORES: i64 = 500;
 const STEPS: [u64; 13] = [
     50, 100, 200, 300, 400, 500, 600, 700, 850, 1_000, 1_250, 1_500, 2_000,
 ];
-/// The longest ramp, on each side (half with `--quick`).
-const RAMP_LIMIT: Duration = Duration::from_secs(50);
+/// The longest ramp, on each side (a third with `--quick`, whose budget is half), its last
+/// step and that step's drain included.
+const RAMP_LIMIT: Duration = Duration::from_secs(60);
 /// How long the last frame of a step may take.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -184,9 +185,10 @@ async fn ramp(
     first += 20;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ramp_started = Instant::now();
+    let longest_step = Duration::from_secs(step_secs) + DRAIN + Duration::from_millis(300);
     for rate in STEPS {
         // A bounded ramp: a machine fast enough to go further gets its best step so far.
-        if ramp_started.elapsed() > b.pick(RAMP_LIMIT, RAMP_LIMIT / 2) {
+        if ramp_started.elapsed() + longest_step > b.pick(RAMP_LIMIT, RAMP_LIMIT / 3) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
