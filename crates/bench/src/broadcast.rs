@@ -6,7 +6,6 @@
 //! 4 KiB buffer, as tungstenite advises for many connections.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -17,15 +16,13 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::server::Listen;
+
 /// Options of the reference server.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where to listen.
-    #[arg(long)]
-    bind: SocketAddr,
-    /// Runtime worker threads (the service runs one HTTP worker per core).
-    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, usize::from))]
-    workers: usize,
+    #[command(flatten)]
+    listen: Listen,
     /// Frames buffered per subscriber (the service's `ws.buffer`).
     #[arg(long, default_value_t = 256)]
     buffer: usize,
@@ -153,12 +150,12 @@ async fn connection(
 /// When the runtime cannot start or the address cannot be bound.
 pub fn serve(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers.max(1))
+        .worker_threads(args.listen.workers())
         .enable_all()
         .build()?;
     let (buffer, frame_bytes) = (args.buffer, args.frame_bytes);
     runtime.block_on(async move {
-        let listener = TcpListener::bind(args.bind).await?;
+        let listener = TcpListener::bind(args.listen.bind).await?;
         let subscribers = Arc::new(Subscribers::default());
         loop {
             let (tcp, _) = listener.accept().await?;

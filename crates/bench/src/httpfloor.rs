@@ -8,22 +8,11 @@
 //! as the service does, and reads each socket until it closes. No authentication, no
 //! subscription, no heartbeat: what actix-web and actix-ws alone keep per idle socket.
 
-use std::net::SocketAddr;
-
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-/// Options of the reference server.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Where to listen.
-    #[arg(long)]
-    bind: SocketAddr,
-    /// HTTP workers (the service runs one per core).
-    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, usize::from))]
-    workers: usize,
-}
+use crate::server::Listen;
 
 /// The body of a send, as the service reads it.
 #[derive(Debug, Deserialize)]
@@ -79,8 +68,8 @@ async fn hold(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
 ///
 /// # Errors
 /// When it cannot listen.
-pub fn serve(args: &Args) -> anyhow::Result<()> {
-    let (bind, workers) = (args.bind, args.workers.max(1));
+pub fn serve(args: &Listen) -> anyhow::Result<()> {
+    let (bind, workers) = (args.bind, args.workers());
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(|| {
             App::new()

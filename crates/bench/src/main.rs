@@ -82,12 +82,12 @@ enum Command {
     /// The reference broadcast server (tokio + tungstenite, no database), started by the tool.
     #[command(hide = true)]
     BroadcastServer(broadcast::Args),
-    /// The reference HTTP server (actix-web alone, no database), started by the tool.
+    /// The reference HTTP server (actix-web and actix-ws alone, no database), started by the tool.
     #[command(hide = true)]
-    HttpFloorServer(httpfloor::Args),
+    HttpFloorServer(server::Listen),
 }
 
-/// The scenarios of the issue, in its order.
+/// The scenarios, in the report's order (docs/benchmarks.md numbers them the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Scenario {
     /// 1. Send throughput.

@@ -26,7 +26,7 @@ pub enum Goal {
 /// One measured figure, beside its reference.
 #[derive(Debug, Clone)]
 pub struct Figure {
-    /// The scenario's number in the issue (1 to 7).
+    /// The scenario's number (1 to 7, as in docs/benchmarks.md).
     pub scenario: u8,
     /// A stable machine name, `scenario.metric`.
     pub name: String,

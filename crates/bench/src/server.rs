@@ -260,3 +260,22 @@ pub fn postgres_cpu_secs(backend_pid: u32) -> Option<f64> {
     }
     Some(total / 100.0)
 }
+
+/// Where a reference server listens, and with how many threads.
+#[derive(Debug, clap::Args)]
+pub struct Listen {
+    /// Where to listen.
+    #[arg(long)]
+    pub bind: SocketAddr,
+    /// Worker threads (the service runs one HTTP worker per core).
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, usize::from))]
+    workers: usize,
+}
+
+impl Listen {
+    /// The worker threads, at least one.
+    #[must_use]
+    pub fn workers(&self) -> usize {
+        self.workers.max(1)
+    }
+}
