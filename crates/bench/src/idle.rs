@@ -65,11 +65,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     )
     .await;
     let tokens: Vec<Option<String>> = (1..=n).map(|s| Some(db::store_token(s))).collect();
-    let (before, after) = hold(&server, "/v1/chat/store/ws/", tokens).await?;
+    let held = hold(&server, "/v1/chat/store/ws/", tokens).await?;
     server.stop();
     let count = n as f64;
-    let service = after.saturating_sub(before) as f64 / count;
-    println!("  service: RSS {before} KiB -> {after} KiB, {service:.2} KiB per socket");
     let per_socket = |(before, after): (u64, u64)| after.saturating_sub(before) as f64 / count;
     let anonymous = || vec![None; usize::try_from(n).unwrap_or(0)];
     let reference = b.start_broadcast("idle", 64).await?;
@@ -78,7 +76,12 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
     let floor = b.start_http_floor().await?;
     let actix = hold(&floor, "/", anonymous()).await?;
     floor.stop();
-    for (name, rss) in [("broadcast server", broadcast), ("actix-web alone", actix)] {
+    let sides = [
+        ("service", held),
+        ("broadcast server", broadcast),
+        ("actix-web and actix-ws alone", actix),
+    ];
+    for (name, rss) in sides {
         println!(
             "  {name}: RSS {} KiB -> {} KiB, {:.2} KiB per socket",
             rss.0,
@@ -86,10 +89,11 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Figure>> {
             per_socket(rss)
         );
     }
+    let service = per_socket(held);
     let metric = format!(
         "RSS per idle socket, {n} store sockets (RSS {} -> {} MiB)",
-        before / 1024,
-        after / 1024
+        held.0 / 1024,
+        held.1 / 1024
     );
     Ok(vec![
         Figure::info(4, NAME, &metric, service, "KiB")
