@@ -59,15 +59,15 @@ const GATHER: Duration = Duration::from_millis(5);
 
 /// The least time between the starts of two rounds after a round that numbered fewer than
 /// [`CROWDED`] events: below saturation, what a commit waits for its number counts more than
-/// the rounds' cost. Measured against 2 ms in alternated runs at 1,000 sends a second: the
-/// delivery's p50 fell from 5.0 ms to 3.5-4.5 ms; a round with its commit takes about as long,
-/// so the rounds come little more often.
+/// the rounds' cost. Measured against 2 ms in alternated runs at 1,000 sends a second: a
+/// send's p50 end to end fell from 5.0 ms to 3.5-4.5 ms; a round with its commit takes about
+/// as long, so the rounds come little more often.
 const GATHER_LIGHT: Duration = Duration::from_millis(1);
 
 /// A round that numbered this many events or more is followed by the longer gather. Rounds
-/// 1-2 ms apart number about 2-5 events at 1,000 sends a second (one event each, and the delivery
-/// reports' own), and 10 or more as the load nears what two cores sustain; with the longer
-/// gather, rounds grow larger still, so the choice holds while the load does.
+/// 1-2 ms apart number about 2-5 events at 1,000 sends a second (one event each, and the
+/// delivery reports' own), and 10 or more as the load nears what two cores sustain; with the
+/// longer gather, rounds grow larger still, so the choice holds while the load does.
 const CROWDED: i64 = 8;
 
 /// How often the leader looks for unnumbered events when nothing woke it.

@@ -82,7 +82,8 @@ enum Command {
     /// The reference broadcast server (tokio + tungstenite, no database), started by the tool.
     #[command(hide = true)]
     BroadcastServer(broadcast::Args),
-    /// The reference HTTP server (actix-web and actix-ws alone, no database), started by the tool.
+    /// The reference HTTP server (actix-web and actix-ws alone, no database), started by the
+    /// tool.
     #[command(hide = true)]
     HttpFloorServer(server::Listen),
 }
